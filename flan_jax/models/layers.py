@@ -1,0 +1,233 @@
+"""Building blocks shared by the T5 and the Llama-style decoder.
+
+Every parameter is created through `nn.with_logical_partitioning`, so `jax.eval_shape(model.init)`
+returns boxes carrying logical axis names ('embed', 'mlp', 'heads', ...); `models/sharding.py` maps
+them to mesh axes. Activations are annotated with `with_logical_constraint`, a no-op unless a mesh
+and a rules table are active (`nn.logical_axis_rules(...)` plus `jax.sharding.use_mesh(...)`).
+
+Shapes are written in the names and comments with these letters:
+B batch, L query length, S key length, D embed (model) dim, H query heads, K kv heads,
+Dh head dim, F mlp dim, V vocab.
+
+Dtypes: parameters are stored in `param_dtype` (float32); computation runs in `dtype`
+(float32 or bfloat16); norms and softmax always compute in float32.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+Dtype = Any
+Initializer = Callable[[jax.Array, tuple[int, ...], Dtype], jax.Array]
+LogicalAxes = tuple[str | None, ...]
+
+
+def with_logical_constraint(x: Array, axes: LogicalAxes) -> Array:
+    """Pins an activation's sharding by logical names; no-op outside a mesh + rules context."""
+    return nn.with_logical_constraint(x, axes)
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square norm (no mean subtraction, no bias), as in T5 and Llama.
+
+    Computes in float32 whatever the input dtype: y = x / sqrt(mean(x^2) + eps) * scale.
+    """
+
+    eps: float = 1e-6
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        # x: [..., D]
+        scale = self.param(
+            "scale",
+            nn.with_logical_partitioning(nn.initializers.ones, ("embed",)),
+            (x.shape[-1],),
+            self.param_dtype,
+        )
+        x32 = x.astype(jnp.float32)
+        inv_rms = jax.lax.rsqrt(jnp.mean(jnp.square(x32), axis=-1, keepdims=True) + self.eps)
+        return (x32 * inv_rms * scale.astype(jnp.float32)).astype(self.dtype)
+
+
+def _as_tuple(x: int | Sequence[int]) -> tuple[int, ...]:
+    return (x,) if isinstance(x, int) else tuple(x)
+
+
+class DenseGeneral(nn.Module):
+    """A bias-free linear map contracting the last `num_in` input dims into `features`.
+
+    The kernel has shape `in_dims + features` (e.g. [D, H, Dh] for a query projection,
+    [H, Dh, D] for the attention output) and logical names `kernel_axes` of the same rank.
+    The product is computed as one plain 2-D GEMM on reshaped views (free reshapes of
+    contiguous dims), which is the fastest layout on CPU and maps to the MXU on TPU.
+
+    `kernel_init` is called with the 2-D shape [prod(in_dims), prod(features)] so that
+    fan-in based initializers see the true fan-in; the result is reshaped to the kernel shape.
+    """
+
+    features: int | Sequence[int]
+    kernel_axes: LogicalAxes
+    num_in: int = 1
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        features = _as_tuple(self.features)
+        in_dims = tuple(x.shape[x.ndim - self.num_in:])
+        kernel_shape = in_dims + features
+        if len(self.kernel_axes) != len(kernel_shape):
+            raise ValueError(f"{self.name}: kernel_axes {self.kernel_axes} do not match {kernel_shape}")
+        n_in, n_out = math.prod(in_dims), math.prod(features)
+        base_init = self.kernel_init
+
+        def init_fn(key: jax.Array, shape: tuple[int, ...], dtype: Dtype) -> jax.Array:
+            return base_init(key, (n_in, n_out), dtype).reshape(shape)
+
+        kernel = self.param(
+            "kernel",
+            nn.with_logical_partitioning(init_fn, self.kernel_axes),
+            kernel_shape,
+            self.param_dtype,
+        )
+        batch_shape = x.shape[: x.ndim - self.num_in]
+        # [..., prod(in)] @ [prod(in), prod(out)] -> [..., prod(out)]
+        y = jnp.dot(
+            x.astype(self.dtype).reshape(batch_shape + (n_in,)),
+            kernel.astype(self.dtype).reshape(n_in, n_out),
+        )
+        return y.reshape(batch_shape + features)
+
+
+class Embed(nn.Module):
+    """Token embedding table [V, D] with logical axes ('vocab', 'embed').
+
+    `__call__` looks ids up; `attend` multiplies by the transposed table to give logits for a
+    tied output head.
+    """
+
+    num_embeddings: int
+    features: int
+    embedding_init: Initializer = nn.initializers.normal(stddev=1.0)
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    def setup(self) -> None:
+        self.embedding = self.param(
+            "embedding",
+            nn.with_logical_partitioning(self.embedding_init, ("vocab", "embed")),
+            (self.num_embeddings, self.features),
+            self.param_dtype,
+        )
+
+    def __call__(self, ids: Array) -> Array:
+        # ids: [B, L] int -> [B, L, D]
+        return jnp.take(self.embedding, ids, axis=0).astype(self.dtype)
+
+    def attend(self, x: Array) -> Array:
+        # x: [B, L, D] -> [B, L, V]; contracts D with the table's second dim (no transpose copy).
+        return jnp.einsum("bld,vd->blv", x.astype(self.dtype), self.embedding.astype(self.dtype))
+
+
+def make_attention_mask(
+    query_segment_ids: Array,
+    key_segment_ids: Array,
+    *,
+    causal: bool,
+    query_index: Array | None = None,
+    key_index: Array | None = None,
+    bidirectional_query: Array | None = None,
+    bidirectional_key: Array | None = None,
+) -> Array:
+    """Boolean attention mask [B, 1, Lq, Lk] for packed (or padded) batches.
+
+    A query may see a key when both are in the same segment and the key is not padding
+    (segment id 0). With `causal`, additionally key_index <= query_index (indices default to
+    0..L-1 along the array), except that pairs where both `bidirectional_query` and
+    `bidirectional_key` are true (the prefix of a prefix LM, `decoder_causal_attention`) see
+    each other in both directions.
+
+    Worked example (one row, causal, prefix on the first two positions of segment 1):
+        segment_ids       = [1, 1, 1, 2, 2, 0]
+        causal_attention  = [1, 1, 0, 1, 0, 0]
+        mask (query rows, key columns):
+            q0: 1 1 0 0 0 0      <- q0 sees k1 because both are prefix
+            q1: 1 1 0 0 0 0
+            q2: 1 1 1 0 0 0
+            q3: 0 0 0 1 0 0      <- segment 2 never sees segment 1
+            q4: 0 0 0 1 1 0
+            q5: 0 0 0 0 0 0      <- padding sees nothing
+    """
+    # [B, Lq, 1] == [B, 1, Lk] -> [B, Lq, Lk]
+    mask = (query_segment_ids[:, :, None] == key_segment_ids[:, None, :]) & (
+        key_segment_ids[:, None, :] != 0
+    )
+    if causal:
+        lq, lk = query_segment_ids.shape[1], key_segment_ids.shape[1]
+        qi = jnp.arange(lq)[None, :] if query_index is None else query_index
+        ki = jnp.arange(lk)[None, :] if key_index is None else key_index
+        if qi.ndim == 1:
+            qi = qi[None, :]
+        if ki.ndim == 1:
+            ki = ki[None, :]
+        allowed = ki[:, None, :] <= qi[:, :, None]
+        if bidirectional_query is not None and bidirectional_key is not None:
+            both_prefix = bidirectional_query.astype(bool)[:, :, None] & bidirectional_key.astype(bool)[:, None, :]
+            allowed = allowed | both_prefix
+        mask = mask & allowed
+    return mask[:, None, :, :]
+
+
+def dot_product_attention(
+    query: Array,
+    key: Array,
+    value: Array,
+    *,
+    mask: Array | None = None,
+    bias: Array | None = None,
+    scale: float | None = None,
+) -> Array:
+    """Softmax attention with grouped-query support; returns [B, L, H, Dh].
+
+    query [B, L, H, Dh]; key, value [B, S, K, Dh] with H a multiple of K (K == H is plain
+    multi-head); mask bool broadcastable to [B, H, L, S]; bias (e.g. T5 relative position
+    bias) broadcastable to [B, H, L, S]; scale defaults to 1/sqrt(Dh) (T5 passes 1.0).
+    Uses `jax.nn.dot_product_attention` (XLA implementation): logits and softmax in float32.
+    Rows whose mask is all false (padding queries) get a uniform average instead of NaN.
+    """
+    if bias is not None:
+        bias = bias.astype(query.dtype)
+    return jax.nn.dot_product_attention(
+        query, key, value, bias=bias, mask=mask, scale=scale, implementation="xla"
+    )
+
+
+def rotary_embedding(x: Array, positions: Array, *, theta: float) -> Array:
+    """Rotary position embedding in the 'rotate half' layout used by HF Llama checkpoints.
+
+    x [B, L, N, Dh], positions [B, L] int (restarting per packed segment) -> [B, L, N, Dh].
+    Channel i < Dh/2 is paired with channel i + Dh/2 and rotated by angle
+    positions * theta^(-2i/Dh). Angles are computed in float32.
+
+    Worked example (Dh = 2, theta irrelevant since i = 0 has frequency 1):
+        x = [[a, b]] at position p  ->  [[a cos p - b sin p, b cos p + a sin p]]
+    """
+    half = x.shape[-1] // 2
+    inv_freq = 1.0 / (theta ** (np.arange(0, half, dtype=np.float32) * 2.0 / x.shape[-1]))
+    # [B, L, 1, Dh/2]
+    angles = positions.astype(jnp.float32)[:, :, None, None] * jnp.asarray(inv_freq)
+    sin, cos = jnp.sin(angles), jnp.cos(angles)
+    x32 = x.astype(jnp.float32)
+    x1, x2 = x32[..., :half], x32[..., half:]
+    out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+    return out.astype(x.dtype)

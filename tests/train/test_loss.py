@@ -1,0 +1,94 @@
+"""Loss on hand-computed arrays: masked tokens add zero loss and zero gradient."""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from flan_jax.errors import FlanJaxError
+from flan_jax.train.loss import cross_entropy_loss, segment_weights_per_sequence
+
+LOGITS = np.array([[[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 0.0]]], np.float32)
+BATCH = {"decoder_target_tokens": np.array([[1, 0, 0]], np.int32),
+         "decoder_loss_weights": np.array([[1, 1, 0]], np.float32)}
+
+
+@pytest.mark.parametrize("custom_vjp", [True, False])
+def test_hand_computed_sum_and_aux(custom_vjp):
+    loss, aux = cross_entropy_loss(jnp.asarray(LOGITS), BATCH, custom_vjp=custom_vjp)
+    expected = math.log(3) + math.log(1 + 2 * math.exp(-2))
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-6)
+    assert float(aux["weight_sum"]) == 2.0 and float(aux["normalizer"]) == 2.0
+    assert float(aux["correct"]) == 1.0
+    assert float(aux["z_loss"]) == 0.0
+
+
+@pytest.mark.parametrize("custom_vjp", [True, False])
+def test_masked_position_has_zero_gradient_and_grad_matches_softmax(custom_vjp):
+    grad = jax.grad(lambda x: cross_entropy_loss(x, BATCH, custom_vjp=custom_vjp)[0])(
+        jnp.asarray(LOGITS))
+    np.testing.assert_array_equal(np.asarray(grad[0, 2]), np.zeros(3))
+    # d/dlogits of (lse - logit_t) = softmax - onehot(t), computed by hand.
+    np.testing.assert_allclose(np.asarray(grad[0, 0]), [1 / 3, 1 / 3 - 1, 1 / 3], rtol=1e-6)
+    e = math.exp(2)
+    p = np.array([e, 1, 1]) / (e + 2)
+    np.testing.assert_allclose(np.asarray(grad[0, 1]), p - [1, 0, 0], rtol=1e-6)
+
+
+def test_masked_garbage_logits_do_not_leak():
+    logits = LOGITS.copy()
+    logits[0, 2] = [1e30, -1e30, 7.0]
+    clean, _ = cross_entropy_loss(jnp.asarray(LOGITS), BATCH)
+    dirty, _ = cross_entropy_loss(jnp.asarray(logits), BATCH)
+    assert float(clean) == float(dirty)
+
+
+def test_z_loss_and_label_smoothing_by_hand():
+    # one token, vocab 2, logits [1, 0], target 0
+    batch = {"decoder_target_tokens": np.array([[0]]), "decoder_loss_weights": np.array([[1.0]])}
+    logits = jnp.array([[[1.0, 0.0]]])
+    lse = math.log(math.e + 1)
+    loss, aux = cross_entropy_loss(logits, batch, z_loss=1e-2)
+    np.testing.assert_allclose(float(loss), (lse - 1) + 1e-2 * lse**2, rtol=1e-6)
+    np.testing.assert_allclose(float(aux["z_loss"]), 1e-2 * lse**2, rtol=1e-6)
+    # label smoothing 0.2 with vocab 2: soft target [0.8, 0.2], minus its entropy.
+    ls = 0.2
+    ent = -(0.8 * math.log(0.8) + 0.2 * math.log(0.2))
+    want = -(0.8 * (1 - lse) + 0.2 * (0 - lse)) - ent
+    for custom in (True, False):
+        loss, _ = cross_entropy_loss(logits, batch, label_smoothing=ls, custom_vjp=custom)
+        np.testing.assert_allclose(float(loss), want, rtol=1e-5)
+
+
+def test_custom_vjp_gradient_equals_autodiff_with_all_options():
+    rng = np.random.default_rng(0)
+    logits = jnp.asarray(rng.normal(size=(2, 5, 11)).astype(np.float32))
+    batch = {"decoder_target_tokens": rng.integers(0, 11, size=(2, 5)),
+             "decoder_loss_weights": (rng.random((2, 5)) > 0.3).astype(np.float32)}
+
+    def f(x, custom):
+        return cross_entropy_loss(x, batch, z_loss=1e-3, label_smoothing=0.1, custom_vjp=custom)[0]
+
+    np.testing.assert_allclose(f(logits, True), f(logits, False), rtol=1e-5)
+    np.testing.assert_allclose(jax.grad(f)(logits, True), jax.grad(f)(logits, False),
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_per_sequence_weights_by_hand():
+    w = jnp.array([[1.0, 1.0, 0.0, 1.0, 0.0]])
+    seg = jnp.array([[1, 1, 2, 2, 0]])
+    np.testing.assert_allclose(segment_weights_per_sequence(w, seg), [[0.5, 0.5, 0, 1, 0]])
+    np.testing.assert_allclose(segment_weights_per_sequence(w, None), [[1 / 3, 1 / 3, 0, 1 / 3, 0]])
+    batch = {"decoder_target_tokens": np.zeros((1, 5), np.int32), "decoder_loss_weights": w,
+             "decoder_segment_ids": seg}
+    _, aux = cross_entropy_loss(jnp.zeros((1, 5, 4)), batch, normalization="sequences")
+    np.testing.assert_allclose(float(aux["normalizer"]), 2.0)
+    assert float(aux["weight_sum"]) == 3.0
+
+
+def test_bad_input():
+    with pytest.raises(FlanJaxError, match="normalization"):
+        cross_entropy_loss(jnp.asarray(LOGITS), BATCH, normalization="rows")
+    with pytest.raises(FlanJaxError, match="decoder_loss_weights"):
+        cross_entropy_loss(jnp.asarray(LOGITS), {"decoder_target_tokens": BATCH["decoder_target_tokens"]})

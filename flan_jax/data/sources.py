@@ -1,0 +1,300 @@
+"""Row readers: one seqio DataSource per `spec.Source`, and the validating local-file readers.
+
+* `TfdsSource`       -> `seqio.TfdsDataSource` (TFDS features as TFDS decodes them).
+* `LocalSource`      -> `seqio.FunctionDataSource` over rows read and validated in Python.
+* `ProceduralSource` -> `seqio.FunctionDataSource` over `generate(split_seed, split_size)`.
+
+Local and procedural rows can hold any JSON value (lists of options, nested dicts), which a
+fixed tf.data signature cannot, so those sources yield one string feature per row,
+`{ROW_JSON_KEY: json.dumps(row)}`, and the renderer (flan_jax.data.tasks) decodes it:
+
+    rows    [{"instruction": "Add 2 and 3.", "input": "", "output": "5"}]
+    dataset [{"row_json": b'{"instruction": "Add 2 and 3.", "input": "", "output": "5"}'}]
+
+Local files are read and validated *completely* before the first row is yielded, so a bad line
+raises `LocalFileError` ("path:line: reason") instead of leaving a partially read split.
+
+File formats (one example per line unless said otherwise; UTF-8 only):
+
+    jsonl   {"question": "Is ice cold?", "answer": "yes"}        keys: LocalSource.columns
+    tsv     Is ice cold?<TAB>yes                                  cells: LocalSource.columns, no header
+    alpaca  {"instruction": "...", "input": "", "output": "..."}  JSONL, or one JSON list of them
+    chat    {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from flan_jax.data.spec import (
+    DatasetSpec,
+    Fields,
+    LocalSource,
+    ProceduralSource,
+    Source,
+    Template,
+    TfdsSource,
+)
+from flan_jax.errors import FlanJaxError
+
+ROW_JSON_KEY = "row_json"
+DATA_DIR_ENV = "FLAN_JAX_DATA_DIR"
+CHAT_ROLES = ("system", "user", "assistant")
+ALPACA_COLUMNS = ("instruction", "output")  # "input" is optional (often "")
+FORMATS = ("jsonl", "tsv", "alpaca", "chat")
+
+
+class LocalFileError(FlanJaxError):
+    """A local data file is missing or has a bad line; the message starts with "path:line:"."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Validating readers (pure Python; each returns every row or raises).
+
+
+def _decode_utf8(data: bytes, path: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise LocalFileError(
+            f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); "
+            "re-encode the file as UTF-8"
+        ) from None
+
+
+def _check_row(
+    row: Any, where: str, columns: Sequence[str], target: str | None
+) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise LocalFileError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    missing = [c for c in columns if c not in row]
+    if missing:
+        raise LocalFileError(
+            f"{where}: missing required field {missing[0]!r} (has: {', '.join(sorted(row))})"
+        )
+    if target is not None:
+        value = row.get(target)
+        if not isinstance(value, str) or not value.strip():
+            raise LocalFileError(f"{where}: empty target field {target!r}")
+    return row
+
+
+def _check_chat(row: dict[str, Any], where: str) -> dict[str, Any]:
+    messages = row.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise LocalFileError(f"{where}: 'messages' must be a non-empty list of turns")
+    for n, turn in enumerate(messages):
+        if not isinstance(turn, dict) or not isinstance(turn.get("content"), str):
+            raise LocalFileError(f"{where}: turn {n} needs a string 'content'")
+        if turn.get("role") not in CHAT_ROLES:
+            raise LocalFileError(
+                f"{where}: turn {n} has unknown role {turn.get('role')!r} "
+                f"(known: {', '.join(CHAT_ROLES)})"
+            )
+        if turn["role"] == "assistant" and not turn["content"].strip():
+            raise LocalFileError(f"{where}: turn {n} is an empty assistant message")
+    if not any(t["role"] == "assistant" for t in messages):
+        raise LocalFileError(f"{where}: no assistant turn (nothing to learn)")
+    return row
+
+
+def _json_lines(text: str, path: str) -> list[tuple[int, Any]]:
+    rows = []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((line_no, json.loads(line)))
+        except json.JSONDecodeError as e:
+            raise LocalFileError(f"{path}:{line_no}: malformed JSON ({e.msg}, column {e.colno})") from None
+    return rows
+
+
+def _json_list(text: str, path: str) -> list[tuple[int, Any]]:
+    """Items of a top-level JSON list, each with the line it starts on."""
+    decoder = json.JSONDecoder()
+    rows, pos = [], 0
+
+    def skip(p: int) -> int:
+        while p < len(text) and text[p].isspace():
+            p += 1
+        return p
+
+    def fail(p: int, msg: str) -> LocalFileError:
+        return LocalFileError(f"{path}:{text.count(chr(10), 0, p) + 1}: malformed JSON ({msg})")
+
+    pos = skip(pos)
+    if text[pos:pos + 1] != "[":
+        raise fail(pos, "expected a JSON list '['")
+    pos = skip(pos + 1)
+    if text[pos:pos + 1] == "]":
+        return rows
+    while True:
+        try:
+            item, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as e:
+            raise fail(e.pos, e.msg) from None
+        rows.append((text.count("\n", 0, pos) + 1, item))
+        pos = skip(end)
+        if text[pos:pos + 1] == "]":
+            return rows
+        if text[pos:pos + 1] != ",":
+            raise fail(pos, "expected ',' or ']'")
+        pos = skip(pos + 1)
+
+
+def read_rows(
+    path: str | os.PathLike,
+    format: str,
+    columns: Sequence[str] = (),
+    target: str | None = None,
+) -> list[dict[str, Any]]:
+    """Every row of a local file, validated; raises LocalFileError naming path:line and why.
+
+    `columns` are required keys (tsv: the column order); `target` names the field that must be a
+    non-empty string (alpaca: "output"; chat checks its assistant turns instead).
+    """
+    path = str(path)
+    if format not in FORMATS:
+        raise LocalFileError(f"{path}: unknown format {format!r} (known: {', '.join(FORMATS)})")
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise LocalFileError(f"{path}: cannot read ({e.strerror})") from None
+    text = _decode_utf8(data, path)
+    if format == "tsv":
+        rows = []
+        for line_no, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            cells = line.split("\t")
+            if len(cells) != len(columns):
+                raise LocalFileError(
+                    f"{path}:{line_no}: {len(cells)} tab-separated cells, expected "
+                    f"{len(columns)} ({', '.join(columns)})"
+                )
+            rows.append(_check_row(dict(zip(columns, cells)), f"{path}:{line_no}", columns, target))
+        return rows
+    if format == "alpaca":
+        columns, target = tuple(columns) or ALPACA_COLUMNS, target or "output"
+    if format == "chat":
+        columns = tuple(columns) or ("messages",)
+    is_list = format == "alpaca" and text.lstrip().startswith("[")
+    numbered = _json_list(text, path) if is_list else _json_lines(text, path)
+    rows = []
+    for line_no, row in numbered:
+        where = f"{path}:{line_no}"
+        row = _check_row(row, where, columns, target)
+        rows.append(_check_chat(row, where) if format == "chat" else row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# seqio data sources.
+
+
+def _rows_dataset(rows: Sequence[Mapping[str, Any]]) -> "tf.data.Dataset":
+    import tensorflow as tf
+
+    encoded = [json.dumps(r, ensure_ascii=False, default=str) for r in rows]
+    return tf.data.Dataset.from_tensor_slices({ROW_JSON_KEY: tf.constant(encoded, tf.string, [len(encoded)])})
+
+
+def local_path(source: LocalSource, split: str, data_dir: str | None, dataset: str) -> Path:
+    """The file of one split: data_dir / file_pattern with {split} replaced."""
+    relative = source.file_pattern.replace("{split}", split)
+    if Path(relative).is_absolute():
+        return Path(relative)
+    base = data_dir or os.environ.get(DATA_DIR_ENV)
+    if not base:
+        hint = f" {source.how_to_obtain}" if source.how_to_obtain else ""
+        raise LocalFileError(
+            f"dataset {dataset!r} reads local file {relative!r}: pass data_dir= or set "
+            f"{DATA_DIR_ENV}.{hint}"
+        )
+    return Path(base) / relative
+
+
+def make_data_source(
+    source: Source,
+    *,
+    dataset: str,
+    data_dir: str | None = None,
+    target: str | None = None,
+    tfds_data_dir: str | None = None,
+) -> "seqio.DataSource":
+    """The seqio DataSource of one `spec` source. Reads nothing until a split is requested."""
+    import seqio  # here, so the readers above work without TensorFlow
+
+    if isinstance(source, TfdsSource):
+        return seqio.TfdsDataSource(
+            tfds_name=source.tfds_name, splits=dict(source.splits), tfds_data_dir=tfds_data_dir
+        )
+    if isinstance(source, LocalSource):
+
+        def local_fn(split: str, shuffle_files: bool, seed: int | None = None) -> "tf.data.Dataset":
+            path = local_path(source, split, data_dir, dataset)
+            return _rows_dataset(read_rows(path, source.format, source.columns, target))
+
+        return seqio.FunctionDataSource(local_fn, splits=tuple(source.splits))
+    if isinstance(source, ProceduralSource):
+
+        def procedural_fn(split: str, shuffle_files: bool, seed: int | None = None) -> "tf.data.Dataset":
+            rows = source.generate(source.split_seeds[split], source.split_sizes[split])
+            return _rows_dataset(rows)
+
+        return seqio.FunctionDataSource(
+            procedural_fn, splits=source.splits, num_input_examples=dict(source.split_sizes)
+        )
+    raise TypeError(f"dataset {dataset!r}: unsupported source {type(source).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------
+# DatasetSpecs for instruction files (Alpaca, chat): one plain FLAN-style template each.
+# Chat turns are flattened to text here; per-turn loss masks live in flan_jax.data.chat.
+
+CHAT_SPEAKERS = {"system": "System", "user": "User", "assistant": "Assistant"}
+
+
+def alpaca_fields(row: Mapping[str, Any]) -> Fields:
+    """{"instruction": "Add.", "input": "2 3", "output": "5"} -> {"prompt": "Add.\\n\\n2 3", "answer": "5"}."""
+    extra = str(row.get("input") or "").strip()
+    prompt = row["instruction"] + (f"\n\n{extra}" if extra else "")
+    return {"prompt": prompt, "answer": row["output"]}
+
+
+def chat_fields(row: Mapping[str, Any]) -> Fields:
+    """Turns up to the last assistant turn -> conversation text; that turn is the answer.
+
+    {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    -> {"conversation": "User: Hi", "answer": "Hello"}
+    """
+    messages = row["messages"]
+    last = max(i for i, t in enumerate(messages) if t["role"] == "assistant")
+    lines = [f"{CHAT_SPEAKERS[t['role']]}: {t['content']}" for t in messages[:last]]
+    return {"conversation": "\n\n".join(lines), "answer": messages[last]["content"]}
+
+
+def local_spec(
+    name: str, path: str | os.PathLike, format: str, splits: Sequence[str] = ("train",)
+) -> DatasetSpec:
+    """A DatasetSpec over an Alpaca or chat file; `path` may contain "{split}"."""
+    if format == "alpaca":
+        to_fields, fields = alpaca_fields, ("prompt", "answer")
+        template = Template("{prompt}", "{answer}")
+    elif format == "chat":
+        to_fields, fields = chat_fields, ("conversation", "answer")
+        template = Template("{conversation}\n\nAssistant:", "{answer}")
+    else:
+        raise LocalFileError(f"{path}: local tasks read 'alpaca' or 'chat' files, not {format!r}")
+    columns = ALPACA_COLUMNS if format == "alpaca" else ("messages",)
+    source = LocalSource(str(Path(path).absolute()), format, columns, tuple(splits))
+    return DatasetSpec(
+        name=name, cluster="local", sources={name: source}, to_fields=to_fields,
+        fields=fields, templates=(template,), metric="rouge",
+        description=f"{format} file {path}",
+    )

@@ -1,0 +1,133 @@
+"""One optimizer step over k micro-batches, jitted with explicit shardings and a donated state.
+
+Accumulation: the loss returns sums, so the step adds loss sums, aux sums and gradients over the
+k micro-batches (a `lax.scan`, one micro-batch of activations alive at a time) and divides by the
+normalizer of the WHOLE batch once. That is the gradient of one k-times-larger batch, up to float
+summation order.
+
+Micro-batch i takes rows i, i+k, i+2k, ... of the batch (reshape [B/k, k, ...] then swap the
+first two axes), so each data shard's contiguous block of rows feeds every micro-batch equally
+and no rows move between devices. Example, B=4, k=2: rows [r0, r1, r2, r3] -> micro-batches
+[[r0, r2], [r1, r3]].
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from flan_jax.models.sharding import LOGICAL_AXIS_RULES, LogicalRules, rules_for_mesh
+from flan_jax.train.loss import cross_entropy_loss
+from flan_jax.train.mesh import BATCH_AXES, batch_sharding
+from flan_jax.train.optim import Optimizer
+from flan_jax.train.state import TrainState
+
+Batch = Mapping[str, jax.Array]
+ApplyFn = Callable[[Any, Batch], jax.Array]  # (params, batch) -> logits [B, L, V]
+
+
+def split_microbatches(batch: Batch, k: int) -> dict[str, jax.Array]:
+    """[B, ...] -> [k, B/k, ...] with micro-batch i = rows i, i+k, ... (see module docstring)."""
+    def one(x: jax.Array) -> jax.Array:
+        x = x.reshape((x.shape[0] // k, k) + x.shape[1:])
+        return jnp.swapaxes(x, 0, 1)
+
+    return {name: one(jnp.asarray(x)) for name, x in batch.items()}
+
+
+def _cast_floats(tree: Any, dtype: Any) -> Any:
+    return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
+
+def make_train_step(
+    apply_fn: ApplyFn,
+    optimizer: Optimizer,
+    *,
+    num_microbatches: int = 1,
+    loss_kwargs: Mapping[str, Any] | None = None,
+    compute_dtype: Any | None = None,
+    mesh: Mesh | None = None,
+) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
+    """The pure (un-jitted) step: (state, batch) -> (new state, metrics of this step).
+
+    compute_dtype: e.g. jnp.bfloat16 runs the forward/backward on a bf16 copy of the float32
+    params (gradients flow back to float32 through the cast); None keeps the params' dtype.
+    """
+    loss_kwargs = dict(loss_kwargs or {})
+
+    def micro_loss(params: Any, micro: Batch) -> tuple[jax.Array, dict[str, jax.Array]]:
+        p = params if compute_dtype is None else _cast_floats(params, compute_dtype)
+        logits = apply_fn(p, micro)
+        return cross_entropy_loss(logits, micro, **loss_kwargs)
+
+    grad_fn = jax.value_and_grad(micro_loss, has_aux=True)
+
+    def summed_grads(params: Any, batch: Batch) -> tuple[jax.Array, dict[str, jax.Array], Any]:
+        if num_microbatches == 1:
+            (loss_sum, aux), grads = grad_fn(params, batch)
+            return loss_sum, aux, grads
+        micro = split_microbatches(batch, num_microbatches)
+        if mesh is not None:  # keep each micro-batch spread over the batch shards
+            spec = NamedSharding(mesh, PartitionSpec(None, BATCH_AXES))
+            micro = jax.lax.with_sharding_constraint(micro, spec)
+
+        def body(carry, mb):
+            loss_acc, aux_acc, grad_acc = carry
+            (loss_sum, aux), grads = grad_fn(params, mb)
+            return (loss_acc + loss_sum, jax.tree.map(jnp.add, aux_acc, aux),
+                    jax.tree.map(jnp.add, grad_acc, grads)), None
+
+        zero_aux = {k: jnp.zeros((), jnp.float32) for k in ("weight_sum", "correct", "z_loss", "normalizer")}
+        zero_grads = jax.tree.map(jnp.zeros_like, params)
+        (loss_sum, aux, grads), _ = jax.lax.scan(body, (jnp.zeros((), jnp.float32), zero_aux, zero_grads), micro)
+        return loss_sum, aux, grads
+
+    def step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
+        loss_sum, aux, grads = summed_grads(state.params, batch)
+        # Divide once by the whole batch's normalizer (the target tokens, or sequences).
+        denom = jnp.maximum(aux["normalizer"], 1e-9)
+        grads = jax.tree.map(lambda g: g / denom, grads)
+        updates, opt_state = optimizer.tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {
+            "loss": loss_sum / denom,
+            "z_loss": aux["z_loss"] / denom,
+            "accuracy": aux["correct"] / jnp.maximum(aux["weight_sum"], 1e-9),
+            "target_tokens": aux["weight_sum"],
+            "learning_rate": jnp.asarray(optimizer.learning_rate(state.step), jnp.float32),
+            "grad_norm": optax.global_norm(grads),
+        }
+        return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+    return step
+
+
+def jit_train_step(step_fn: Callable, mesh: Mesh, shardings: TrainState,
+                   rules: LogicalRules = LOGICAL_AXIS_RULES) -> Callable:
+    """jit with the state's shardings in and out, the batch split over data x fsdp, metrics
+    replicated, and the input state donated (its buffers are reused for the new state)."""
+    replicated = NamedSharding(mesh, PartitionSpec())
+    jitted = jax.jit(step_fn, in_shardings=(shardings, batch_sharding(mesh)),
+                     out_shardings=(shardings, replicated), donate_argnums=0)
+    mesh_rules = rules_for_mesh(mesh, rules)
+
+    def run(state: TrainState, batch: Batch):
+        # Activation constraints (nn.with_logical_constraint) need the mesh and rules while tracing.
+        with jax.set_mesh(mesh), nn.logical_axis_rules(mesh_rules):
+            return jitted(state, batch)
+
+    run.jitted = jitted  # for .lower() (AOT compile checks)
+    return run
+
+
+def model_apply_fn(model: nn.Module) -> ApplyFn:
+    """(params, batch) -> logits for any flan_jax model (`model.apply({"params": p}, batch)`)."""
+    def apply(params: Any, batch: Batch) -> jax.Array:
+        return model.apply({"params": params}, batch)
+
+    return apply

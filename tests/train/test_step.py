@@ -1,0 +1,117 @@
+"""The train step: k micro-batches equal one batch; sharded runs equal the 1-device run."""
+import jax
+import numpy as np
+import optax
+import pytest
+
+from flan_jax.errors import FlanJaxError
+from flan_jax.train import mesh as mesh_lib
+from flan_jax.train.optim import Optimizer, adafactor
+from flan_jax.train.state import create_state, state_shardings
+from flan_jax.train.step import jit_train_step, make_train_step, model_apply_fn, split_microbatches
+from train_tiny_model import TinyLM, random_batch
+
+
+def run_steps(model, optimizer, mesh, batches, k=1, seed=0):
+    abstract, shardings = state_shardings(model, optimizer.tx, batches[0], mesh)
+    state = create_state(model, optimizer.tx, batches[0], abstract, shardings, seed=seed)
+    step = jit_train_step(make_train_step(model_apply_fn(model), optimizer, num_microbatches=k, mesh=mesh),
+                          mesh, shardings)
+    metrics = []
+    for b in batches:
+        state, m = step(state, b)
+        metrics.append(jax.device_get(m))
+    return jax.device_get(state), metrics, shardings
+
+
+def one_device():
+    return mesh_lib.make_mesh((1, 1, 1), devices=jax.devices()[:1])
+
+
+def sgd():
+    return Optimizer(optax.sgd(1.0), optax.constant_schedule(1.0))
+
+
+def assert_trees_close(a, b, rtol=1e-5, atol=1e-6):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(x, y, rtol=rtol, atol=atol)
+
+
+def test_split_microbatches_interleaves_rows():
+    got = split_microbatches({"x": np.arange(4)[:, None]}, 2)["x"]
+    np.testing.assert_array_equal(np.asarray(got)[..., 0], [[0, 2], [1, 3]])
+
+
+@pytest.mark.parametrize("make_opt", [sgd, adafactor], ids=["sgd", "adafactor"])
+def test_accumulation_equals_one_batch(make_opt):
+    model, mesh = TinyLM(), one_device()
+    batches = [random_batch(1, batch_size=8), random_batch(2, batch_size=8)]
+    one, m1, _ = run_steps(model, make_opt(), mesh, batches, k=1)
+    four, m4, _ = run_steps(model, make_opt(), mesh, batches, k=4)
+    assert_trees_close(one.params, four.params)
+    for a, b in zip(m1, m4):
+        for key in ("loss", "accuracy", "target_tokens", "grad_norm"):
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-5)
+    # the params did move, and the token count is the hand count of weights
+    assert int(m1[0]["target_tokens"]) == int(batches[0]["decoder_loss_weights"].sum())
+
+
+def test_per_sequence_normalization_accumulates_too():
+    model, mesh, opt = TinyLM(), one_device(), sgd()
+    b = random_batch(3, batch_size=8)
+    results = []
+    for k in (1, 2):
+        abstract, sh = state_shardings(model, opt.tx, b, mesh)
+        state = create_state(model, opt.tx, b, abstract, sh)
+        step = jit_train_step(make_train_step(model_apply_fn(model), opt, num_microbatches=k,
+                                              loss_kwargs={"normalization": "sequences"}), mesh, sh)
+        results.append(jax.device_get(step(state, b)[0].params))
+    assert_trees_close(*results)
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 2), (1, 8, 1), (1, 1, 8)])
+def test_sharded_step_equals_one_device(shape):
+    model, opt = TinyLM(), adafactor()
+    batches = [random_batch(4, batch_size=16), random_batch(5, batch_size=16)]
+    ref, mref, _ = run_steps(model, opt, one_device(), batches, k=2)
+    mesh = mesh_lib.make_mesh(shape)
+    got, mgot, shardings = run_steps(model, opt, mesh, batches, k=2)
+    assert_trees_close(ref.params, got.params)
+    np.testing.assert_allclose(mref[-1]["loss"], mgot[-1]["loss"], rtol=1e-5)
+    if shape == (2, 2, 2):  # parameters really are split: 'embed' on fsdp, 'mlp' on tensor
+        assert shardings.params["w1"].spec == jax.sharding.PartitionSpec("fsdp", "tensor")
+
+
+def test_bf16_compute_keeps_f32_params_and_trains():
+    model, mesh, opt = TinyLM(), one_device(), adafactor()
+    b = random_batch(6, batch_size=8)
+    abstract, sh = state_shardings(model, opt.tx, b, mesh)
+    state = create_state(model, opt.tx, b, abstract, sh)
+    import jax.numpy as jnp
+    step = jit_train_step(make_train_step(model_apply_fn(model), opt, compute_dtype=jnp.bfloat16), mesh, sh)
+    losses = []
+    for _ in range(5):
+        state, m = step(state, b)
+        losses.append(float(m["loss"]))
+    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.params))
+    assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("shape,devices,msg", [
+    ((3, -1, 1), 8, "does not divide"),
+    ((2, 2, 1), 8, "uses 4 devices"),
+    ((-1, -1, 1), 8, "at most one"),
+    ({"data": 2, "model": 4}, 8, "unknown axes"),
+])
+def test_bad_mesh_shape(shape, devices, msg):
+    with pytest.raises(FlanJaxError, match=msg):
+        mesh_lib.resolve_mesh_shape(shape, devices)
+
+
+def test_batch_must_fit_mesh_and_microbatches():
+    mesh = mesh_lib.make_mesh((2, 2, 2))
+    mesh_lib.check_batch(mesh, 16, 2)
+    with pytest.raises(FlanJaxError, match="not divisible by num_microbatches"):
+        mesh_lib.check_batch(mesh, 16, 3)
+    with pytest.raises(FlanJaxError, match="batch shards"):
+        mesh_lib.check_batch(mesh, 8, 4)

@@ -1,0 +1,449 @@
+"""T5 encoder-decoder (v1.1 / Flan-T5 and the original T5), feature format "enc_dec".
+
+Consumes the t5x batch fields (docs/architecture.md) and returns float32 logits
+[batch, decoder length, vocab]. Packing is built in: attention masks come from segment ids
+and the relative position bias from `*_positions`, so two examples packed in one row give
+the same logits as each alone. Parameter names follow t5x (`layers_0/attention/query`, ...);
+`models/hf_t5.py` maps them to and from HF `T5ForConditionalGeneration` tensors.
+
+Shape letters: B batch, L query length, S key length, D emb_dim, H heads, Dh head_dim,
+F mlp_dim, V vocab, N layers.
+
+T5 details kept on purpose: no biases anywhere; no 1/sqrt(Dh) in attention (t5x folds it
+into the query initialisation, so checkpoints expect scale 1.0); one relative position bias
+table per stack (encoder: bidirectional, decoder: causal), computed once and added in every
+layer; with a tied head the decoder output is multiplied by D**-0.5 before the embedding.
+Dropout applies to embeddings, sub-layer outputs and the final norm output, not to the
+attention probabilities.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import flax.linen as nn
+import gin
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from flan_jax.models.layers import (
+    DenseGeneral,
+    Embed,
+    RMSNorm,
+    dot_product_attention,
+    make_attention_mask,
+    with_logical_constraint,
+)
+
+Array = jax.Array
+
+ACTIVATIONS = {
+    "gelu": lambda x: jax.nn.gelu(x, approximate=True),  # HF "gelu_new", t5x "gelu"
+    "relu": jax.nn.relu,
+    "silu": jax.nn.silu,
+    "linear": lambda x: x,
+}
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class T5Config:
+    """All T5 hyper-parameters; defaults are T5 v1.1 small. `dtype` is the compute dtype
+    ("float32" or "bfloat16"); parameters are always stored in float32."""
+
+    vocab_size: int = 32128
+    emb_dim: int = 512
+    num_heads: int = 6
+    head_dim: int = 64
+    mlp_dim: int = 1024
+    num_encoder_layers: int = 8
+    num_decoder_layers: int = 8
+    relative_attention_num_buckets: int = 32
+    relative_attention_max_distance: int = 128
+    mlp_activations: tuple[str, ...] = ("gelu", "linear")
+    tie_embeddings: bool = False
+    dropout_rate: float = 0.0
+    norm_eps: float = 1e-6
+    remat: bool = False
+    scan_layers: bool = False
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        # gin hands lists for tuple literals in some spellings; keep the config hashable.
+        object.__setattr__(self, "mlp_activations", tuple(self.mlp_activations))
+        unknown = [a for a in self.mlp_activations if a not in ACTIVATIONS]
+        if unknown:
+            raise ValueError(f"T5Config.mlp_activations: unknown {unknown}; known {sorted(ACTIVATIONS)}")
+
+    @property
+    def compute_dtype(self) -> Any:
+        return jnp.dtype(self.dtype)
+
+
+def relative_position_bucket(
+    relative_position: Array, *, bidirectional: bool, num_buckets: int, max_distance: int
+) -> Array:
+    """Maps key_position - query_position to a bucket id in [0, num_buckets), as Mesh TF/HF.
+
+    Half the buckets (per direction when bidirectional) are exact small distances, the rest
+    log-spaced up to `max_distance`, beyond which all distances share the last bucket. The
+    log-spaced part is tabulated once in numpy float32 (bit-identical to HF's float32 torch
+    arithmetic, checked in the tests) and gathered, so XLA cannot re-round it.
+
+    Worked example (bidirectional, num_buckets=32, max_distance=128):
+        relative_position = [-200, -20, -1, 0, 1, 7, 8, 20, 200]
+        bucket            = [  15,  10,  1, 0, 17, 23, 24, 26, 31]
+    """
+    buckets = num_buckets
+    offset = jnp.zeros_like(relative_position)
+    if bidirectional:
+        buckets //= 2
+        offset = jnp.where(relative_position > 0, buckets, 0)
+        distance = jnp.abs(relative_position)
+    else:
+        distance = -jnp.minimum(relative_position, 0)
+    max_exact = buckets // 2
+    table_size = max(max_distance, max_exact) + 1
+    n = np.arange(table_size)
+    scaled = np.log(np.maximum(n, max_exact).astype(np.float32) / np.float32(max_exact))
+    scaled = scaled / np.float32(math.log(max_distance / max_exact)) * np.float32(buckets - max_exact)
+    large = np.minimum(max_exact + scaled.astype(np.int64), buckets - 1)
+    table = np.where(n < max_exact, n, large).astype(np.int32)
+    return offset + jnp.asarray(table)[jnp.minimum(distance, table_size - 1)]
+
+
+class RelativePositionBias(nn.Module):
+    """Learned per-head bias from bucketed key - query positions: [B, H, L, S] float32."""
+
+    config: T5Config
+    bidirectional: bool
+
+    @nn.compact
+    def __call__(self, query_positions: Array, key_positions: Array) -> Array:
+        c = self.config
+        table = self.param(
+            "rel_embedding",
+            nn.with_logical_partitioning(nn.initializers.normal(1.0), ("heads", "relpos_buckets")),
+            (c.num_heads, c.relative_attention_num_buckets),
+            jnp.float32,
+        )
+        # [B, 1, S] - [B, L, 1] -> [B, L, S]
+        relative = key_positions[:, None, :] - query_positions[:, :, None]
+        bucket = relative_position_bucket(
+            relative,
+            bidirectional=self.bidirectional,
+            num_buckets=c.relative_attention_num_buckets,
+            max_distance=c.relative_attention_max_distance,
+        )
+        # table [H, buckets] gathered at [B, L, S] -> [H, B, L, S] -> [B, H, L, S]
+        return jnp.moveaxis(jnp.take(table, bucket, axis=1), 0, 1)
+
+
+def _dense(c: T5Config, features: Any, axes: tuple[str, ...], name: str, *, num_in: int = 1,
+           scale: float = 1.0) -> DenseGeneral:
+    init = nn.initializers.variance_scaling(scale, "fan_in", "truncated_normal")
+    return DenseGeneral(features, axes, num_in=num_in, kernel_init=init,
+                        dtype=c.compute_dtype, name=name)
+
+
+class Attention(nn.Module):
+    """Multi-head attention without biases or 1/sqrt(Dh) scaling (T5)."""
+
+    config: T5Config
+
+    def setup(self) -> None:
+        c = self.config
+        heads = (c.num_heads, c.head_dim)
+        # The 1/sqrt(Dh) of dot-product attention lives in the query initialisation.
+        self.query = _dense(c, heads, ("embed", "heads", "head_dim"), "query", scale=1.0 / c.head_dim)
+        self.key = _dense(c, heads, ("embed", "heads", "head_dim"), "key")
+        self.value = _dense(c, heads, ("embed", "heads", "head_dim"), "value")
+        self.out = _dense(c, c.emb_dim, ("heads", "head_dim", "embed"), "out", num_in=2)
+
+    def project_kv(self, x: Array) -> tuple[Array, Array]:
+        # x [B, S, D] -> k, v [B, S, H, Dh]
+        axes = ("batch", "length", "heads", "head_dim")
+        return (with_logical_constraint(self.key(x), axes),
+                with_logical_constraint(self.value(x), axes))
+
+    def attend(self, x: Array, key: Array, value: Array, mask: Array, bias: Array | None) -> Array:
+        # x [B, L, D]; key/value [B, S, H, Dh]; mask [B, 1, L, S]; bias [B|1, H, L, S]
+        query = with_logical_constraint(self.query(x), ("batch", "length", "heads", "head_dim"))
+        out = dot_product_attention(query, key, value, mask=mask, bias=bias, scale=1.0)
+        out = with_logical_constraint(out, ("batch", "length", "heads", "head_dim"))
+        return self.out(out)  # [B, L, D]
+
+    def __call__(self, x: Array, context: Array, mask: Array, bias: Array | None) -> Array:
+        key, value = self.project_kv(context)
+        return self.attend(x, key, value, mask, bias)
+
+
+class MLP(nn.Module):
+    """Gated (several activations multiplied, e.g. gelu * linear) or plain T5 feed-forward."""
+
+    config: T5Config
+    deterministic: bool = True
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        c = self.config
+        acts = c.mlp_activations
+        hidden = None
+        for i, act in enumerate(acts):
+            name = f"wi_{i}" if len(acts) > 1 else "wi"
+            h = ACTIVATIONS[act](_dense(c, c.mlp_dim, ("embed", "mlp"), name)(x))
+            hidden = h if hidden is None else hidden * h
+        hidden = with_logical_constraint(hidden, ("batch", "length", "mlp"))  # [B, L, F]
+        hidden = nn.Dropout(c.dropout_rate)(hidden, deterministic=self.deterministic)
+        return _dense(c, c.emb_dim, ("mlp", "embed"), "wo")(hidden)
+
+
+def _norm(c: T5Config, name: str) -> RMSNorm:
+    return RMSNorm(eps=c.norm_eps, dtype=c.compute_dtype, name=name)
+
+
+def _residual(c: T5Config, x: Array, y: Array, deterministic: bool) -> Array:
+    y = nn.Dropout(c.dropout_rate)(y, deterministic=deterministic)
+    return with_logical_constraint(x + y, ("batch", "length", "embed"))
+
+
+class EncoderLayer(nn.Module):
+    """Pre-norm self-attention + feed-forward. `(x, per_layer, shared) -> (x, {})` so the
+    same signature serves an unrolled loop and `nn.scan`."""
+
+    config: T5Config
+    deterministic: bool = True
+
+    @nn.compact
+    def __call__(self, x: Array, per_layer: Mapping[str, Array], shared: Mapping[str, Array]):
+        c, det = self.config, self.deterministic
+        h = _norm(c, "pre_attention_layer_norm")(x)
+        h = Attention(c, name="attention")(h, h, shared["mask"], shared["bias"])
+        x = _residual(c, x, h, det)
+        h = MLP(c, det, name="mlp")(_norm(c, "pre_mlp_layer_norm")(x))
+        return _residual(c, x, h, det), {}
+
+
+class DecoderLayer(nn.Module):
+    """Causal self-attention, cross-attention, feed-forward; three modes with one param tree.
+
+    mode "full":     x [B, L, D] -> x; shared = self_mask, self_bias, cross_mask, encoded.
+    mode "cross_kv": x = encoded [B, S, D] unchanged; returns this layer's cross keys/values.
+    mode "step":     x [B, 1, D] at position shared["index"]; per_layer holds this layer's
+                     cache (self_key/self_value [B, T, H, Dh], cross_key/cross_value); returns
+                     the updated self_key/self_value.
+    """
+
+    config: T5Config
+    mode: str = "full"
+    deterministic: bool = True
+
+    @nn.compact
+    def __call__(self, x: Array, per_layer: Mapping[str, Array], shared: Mapping[str, Array]):
+        c, det = self.config, self.deterministic
+        self_attention = Attention(c, name="self_attention")
+        cross_attention = Attention(c, name="encoder_decoder_attention")
+        if self.mode == "cross_kv":
+            key, value = cross_attention.project_kv(x)
+            return x, {"cross_key": key, "cross_value": value}
+        h = _norm(c, "pre_self_attention_layer_norm")(x)
+        new_cache = {}
+        if self.mode == "step":
+            key, value = self_attention.project_kv(h)  # [B, 1, H, Dh]
+            start = (0, shared["index"], 0, 0)
+            key = jax.lax.dynamic_update_slice(per_layer["self_key"], key.astype(per_layer["self_key"].dtype), start)
+            value = jax.lax.dynamic_update_slice(per_layer["self_value"], value.astype(per_layer["self_value"].dtype), start)
+            new_cache = {"self_key": key, "self_value": value}
+            h = self_attention.attend(h, key, value, shared["self_mask"], shared["self_bias"])
+        else:
+            h = self_attention(h, h, shared["self_mask"], shared["self_bias"])
+        x = _residual(c, x, h, det)
+        h = _norm(c, "pre_cross_attention_layer_norm")(x)
+        if self.mode == "step":
+            h = cross_attention.attend(h, per_layer["cross_key"], per_layer["cross_value"],
+                                       shared["cross_mask"], None)
+        else:
+            h = cross_attention(h, shared["encoded"], shared["cross_mask"], None)
+        x = _residual(c, x, h, det)
+        h = MLP(c, det, name="mlp")(_norm(c, "pre_mlp_layer_norm")(x))
+        return _residual(c, x, h, det), new_cache
+
+
+def _run_layers(c: T5Config, layer_cls: type, num_layers: int, x: Array,
+                per_layer: Mapping[str, Array], shared: Mapping[str, Array], **attrs: Any):
+    """Applies `num_layers` layers, scanned (params stacked on a leading 'layers' axis, named
+    `layers`) or unrolled (`layers_0`, `layers_1`, ...). `per_layer` arrays have a leading
+    layer axis; the layers' extra outputs come back stacked the same way."""
+    if c.remat:
+        layer_cls = nn.remat(layer_cls, prevent_cse=not c.scan_layers)
+    if c.scan_layers:
+        scanned = nn.scan(
+            layer_cls,
+            variable_axes={"params": 0},
+            split_rngs={"params": True, "dropout": True},
+            in_axes=(0, nn.broadcast),
+            length=num_layers,
+            metadata_params={nn.PARTITION_NAME: "layers"},
+        )
+        return scanned(c, name="layers", **attrs)(x, per_layer, shared)
+    outputs = []
+    for i in range(num_layers):
+        layer_inputs = jax.tree_util.tree_map(lambda a, i=i: a[i], per_layer)
+        x, out = layer_cls(c, name=f"layers_{i}", **attrs)(x, layer_inputs, shared)
+        outputs.append(out)
+    return x, jax.tree_util.tree_map(lambda *a: jnp.stack(a), *outputs)
+
+
+class Encoder(nn.Module):
+    config: T5Config
+
+    @nn.compact
+    def __call__(self, x: Array, segment_ids: Array, positions: Array, deterministic: bool) -> Array:
+        # x: embedded tokens [B, S, D] -> encoded [B, S, D]
+        c = self.config
+        bias = RelativePositionBias(c, bidirectional=True, name="relpos_bias")(positions, positions)
+        shared = {"mask": make_attention_mask(segment_ids, segment_ids, causal=False), "bias": bias}
+        x = nn.Dropout(c.dropout_rate)(x, deterministic=deterministic)
+        x = with_logical_constraint(x, ("batch", "length", "embed"))
+        x, _ = _run_layers(c, EncoderLayer, c.num_encoder_layers, x, {}, shared,
+                           deterministic=deterministic)
+        x = _norm(c, "encoder_norm")(x)
+        return nn.Dropout(c.dropout_rate)(x, deterministic=deterministic)
+
+
+class Decoder(nn.Module):
+    """Decoder stack; `mode` selects the full pass, cross key/value precompute or one step."""
+
+    config: T5Config
+
+    @nn.compact
+    def __call__(self, mode: str, x: Array, shared: dict[str, Array],
+                 per_layer: Mapping[str, Array] | None = None, deterministic: bool = True):
+        c = self.config
+        if mode == "cross_kv":
+            _, kv = _run_layers(c, DecoderLayer, c.num_decoder_layers, x, {}, {}, mode=mode)
+            return kv
+        bias_module = RelativePositionBias(c, bidirectional=False, name="relpos_bias")
+        shared = dict(shared)
+        shared["self_bias"] = bias_module(shared.pop("query_positions"), shared.pop("key_positions"))
+        x = nn.Dropout(c.dropout_rate)(x, deterministic=deterministic)
+        x, new_cache = _run_layers(c, DecoderLayer, c.num_decoder_layers, x, per_layer or {},
+                                   shared, mode=mode, deterministic=deterministic)
+        x = _norm(c, "decoder_norm")(x)
+        return nn.Dropout(c.dropout_rate)(x, deterministic=deterministic), new_cache
+
+
+def _segments_and_positions(tokens: Array, segment_ids: Array | None, positions: Array | None,
+                            *, pad_from_tokens: bool) -> tuple[Array, Array]:
+    """Fills in unpacked defaults: segment 1 on tokens != 0 (the encoder) or everywhere (the
+    decoder, whose inputs start with the pad id as BOS), positions 0..L-1."""
+    if segment_ids is None:
+        segment_ids = (tokens != 0) if pad_from_tokens else jnp.ones_like(tokens, dtype=bool)
+        segment_ids = segment_ids.astype(jnp.int32)
+    if positions is None:
+        positions = jnp.broadcast_to(jnp.arange(tokens.shape[1], dtype=jnp.int32), tokens.shape)
+    return segment_ids, positions
+
+
+class T5(nn.Module):
+    """The encoder-decoder. `apply({"params": p}, batch)` -> logits [B, L, V] float32.
+
+    Generation: `encode` once, `init_decode_cache` (cross keys/values computed once, empty
+    self-attention keys/values of `max_decode_length`), then `decode_step` per token.
+    """
+
+    config: T5Config
+    FEATURE_FORMAT = "enc_dec"
+
+    def setup(self) -> None:
+        c = self.config
+        self.token_embedder = Embed(c.vocab_size, c.emb_dim, dtype=c.compute_dtype)
+        self.encoder = Encoder(c)
+        self.decoder = Decoder(c)
+        if not c.tie_embeddings:
+            self.logits_dense = _dense(c, c.vocab_size, ("embed", "vocab"), "logits_dense")
+
+    def __call__(self, batch: Mapping[str, Array], *, enable_dropout: bool = False) -> Array:
+        enc_tokens = batch["encoder_input_tokens"]
+        enc_segments, _ = _segments_and_positions(
+            enc_tokens, batch.get("encoder_segment_ids"), None, pad_from_tokens=True)
+        encoded = self.encode(enc_tokens, batch.get("encoder_segment_ids"),
+                              batch.get("encoder_positions"), enable_dropout=enable_dropout)
+        return self.decode(encoded, enc_segments, batch["decoder_input_tokens"],
+                           batch.get("decoder_segment_ids"), batch.get("decoder_positions"),
+                           enable_dropout=enable_dropout)
+
+    def encode(self, encoder_input_tokens: Array, encoder_segment_ids: Array | None = None,
+               encoder_positions: Array | None = None, *, enable_dropout: bool = False) -> Array:
+        """Token ids [B, S] -> encoded [B, S, D] (compute dtype)."""
+        segments, positions = _segments_and_positions(
+            encoder_input_tokens, encoder_segment_ids, encoder_positions, pad_from_tokens=True)
+        x = self.token_embedder(encoder_input_tokens)
+        return self.encoder(x, segments, positions, deterministic=not enable_dropout)
+
+    def decode(self, encoded: Array, encoder_segment_ids: Array, decoder_input_tokens: Array,
+               decoder_segment_ids: Array | None = None, decoder_positions: Array | None = None,
+               *, enable_dropout: bool = False) -> Array:
+        """Teacher-forced decoder pass -> logits [B, L, V] float32. `encoder_segment_ids`
+        [B, S] is 1 on real encoder tokens, 0 on padding when unpacked."""
+        segments, positions = _segments_and_positions(
+            decoder_input_tokens, decoder_segment_ids, decoder_positions, pad_from_tokens=False)
+        shared = {
+            "encoded": encoded,
+            "self_mask": make_attention_mask(segments, segments, causal=True),
+            "cross_mask": make_attention_mask(segments, encoder_segment_ids, causal=False),
+            "query_positions": positions,
+            "key_positions": positions,
+        }
+        x = self.token_embedder(decoder_input_tokens)
+        x, _ = self.decoder("full", x, shared, deterministic=not enable_dropout)
+        return self._logits(x)
+
+    def init_decode_cache(self, encoded: Array, encoder_segment_ids: Array,
+                          max_decode_length: int) -> dict[str, Array]:
+        """Cache for `decode_step`: cross keys/values [N, B, S, H, Dh] computed once from
+        `encoded`, zero self keys/values [N, B, max_decode_length, H, Dh], index 0."""
+        c = self.config
+        cross = self.decoder("cross_kv", encoded, {})
+        batch = encoded.shape[0]
+        zeros = jnp.zeros((c.num_decoder_layers, batch, max_decode_length, c.num_heads, c.head_dim),
+                          c.compute_dtype)
+        return {
+            "self_key": zeros, "self_value": zeros,
+            "cross_key": cross["cross_key"], "cross_value": cross["cross_value"],
+            "encoder_segment_ids": encoder_segment_ids.astype(jnp.int32),
+            "index": jnp.zeros((), jnp.int32),
+        }
+
+    def decode_step(self, decoder_input_tokens: Array, cache: dict[str, Array]):
+        """One token per row [B, 1] at position cache["index"] -> (logits [B, 1, V] f32, cache).
+
+        Equals the matching row of `decode` on the whole (unpacked) prefix."""
+        index = cache["index"]
+        max_len = cache["self_key"].shape[2]
+        key_positions = jnp.arange(max_len, dtype=jnp.int32)[None, :]
+        ones = jnp.ones_like(decoder_input_tokens, dtype=jnp.int32)
+        shared = {
+            "index": index,
+            # [1, 1, 1, T]: keys written so far (0..index) are visible.
+            "self_mask": (key_positions <= index)[:, None, None, :],
+            "cross_mask": make_attention_mask(ones, cache["encoder_segment_ids"], causal=False),
+            "query_positions": jnp.full((1, 1), index, jnp.int32),
+            "key_positions": key_positions,
+        }
+        per_layer = {k: cache[k] for k in ("self_key", "self_value", "cross_key", "cross_value")}
+        x = self.token_embedder(decoder_input_tokens)
+        x, new_kv = self.decoder("step", x, shared, per_layer)
+        new_cache = dict(cache, **new_kv, index=index + 1)
+        return self._logits(x), new_cache
+
+    def _logits(self, x: Array) -> Array:
+        # x [B, L, D] -> [B, L, V] float32
+        if self.config.tie_embeddings:
+            logits = self.token_embedder.attend(x * (self.config.emb_dim ** -0.5))
+        else:
+            logits = self.logits_dense(x)
+        return with_logical_constraint(logits.astype(jnp.float32), ("batch", "length", "vocab"))

@@ -52,8 +52,9 @@ PRONOUN_TEMPLATES = (
       "the meaning?{options_}", "{answer}"),
     T("Which does \"{pronoun}\" point to in the following sentence?\n{sentence}{options_}",
       "{answer}"),
-    T("Coreference question. {sentence} -- who is \"{pronoun}\"?{options_}", "{answer}"),
-    T("{sentence}\n\nA reader asks: in that sentence, what does {pronoun} mean? Answer:{options_}",
+    T("Coreference question. {sentence} -- who or what is \"{pronoun}\"?{options_}", "{answer}"),
+    T("{sentence}\n\nA reader asks: in that sentence, what does the word \"{pronoun}\" refer "
+      "to? Answer:{options_}",
       "{answer}"),
     T("{sentence}\n\nWhich pronoun in this sentence refers to {answer}?", "{pronoun}",
       inverted=True),

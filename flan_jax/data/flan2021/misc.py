@@ -54,7 +54,8 @@ def coqa_fields(ex: Mapping[str, Any]) -> Fields | None:
 
 
 COQA_TEMPLATES = (
-    T("{story}\n\nAnswer these questions in order, numbering your answers:\n{questions}", "{answer}"),
+    T("{story}\n\nAnswer these questions in order, numbering your answers:\n{questions}",
+      "{answer}"),
     T("Read the story, then answer each question briefly.\n\nStory: {story}\n\nQuestions:\n"
       "{questions}", "{answer}"),
     T("{questions}\n\nAll of the questions above are about this text:\n{story}\n\nGive numbered "
@@ -100,7 +101,8 @@ QUAC_TEMPLATES = (
     T("Section \"{section}\" of \"{title}\":\n{context}\n\nWhat would you reply to: {question}",
       "{answer}"),
     T("{question}\n\nFind the answer in this passage, if it is there:\n{context}", "{answer}"),
-    T("Passage about {title}:\n{context}\n\nBased on the passage, {question}", "{answer}"),
+    T("Passage about {title}:\n{context}\n\nBased on the passage, answer: {question}",
+      "{answer}"),
     T("A student reading about {title} asks: \"{question}\"\n\nUse this excerpt to answer:\n"
       "{context}", "{answer}"),
     T("{context}\n\nThis text comes from a Wikipedia article. What is the article's title?",
@@ -154,7 +156,8 @@ COLA_TEMPLATES = (
     T("Sentence: {sentence}\nIs it grammatical?{options_}", "{answer}"),
     T("A linguist is checking example sentences. Is the following one correct English?\n{sentence}"
       "{options_}", "{answer}"),
-    T("{sentence}\n\nDoes this sentence follow the rules of English grammar?{options_}", "{answer}"),
+    T("{sentence}\n\nDoes this sentence follow the rules of English grammar?{options_}",
+      "{answer}"),
     T("Check the grammar: {sentence}\nIs it fine as written?{options_}", "{answer}"),
     T("Could the following appear in careful English writing without being an error?\n\n"
       "{sentence}{options_}", "{answer}"),
@@ -192,8 +195,8 @@ WIC_TEMPLATES = (
       "Context 2: {sentence2}{options_}", "{answer}"),
     T("\"{sentence1}\" and \"{sentence2}\" -- is the meaning of \"{word}\" identical here?"
       "{options_}", "{answer}"),
-    T("{sentence1}\n\nNow compare with: {sentence2}\n\nCould you swap a synonym for \"{word}\" "
-      "that works in both?{options_}", "{answer}"),
+    T("{sentence1}\n\nNow compare with: {sentence2}\n\nDoes \"{word}\" carry the same sense in "
+      "the second sentence as in the first?{options_}", "{answer}"),
     T("Word in context: {word}\n{sentence1}\n{sentence2}\nSame meaning?{options_}\nAnswer:",
       "{answer}"),
 )

@@ -50,15 +50,18 @@ def bool_q_fields(ex: Mapping[str, Any]) -> Fields | None:
 
 BOOL_Q_TEMPLATES = (
     T("{passage}\n\n{question}{options_}", "{answer}"),
-    T("Read the passage and answer yes or no.\n\nPassage: {passage}\nQuestion: {question}{options_}",
+    T("Read the passage and answer yes or no.\n\nPassage: {passage}\nQuestion: {question}"
+      "{options_}",
       "{answer}"),
-    T("Based on this text, {question}\n\n{passage}{options_}", "{answer}"),
+    T("Based on the text below, answer this: {question}\n\n{passage}{options_}", "{answer}"),
     T("Here is an excerpt from an encyclopedia:\n{passage}\n\nUsing only the excerpt, answer: "
       "{question}{options_}", "{answer}"),
     T("Q: {question}\nContext: {passage}{options_}\nA:", "{answer}"),
-    T("{passage}\n\nI wonder: {question} Can you tell from what you just read?{options_}", "{answer}"),
+    T("{passage}\n\nI wonder: {question} Can you tell from what you just read?{options_}",
+      "{answer}"),
     T("Passage: {passage}\n\nTrue or false, in yes/no form: {question}{options_}", "{answer}"),
-    T("Does the following text support a \"yes\" to the question \"{question}\"?\n\n{passage}{options_}",
+    T("Does the following text support a \"yes\" to the question \"{question}\"?\n\n{passage}"
+      "{options_}",
       "{answer}"),
     T("Answer the question about the article below.\n{question}\n\nArticle: {passage}{options_}",
       "{answer}"),
@@ -82,7 +85,8 @@ DROP_TEMPLATES = (
       "{passage}\n\nQuestion: {question}", "{answer}"),
     T("Passage: {passage}\nQuestion: {question}\nAnswer:", "{answer}"),
     T("{question}\n\nWork it out from this article:\n{passage}", "{answer}"),
-    T("Here is a news or history passage.\n{passage}\n\nGiven the passage, {question}", "{answer}"),
+    T("Here is a news or history passage.\n{passage}\n\nGiven the passage, answer: {question}",
+      "{answer}"),
     T("Context:\n{passage}\n\nQ: {question}\nGive a short answer (a number, date or phrase).",
       "{answer}"),
     T("Use the facts below to answer \"{question}\"\n\n{passage}", "{answer}"),
@@ -110,7 +114,8 @@ MULTIRC_TEMPLATES = (
       "answer: {response}{options_}", "{answer}"),
     T("{paragraph}\n\nSomeone asked \"{question}\" and was told \"{response}\". Was that right?"
       "{options_}", "{answer}"),
-    T("Paragraph: {paragraph}\nQ: {question}\nA: {response}\nDoes the paragraph back up this answer?"
+    T("Paragraph: {paragraph}\nQ: {question}\nA: {response}\nDoes the paragraph back up this "
+      "answer?"
       "{options_}", "{answer}"),
     T("Given the text below, is \"{response}\" a correct answer to \"{question}\"?\n\n{paragraph}"
       "{options_}", "{answer}"),
@@ -170,13 +175,15 @@ def squad_fields(ex: Mapping[str, Any]) -> Fields | None:
 
 
 SQUAD_TEMPLATES = (
-    T("{context}\n\n{question} (If the passage does not say, answer \"unanswerable\".)", "{answer}"),
+    T("{context}\n\n{question} (If the passage does not say, answer \"unanswerable\".)",
+      "{answer}"),
     T("Read this passage from the article \"{title}\" and answer the question.\n\n{context}\n\n"
       "Question: {question}", "{answer}"),
     T("Context: {context}\nQuestion: {question}\nAnswer (copy a span from the context, or say "
       "unanswerable):", "{answer}"),
     T("{question}\n\nThe answer, if there is one, is in this text:\n{context}", "{answer}"),
-    T("Here is a paragraph about {title}.\n{context}\n\nFrom the paragraph, {question}", "{answer}"),
+    T("Here is a paragraph about {title}.\n{context}\n\nAnswer from the paragraph: {question}",
+      "{answer}"),
     T("Answer using words from the passage.\n\nPassage: {context}\n\nQ: {question}", "{answer}"),
     T("{context}\n\nGiven the text above, what is the answer to \"{question}\"? Reply "
       "\"unanswerable\" if it cannot be found.", "{answer}"),

@@ -59,11 +59,14 @@ COSMOS_QA_TEMPLATES = (
     T("Context: {context}\nQ: {question}{options_}\nA:", "{answer}"),
     T("Here is what someone wrote online:\n\"{context}\"\n\n{question}{options_}", "{answer}"),
     T("{question}\n\nThink about this passage before answering: {context}{options_}", "{answer}"),
-    T("Someone told me: {context}\n\nGiven that, {question} Pick one.{options_}", "{answer}"),
+    T("Someone told me: {context}\n\nGiven that, pick the answer to: {question}{options_}",
+      "{answer}"),
     T("Passage: {context}\n\nWhich answer fits the question \"{question}\" best?{options_}",
       "{answer}"),
-    T("{context}\nBased on what you read, answer: {question}{options_}\nThe answer is:", "{answer}"),
-    T("{context}\n\nWrite a question about this text whose answer is \"{answer}\".", "{question}",
+    T("{context}\nBased on what you read, answer: {question}{options_}\nThe answer is:",
+      "{answer}"),
+    T("{context}\n\nWrite a question about this text whose correct answer is: {answer}",
+      "{question}",
       inverted=True),
 )
 
@@ -87,7 +90,8 @@ RECORD_TEMPLATES = (
       "{answer}"),
     T("Article:\n{passage}\n\nComplete this sentence about the article: {query}{options_}",
       "{answer}"),
-    T("{query}\n\nWhat should replace ___ above? Use this article: {passage}{options_}", "{answer}"),
+    T("{query}\n\nWhat should replace ___ above? Use this article: {passage}{options_}",
+      "{answer}"),
     T("Here is a news report.\n{passage}\n\nA follow-up sentence is missing a name or thing: "
       "\"{query}\" What goes in the gap?{options_}", "{answer}"),
     T("{passage}\n\nFill the blank with the right entity from the story.\n{query}{options_}\n"
@@ -95,7 +99,8 @@ RECORD_TEMPLATES = (
     T("Context: {passage}\nCloze: {query}{options_}", "{answer}"),
     T("Given the passage below, who or what is ___ in \"{query}\"?\n\n{passage}{options_}",
       "{answer}"),
-    T("{passage}\n\nI wrote this summary line but left a blank: {query}\nWhat is missing?{options_}",
+    T("{passage}\n\nI wrote this summary line but left a blank: {query}\nWhat is missing?"
+      "{options_}",
       "{answer}"),
     T("{passage}\n\nWrite one more sentence about this story that mentions {answer}.",
       "{completed}", inverted=True),

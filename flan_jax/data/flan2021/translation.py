@@ -57,7 +57,7 @@ TEMPLATES = (
              inverted=True),
     Template("{language}: {answer}\nEnglish:", "{english}", inverted=True),
     Template(
-        'A friend wrote to me in {language}: "{answer}". Give me an English translation.',
+        "A friend wrote to me in {language}:\n{answer}\n\nGive me an English translation.",
         "{english}",
         inverted=True,
     ),

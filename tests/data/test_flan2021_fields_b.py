@@ -295,3 +295,19 @@ RENDERS = [
 def test_render_by_hand(name, index, with_options, inputs, targets):
     raw, fields = CASES[name]
     assert render(SPECS[name], index, fields, with_options=with_options) == (inputs, targets)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_template_renders_the_hand_case(name):
+    """All 10 templates, both variants: non-inverted targets are exactly the answer text, and
+    only the options variant shows the options block."""
+    spec = SPECS[name]
+    _, fields = CASES[name]
+    for i, template in enumerate(spec.templates):
+        with_opts, _ = render(spec, i, fields, with_options=True)
+        no_opts, targets = render(spec, i, fields, with_options=False)
+        assert with_opts.strip() and no_opts.strip() and targets.strip()
+        if not template.inverted:
+            assert targets == fields[spec.answer_field]
+            assert "OPTIONS:" not in no_opts
+            assert ("\n\nOPTIONS:" in with_opts) == spec.has_options

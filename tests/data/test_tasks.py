@@ -1,0 +1,182 @@
+"""seqio registration over tiny hand-made specs: rendering, metadata, few-shot, idempotency."""
+import json
+
+import numpy as np
+import pytest
+import seqio
+import tensorflow as tf
+
+from flan_jax.data import fewshot, tasks
+from flan_jax.data.render import TemplateError, render
+from flan_jax.data.sources import LocalFileError
+from flan_jax.data.spec import DatasetSpec, ProceduralSource, Template
+
+VOCAB = seqio.ByteVocabulary()  # id = byte + 3; EOS = 1
+
+
+def _rows(seed, n):
+    return [{"q": f"Is {seed + i} odd?", "choices": ["yes", "no"],
+             "answer": "yes" if (seed + i) % 2 else "no"} for i in range(n)]
+
+
+def _fields(row):
+    return None if row["q"] == "Is 12 odd?" else dict(row)
+
+
+SPEC = DatasetSpec(
+    name="tiny_choice",
+    cluster="toy",
+    sources={"tiny_choice": ProceduralSource(_rows, {"train": 6, "validation": 3},
+                                             {"train": 10, "validation": 100})},
+    to_fields=_fields,
+    fields=("q", "choices", "answer"),
+    templates=(
+        Template("Write a question whose answer is {answer}.", "{q}", inverted=True),
+        Template("Question: {q}{options_}", "{answer}"),
+        Template("{q} Answer it.{options_}", "{answer}"),
+    ),
+    options_field="choices",
+)
+
+
+def _read(name, split="train", **kwargs):
+    task = seqio.get_mixture_or_task(name)
+    ds = task.get_dataset(None, split=split, shuffle=False, try_in_mem_cache=False,
+                          use_cached=False, **kwargs)
+    return list(ds.as_numpy_iterator())
+
+
+def _text(x):
+    return x.decode("utf-8")
+
+
+@pytest.fixture(scope="module")
+def names():
+    return tasks.register_dataset_tasks(SPEC, VOCAB, collection="test")
+
+
+def test_names_and_variants(names):
+    assert names == [f"test.tiny_choice:{v}" for v in tasks.VARIANTS]
+    no_options = DatasetSpec(name="n", cluster="c", sources=SPEC.sources, to_fields=dict,
+                             fields=("q", "answer"), templates=(Template("{q}", "{answer}"),))
+    assert tasks.variants_for(no_options) == ("zs_noopt", "fs_noopt", "eval")
+
+
+def test_eval_variant_is_hand_computed(names):
+    examples = _read("test.tiny_choice:eval", "validation")
+    assert len(examples) == 3
+    first = examples[0]  # row {"q": "Is 100 odd?", "answer": "no"}, first non-inverted template
+    assert _text(first["inputs_pretokenized"]) == "Question: Is 100 odd?\n\nOPTIONS:\n- yes\n- no"
+    assert first["targets"].tolist() == [ord(c) + 3 for c in "no"] + [1]
+    assert first["inputs"].tolist() == [b + 3 for b in first["inputs_pretokenized"]]
+    assert first["template_index"] == 1 and first["num_shots"] == 0
+    assert [_text(o) for o in first["options"]] == ["yes", "no"]
+    assert (_text(first["answer"]), _text(first["task"]), _text(first["cluster"]),
+            _text(first["variant"])) == ("no", "test.tiny_choice:eval", "toy", "eval")
+
+
+def test_zero_shot_matches_python_render_and_drops_none(names):
+    rows = [r for r in _rows(10, 6) if r["q"] != "Is 12 odd?"]
+    for variant, with_options in (("zs_opt", True), ("zs_noopt", False)):
+        name = f"test.tiny_choice:{variant}"
+        examples = _read(name)
+        assert len(examples) == 5  # "Is 12 odd?" dropped by to_fields
+        for row, ex in zip(rows, examples):
+            index = fewshot.choose_template(name, 0, fewshot.example_key(row), 3)
+            assert ex["template_index"] == index
+            inputs, targets = render(SPEC, index, row, with_options=with_options)
+            assert _text(ex["inputs_pretokenized"]) == inputs
+            assert _text(ex["targets_pretokenized"]) == targets
+            assert ("OPTIONS:" in inputs) == (with_options and index != 0)
+
+
+def test_few_shot_exemplars_come_from_train_and_exclude_the_example(names):
+    train_blocks = {}
+    for row in [r for r in _rows(10, 6) if r["q"] != "Is 12 odd?"]:
+        train_blocks[row["q"]] = row
+    for split in ("train", "validation"):
+        for ex in _read("test.tiny_choice:fs_noopt", split):
+            blocks = _text(ex["inputs_pretokenized"]).split("\n\n")
+            assert ex["num_shots"] == 3 and len(blocks) == 4
+            own = blocks[-1]
+            index = int(ex["template_index"])
+            for block in blocks[:-1]:
+                exemplar_inputs, exemplar_target = block.split("\n")
+                matches = [r for r in train_blocks.values()
+                           if render(SPEC, index, r, with_options=False) ==
+                           (exemplar_inputs, exemplar_target)]
+                assert len(matches) == 1  # an exemplar is a train row in the same template
+                assert (exemplar_inputs, exemplar_target) != (own, _text(ex["targets_pretokenized"]))
+
+
+def test_registration_is_idempotent_and_replaces_on_new_config(names):
+    before = len(seqio.TaskRegistry.names())
+    task = seqio.get_mixture_or_task("test.tiny_choice:fs_opt")
+    assert tasks.register_dataset_tasks(SPEC, VOCAB, collection="test") == names
+    assert len(seqio.TaskRegistry.names()) == before
+    assert seqio.get_mixture_or_task("test.tiny_choice:fs_opt") is task
+    tasks.register_dataset_tasks(SPEC, VOCAB, collection="test2",
+                                 config=tasks.RenderConfig(num_shots=1), variants=["fs_opt"])
+    assert {int(ex["num_shots"]) for ex in _read("test2.tiny_choice:fs_opt")} == {1}
+    tasks.register_dataset_tasks(SPEC, VOCAB, collection="test2",
+                                 config=tasks.RenderConfig(num_shots=2), variants=["fs_opt"])
+    assert {int(ex["num_shots"]) for ex in _read("test2.tiny_choice:fs_opt")} == {2}
+
+
+def test_name_clash_with_foreign_task_is_an_error():
+    seqio.TaskRegistry.add("test3.tiny_choice:eval", source=seqio.FunctionDataSource(
+        lambda split, shuffle_files: tf.data.Dataset.range(1), splits=["train"]),
+        preprocessors=[], output_features={})
+    with pytest.raises(tasks.FlanJaxError, match="already registered by other code"):
+        tasks.register_dataset_tasks(SPEC, VOCAB, collection="test3", variants=["eval"])
+
+
+def test_template_naming_missing_field_reports_dataset_template_field():
+    bad = DatasetSpec(name="bad", cluster="c", sources=SPEC.sources, to_fields=dict,
+                      fields=("q", "answer"),
+                      templates=(Template("{q}", "{answer}"), Template("{q} {qq}", "{answer}")))
+    with pytest.raises(TemplateError, match=r"dataset 'bad', template 1: field 'qq'"):
+        tasks.register_dataset_tasks(bad, VOCAB, collection="test")
+
+
+def test_unknown_names_suggest_close_ones(names):
+    with pytest.raises(tasks.UnknownNameError, match=r"did you mean test\.tiny_choice:eval"):
+        tasks.ensure_task("test.tiny_choic:eval", VOCAB)
+    with pytest.raises(tasks.UnknownNameError, match="unknown variant 'zs_options'.*zs_opt"):
+        tasks.register_dataset_tasks(SPEC, VOCAB, collection="t", variants=["zs_options"])
+    with pytest.raises(tasks.UnknownNameError, match="unknown collection"):
+        tasks.collection_datasets("flan2022")
+
+
+def test_ragged_tfds_style_features_reach_to_fields():
+    def to_fields(raw):
+        return {"q": raw["q"], "answer": json.dumps(raw["answers"]["text"])}
+
+    spec = DatasetSpec(name="rag", cluster="c", sources=SPEC.sources, to_fields=to_fields,
+                       fields=("q", "answer"), templates=(Template("{q}", "{answer}"),))
+    renderer = tasks.ExampleRenderer(spec, "t.rag:eval", "eval", spec.templates)
+    dataset = tf.data.Dataset.from_tensor_slices({
+        "q": [b"a", b"b"],
+        "answers": {"text": tf.ragged.constant([[[b"x", b"y"]], [[b"z"], [b"w", b"v"]]])},
+        "n": np.array([1, 2], np.int64),
+    })
+    out = list(tasks.render_preprocessor(renderer, list)(dataset).as_numpy_iterator())
+    assert [_text(e["targets"]) for e in out] == ['[["x", "y"]]', '[["z"], ["w", "v"]]']
+
+
+def test_local_alpaca_task_and_bad_file(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"instruction": "Add.", "input": "2 3", "output": "5"}\n'
+                    '{"instruction": "Greet.", "input": "", "output": "Hi"}\n')
+    names = tasks.register_local_tasks("mine", str(path), format="alpaca", vocabulary=VOCAB)
+    assert names == ["local.mine:zs_noopt", "local.mine:fs_noopt", "local.mine:eval"]
+    got = [(_text(e["inputs_pretokenized"]), _text(e["targets_pretokenized"]))
+           for e in _read("local.mine:zs_noopt")]
+    assert got == [("Add.\n\n2 3", "5"), ("Greet.", "Hi")]
+    shots = [_text(e["inputs_pretokenized"]) for e in _read("local.mine:fs_noopt")]
+    assert shots == ["Greet.\nHi\n\nAdd.\n\n2 3", "Add.\n\n2 3\n5\n\nGreet."]
+    bad = tmp_path / "b.jsonl"
+    bad.write_text('{"instruction": "Add.", "output": "5"}\n{"instruction": "x"}\n')
+    tasks.register_local_tasks("bad", str(bad), format="alpaca", vocabulary=VOCAB)
+    with pytest.raises(LocalFileError, match=rf"{bad}:2: missing required field 'output'"):
+        _read("local.bad:zs_noopt")

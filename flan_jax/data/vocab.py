@@ -28,6 +28,7 @@ import importlib.resources
 import io
 import json
 import os
+import string
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -66,6 +67,10 @@ TRAINER_OPTIONS: dict[str, Any] = {
 }
 
 
+# cache root -> model path found or built by this process (skips re-rendering the text).
+_BUILT: dict[Path, Path] = {}
+
+
 class VocabularyError(FlanJaxError):
     """A vocabulary file is missing, unreadable or not a sentencepiece model (names the path)."""
 
@@ -97,7 +102,9 @@ def vocabulary_texts() -> list[str]:
 
     For each flan-mini dataset (catalogue order) and template t: train rows
     [t*K, (t+1)*K) with K = ROWS_PER_TEMPLATE, rendered with options on even rows (when the
-    dataset has options), giving inputs then targets; then the sample files' strings.
+    dataset has options), giving inputs then targets; then the sample files' strings; then
+    one line of every printable ASCII character, so each gets its own piece (an uppercase "X"
+    would otherwise fall back to a byte piece when no sampled answer contains it).
     """
     from flan_jax.data import flan_mini
     from flan_jax.data.render import render
@@ -110,7 +117,8 @@ def vocabulary_texts() -> list[str]:
         for t in range(len(spec.templates)):
             for j, row in enumerate(rows[t * k:(t + 1) * k]):
                 texts += render(spec, t, row, with_options=spec.has_options and j % 2 == 0)
-    return texts + _sample_texts()
+    ascii_line = " ".join(string.ascii_letters + string.digits + string.punctuation)
+    return texts + _sample_texts() + [ascii_line]
 
 
 def _spm_version() -> str:
@@ -160,6 +168,10 @@ def train_vocabulary(
 
 def default_vocabulary_path(cache: str | os.PathLike | None = None) -> Path:
     """Path of the default model in `cache` (default: cache_dir()), building it if absent."""
+    root = Path(cache) if cache is not None else cache_dir()
+    known = _BUILT.get(root.resolve())
+    if known is not None and known.exists():
+        return known
     texts = vocabulary_texts()
     key = hashlib.sha256()
     key.update(json.dumps(
@@ -169,10 +181,10 @@ def default_vocabulary_path(cache: str | os.PathLike | None = None) -> Path:
     for text in texts:  # length-prefixed so ("ab", "c") and ("a", "bc") differ
         data = text.encode("utf-8")
         key.update(len(data).to_bytes(8, "little") + data)
-    root = Path(cache) if cache is not None else cache_dir()
     path = root / "vocab" / f"flan_mini_bpe{VOCAB_SIZE}_{key.hexdigest()[:16]}.model"
     if not path.exists():
         train_vocabulary(texts, path, VOCAB_SIZE)
+    _BUILT[root.resolve()] = path
     return path
 
 

@@ -82,6 +82,8 @@ def test_second_call_reuses_the_cached_file(built, monkeypatch):
         raise AssertionError("the vocabulary was trained again")
 
     monkeypatch.setattr(vocab, "train_vocabulary", no_training)
+    assert vocab.default_vocabulary_path(cache) == path  # in-process memo
+    monkeypatch.setattr(vocab, "_BUILT", {})  # as a new process would: found by its hash name
     assert vocab.default_vocabulary_path(cache) == path
     monkeypatch.setenv("FLAN_JAX_CACHE", str(cache))
     assert vocab.default_vocabulary().vocab_size == 1024
@@ -147,3 +149,11 @@ def test_load_vocabulary_bad_files(tmp_path, kind):
     with pytest.raises(vocab.VocabularyError) as info:
         vocab.load_vocabulary(path)
     assert str(path) in str(info.value) and expected[kind] in str(info.value)
+
+
+def test_every_printable_ascii_character_has_a_piece(built):
+    import string
+
+    sp = spm.SentencePieceProcessor(model_file=str(built[1]))
+    for ch in string.ascii_letters + string.digits + string.punctuation:
+        assert not sp.is_byte(sp.piece_to_id(ch)) and sp.piece_to_id(ch) != 2, ch

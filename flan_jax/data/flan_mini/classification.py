@@ -66,14 +66,13 @@ PARITY_TEMPLATES = (
 )
 
 KIND_TEMPLATES = (
-    Template("Is a {word} a fruit or an animal?{options_}", "{answer}"),
+    Template("Is \"{word}\" a fruit or an animal?{options_}", "{answer}"),
     Template("Classify the word \"{word}\".{options_}", "{answer}"),
     Template("word: {word}\ncategory:{options_}", "{answer}"),
     Template("Which group does {word} belong to: fruit or animal?{options_}", "{answer}"),
-    Template("You can either eat it as a fruit or it is an animal. What is a {word}?{options_}",
-             "{answer}"),
+    Template("Does {word} grow on a plant or walk, swim or fly?{options_}", "{answer}"),
     Template("Sort \"{word}\" into the right category.{options_}", "{answer}"),
-    Template("A {word} is a kind of what?{options_}", "{answer}"),
+    Template("The word {word} names a kind of what?{options_}", "{answer}"),
     Template("Tell me if {word} names a fruit or an animal.{options_}", "{answer}"),
     Template("{word}: fruit or animal?{options_}", "{answer}"),
     Template("Pick the category that fits the word {word}.{options_}", "{answer}"),

@@ -94,7 +94,7 @@ NATURAL_QUESTIONS = DatasetSpec(
     fields=("question", "answer"),
     templates=(
         T("{question}", "{answer}"),
-        T("Answer the following question: {question}", "{answer}"),
+        T("Please answer: {question}", "{answer}"),
         T("Question: {question}\nAnswer:", "{answer}"),
         T("I searched the web for \"{question}\" What is the answer?", "{answer}"),
         T("Please give a short answer. {question}", "{answer}"),
@@ -136,7 +136,8 @@ TRIVIA_QA = DatasetSpec(
         T("Test your general knowledge: {question}", "{answer}"),
         T("What is the answer to this question? {question}", "{answer}"),
         T("{question}\n\nGive only the answer.", "{answer}"),
-        T("Write a trivia question whose answer is \"{answer}\".", "{question}", inverted=True),
+        T("Come up with a quiz question to which the answer is \"{answer}\".", "{question}",
+          inverted=True),
     ),
     metric="exact_match",
     description="TriviaQA rc.nocontext; answer.value is the target.",

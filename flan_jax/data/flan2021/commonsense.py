@@ -54,7 +54,7 @@ COPA = DatasetSpec(
           "{answer}"),
         T("My friend told me \"{premise}\" I wondered about the {question}. Which one makes more "
           "sense?{options_}", "{answer}"),
-        T("{premise} What was the {question}?{options_}", "{answer}"),
+        T("{premise}\nIdentify the {question}.{options_}", "{answer}"),
         T("Describe an event whose {question} could be: \"{answer}\"", "{premise}", inverted=True),
     ),
     options_field="options",
@@ -81,7 +81,7 @@ HELLASWAG = DatasetSpec(
     to_fields=hellaswag_fields,
     fields=("context", "activity", "options", "answer"),
     templates=(
-        T("What happens next?\n\n{context}{options_}", "{answer}"),
+        T("Predict the next part.\n\n{context}{options_}", "{answer}"),
         T("{context}\n\nHow does this most likely continue?{options_}", "{answer}"),
         T("Topic: {activity}\n{context}...\nChoose the best ending.{options_}", "{answer}"),
         T("Finish the description in the most sensible way.\n\n{context}{options_}", "{answer}"),
@@ -118,9 +118,9 @@ PIQA = DatasetSpec(
     fields=("goal", "options", "answer"),
     templates=(
         T("Goal: {goal}\n\nWhich is the better way to do it?{options_}", "{answer}"),
-        T("How would you accomplish this: {goal}{options_}", "{answer}"),
+        T("What is the right way to handle the following?\n{goal}{options_}", "{answer}"),
         T("{goal}{options_}", "{answer}"),
-        T("I need to {goal} What should I do?{options_}", "{answer}"),
+        T("Someone wants to achieve this: \"{goal}\" What should they do?{options_}", "{answer}"),
         T("Pick the solution that actually works.\nTask: {goal}{options_}", "{answer}"),
         T("Using common sense about the physical world, choose the right method for the following "
           "goal.\n{goal}{options_}", "{answer}"),

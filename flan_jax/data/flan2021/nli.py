@@ -40,7 +40,8 @@ THREE_WAY_TEMPLATES = (
     T("{premise}\n\nGiven the passage above, is it true that \"{hypothesis}\"?{options_}", "{answer}"),
     T("Premise: {premise}\nHypothesis: {hypothesis}\nDoes the premise entail the hypothesis?{options_}",
       "{answer}"),
-    T("Read this: {premise}\n\nCan we conclude the following from it?\n{hypothesis}{options_}", "{answer}"),
+    T("Read this: {premise}\n\nIs the following conclusion justified by it?\n{hypothesis}{options_}",
+      "{answer}"),
     T("If \"{premise}\", does it follow that \"{hypothesis}\"?{options_}", "{answer}"),
     T("Statement A: {premise}\nStatement B: {hypothesis}\n\nAssuming A is accurate, must B be "
       "accurate as well?{options_}", "{answer}"),
@@ -67,7 +68,7 @@ TWO_WAY_TEMPLATES = (
       "{hypothesis}\n\nIf the first is true, is the second true too?{options_}", "{answer}"),
     T("My friend said: \"{premise}\"\nSo is it correct to say that \"{hypothesis}\"?{options_}",
       "{answer}"),
-    T("Does \"{premise}\" entail \"{hypothesis}\"?{options_}", "{answer}"),
+    T("Is \"{hypothesis}\" entailed by \"{premise}\"?{options_}", "{answer}"),
     T("Text: {premise}\n\nWrite a sentence such that the answer to \"Is it entailed by the text?\" "
       "is {answer}.", "{hypothesis}", inverted=True),
 )
@@ -192,9 +193,10 @@ QNLI = DatasetSpec(
     to_fields=qnli_fields,
     fields=("question", "sentence", "answer"),
     templates=(
-        T("Does the sentence \"{sentence}\" answer the question \"{question}\"?{options_}", "{answer}"),
-        T("Question: {question}\nSentence: {sentence}\nDoes the sentence contain the answer to the "
-          "question?{options_}", "{answer}"),
+        T("Is the question \"{question}\" answered by the sentence \"{sentence}\"?{options_}",
+          "{answer}"),
+        T("Question: {question}\nSentence: {sentence}\nDoes the sentence provide what the question "
+          "asks for?{options_}", "{answer}"),
         T("{question}\n\nIs \"{sentence}\" a good answer to that?{options_}", "{answer}"),
         T("Someone asked: {question}\nThe reply was: {sentence}\nDid the reply actually answer the "
           "question?{options_}", "{answer}"),

@@ -52,7 +52,7 @@ MRPC = DatasetSpec(
     to_fields=mrpc_fields,
     fields=_PAIR_FIELDS,
     templates=(
-        T("\"{sentence1}\"\n\"{sentence2}\"\n\nDo these two sentences say the same thing?{options_}",
+        T("\"{sentence1}\"\n\"{sentence2}\"\n\nAre these two sentences conveying the same idea?{options_}",
           "{answer}"),
         T("Sentence 1: {sentence1}\nSentence 2: {sentence2}\nAre they paraphrases of each other?"
           "{options_}", "{answer}"),
@@ -88,7 +88,7 @@ QQP = DatasetSpec(
     to_fields=qqp_fields,
     fields=_PAIR_FIELDS,
     templates=(
-        T("{sentence1}\n{sentence2}\n\nAre these two questions asking the same thing?{options_}",
+        T("{sentence1}\n{sentence2}\n\nDo the two questions above have the same intent?{options_}",
           "{answer}"),
         T("Question A: {sentence1}\nQuestion B: {sentence2}\nWould one answer serve both?"
           "{options_}", "{answer}"),
@@ -98,7 +98,7 @@ QQP = DatasetSpec(
           "{answer}"),
         T("I want to know: {sentence1} My friend wants to know: {sentence2} Do we want to know the "
           "same thing?{options_}", "{answer}"),
-        T("Check if these two questions have the same intent.{options_}\n\nFirst: {sentence1}\n"
+        T("Decide whether the questions below duplicate each other.{options_}\n\nFirst: {sentence1}\n"
           "Second: {sentence2}", "{answer}"),
         T("\"{sentence1}\" vs. \"{sentence2}\" -- same question?{options_}", "{answer}"),
         T("{sentence1}\n\nIs that the same question as this one: {sentence2}{options_}", "{answer}"),

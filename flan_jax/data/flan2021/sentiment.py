@@ -43,7 +43,7 @@ IMDB = DatasetSpec(
     fields=_FIELDS,
     templates=(
         T("{text}\n\nDid the reviewer like this movie?{options_}", "{answer}"),
-        T("Movie review: {text}\nIs the sentiment of this review positive or negative?{options_}",
+        T("Movie review: {text}\nDoes it lean positive or negative?{options_}",
           "{answer}"),
         T("What is the tone of the following film review?\n\n{text}{options_}", "{answer}"),
         T("Classify the review.{options_}\n\nReview: {text}", "{answer}"),
@@ -78,7 +78,7 @@ SENTIMENT140 = DatasetSpec(
     fields=_FIELDS,
     templates=(
         T("Tweet: {text}\n\nIs this tweet happy or unhappy in tone?{options_}", "{answer}"),
-        T("{text}\n\nWhat is the sentiment of this tweet?{options_}", "{answer}"),
+        T("{text}\n\nHow would you characterize the feeling behind this tweet?{options_}", "{answer}"),
         T("How does the person who posted this feel? \"{text}\"{options_}", "{answer}"),
         T("Someone tweeted: {text}\nPositive or negative?{options_}", "{answer}"),
         T("Label the mood of the social media post below.\n{text}{options_}", "{answer}"),
@@ -113,7 +113,7 @@ SST2 = DatasetSpec(
         T("Determine the sentiment: {text}{options_}", "{answer}"),
         T("A critic wrote the words \"{text}\" Did they mean it as a compliment?{options_}",
           "{answer}"),
-        T("Is the following snippet positive or negative?\n{text}{options_}", "{answer}"),
+        T("Would you call the following snippet favorable or unfavorable?\n{text}{options_}", "{answer}"),
         T("Snippet: {text}\nTone:{options_}", "{answer}"),
         T("Here is part of a review.{options_}\n\n{text}\n\nWhich sentiment fits it?", "{answer}"),
         T("What attitude toward the movie does this convey? {text}{options_}", "{answer}"),
@@ -138,8 +138,8 @@ YELP = DatasetSpec(
     fields=_FIELDS,
     templates=(
         T("{text}\n\nWas this customer satisfied?{options_}", "{answer}"),
-        T("Business review: {text}\nIs it positive or negative?{options_}", "{answer}"),
-        T("What is the sentiment of this Yelp review?\n\n{text}{options_}", "{answer}"),
+        T("Business review: {text}\nDid the customer come away happy or unhappy?{options_}", "{answer}"),
+        T("Which sentiment best describes this Yelp review?\n\n{text}{options_}", "{answer}"),
         T("Would the writer of this review go back? Judge the overall feeling.\n{text}{options_}",
           "{answer}"),
         T("Review: \"{text}\"{options_}\nRating:", "{answer}"),

@@ -52,7 +52,7 @@ COMMON_GEN = DatasetSpec(
     to_fields=common_gen_fields,
     fields=("concepts", "answer"),
     templates=(
-        T("Write a sentence that uses all of these words: {concepts}", "{answer}"),
+        T("Compose one sentence in which every one of these words appears: {concepts}", "{answer}"),
         T("Concepts: {concepts}\n\nDescribe an everyday scene that involves every concept above.",
           "{answer}"),
         T("Make one natural sentence out of these keywords.\n{concepts}", "{answer}"),
@@ -89,7 +89,7 @@ DART = DatasetSpec(
     to_fields=dart_fields,
     fields=("data", "answer"),
     templates=(
-        T("Triples: {data}\n\nWrite a sentence that expresses these facts.", "{answer}"),
+        T("Triples: {data}\n\nPut these facts into words.", "{answer}"),
         T("Turn this data into fluent English: {data}", "{answer}"),
         T("{data}\n\nDescribe the data above in one or two sentences.", "{answer}"),
         T("Here are some facts written as subject-relation-object triples.\n{data}\nWhat is a "
@@ -124,7 +124,7 @@ E2E_NLG = DatasetSpec(
     to_fields=e2e_nlg_fields,
     fields=("data", "answer"),
     templates=(
-        T("Restaurant attributes: {data}\n\nWrite a sentence describing this restaurant.",
+        T("Restaurant attributes: {data}\n\nWhat would a one-sentence listing for this restaurant say?",
           "{answer}"),
         T("{data}\n\nDescribe the place above for a restaurant guide.", "{answer}"),
         T("Turn this meaning representation into a sentence: {data}", "{answer}"),

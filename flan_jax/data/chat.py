@@ -1,0 +1,205 @@
+"""Chat templates: a list of {"role", "content"} messages -> token ids + a per-token loss mask.
+
+Every template is applied the same way: an optional conversation opener, then for each message a
+role header, the content, an end-of-turn marker and a separator. The loss mask is 1 on the content
+of *every* assistant turn and on its end-of-turn marker (so the model learns to stop), 0 on
+everything else (opener, headers, system and user turns, separators).
+
+The pieces are tokenized one at a time and concatenated, so the mask lines up with the ids exactly
+(tokenizing the joined string could merge a header with the first content token). Markup such as
+`<|im_end|>` is tokenized as text unless `special_ids` maps it to a single id (pass the ids when the
+vocabulary has those tokens; they are recognised in the markup only, never in message content).
+
+Worked example (ChatML, a vocabulary where each character is one token):
+
+    [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]
+    text  = "<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\nYo<|im_end|>\\n"
+    mask  = 0 on "<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\n",
+            1 on "Yo<|im_end|>", 0 on the final "\\n"
+
+The four templates (markup from the public formats):
+
+* `flan`: FLAN-style plain text. Turns are separated by a blank line, the assistant turn ends with
+  the vocabulary's EOS id (as a FLAN target does). No role names.
+* `chatml`: `<|im_start|>{role}\\n{content}<|im_end|>\\n`.
+* `llama3`: `<|begin_of_text|>` once, then `<|start_header_id|>{role}<|end_header_id|>\\n\\n{content}<|eot_id|>`.
+* `gemma`: `<bos>` once, then `<start_of_turn>{role}\\n{content}<end_of_turn>\\n` with the assistant
+  role named `model`; Gemma has no system role, so a system message is put in front of the first
+  user message, separated by a blank line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+
+from flan_jax.errors import FlanJaxError
+
+ROLES = ("system", "user", "assistant")
+EOS_MARKER = None  # an `end` of None means "the vocabulary's EOS id"
+
+
+class Encoder(Protocol):
+    """What chat rendering needs from a vocabulary (seqio.SentencePieceVocabulary has both)."""
+
+    eos_id: int
+
+    def encode(self, s: str) -> Sequence[int]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ChatTemplate:
+    """Markup around each message; `{role}` in a header is replaced by the role's name."""
+
+    name: str
+    opener: str  # once, before the first message (not trained)
+    header: str  # before each message's content (not trained)
+    end: Mapping[str, str | None]  # end-of-turn marker per role (trained on assistant turns)
+    separator: str  # after each end marker (not trained)
+    role_names: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    merge_system: bool = False  # no system role: prepend it to the first user message
+
+
+TEMPLATES: dict[str, ChatTemplate] = {
+    "flan": ChatTemplate(
+        name="flan", opener="", header="", separator="",
+        end={"system": "\n\n", "user": "\n\n", "assistant": EOS_MARKER}),
+    "chatml": ChatTemplate(
+        name="chatml", opener="", header="<|im_start|>{role}\n", separator="\n",
+        end={role: "<|im_end|>" for role in ROLES}),
+    "llama3": ChatTemplate(
+        name="llama3", opener="<|begin_of_text|>",
+        header="<|start_header_id|>{role}<|end_header_id|>\n\n", separator="",
+        end={role: "<|eot_id|>" for role in ROLES}),
+    "gemma": ChatTemplate(
+        name="gemma", opener="<bos>", header="<start_of_turn>{role}\n", separator="\n",
+        end={role: "<end_of_turn>" for role in ROLES},
+        role_names={"assistant": "model"}, merge_system=True),
+}
+
+
+class ChatTokens(NamedTuple):
+    ids: np.ndarray  # int32 [length]
+    loss_mask: np.ndarray  # int32 [length], 1 on assistant content + end-of-turn marker
+
+
+def get_template(name: str) -> ChatTemplate:
+    if name not in TEMPLATES:
+        raise FlanJaxError(f"unknown chat template {name!r}; expected one of {sorted(TEMPLATES)}")
+    return TEMPLATES[name]
+
+
+def _check_messages(messages: Sequence[Mapping[str, Any]], where: str) -> None:
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise FlanJaxError(f"{where}: messages must be a list of {{'role', 'content'}} dicts")
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, Mapping) or "role" not in msg or "content" not in msg:
+            raise FlanJaxError(f"{where}: message {i} needs 'role' and 'content' keys, got {msg!r}")
+        if msg["role"] not in ROLES:
+            raise FlanJaxError(f"{where}: message {i} has role {msg['role']!r}; expected one of {ROLES}")
+        if not isinstance(msg["content"], str):
+            raise FlanJaxError(f"{where}: message {i} content must be a string")
+
+
+def _merge_system(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Gemma-style: fold system messages into the next user message ("system\\n\\nuser")."""
+    out: list[Mapping[str, Any]] = []
+    pending: list[str] = []
+    for msg in messages:
+        if msg["role"] == "system":
+            pending.append(msg["content"])
+        elif msg["role"] == "user" and pending:
+            out.append({"role": "user", "content": "\n\n".join([*pending, msg["content"]])})
+            pending = []
+        else:
+            out.append(msg)
+    if pending:  # a system message with no user message after it becomes a user turn
+        out.append({"role": "user", "content": "\n\n".join(pending)})
+    return out
+
+
+def render_pieces(
+    messages: Sequence[Mapping[str, Any]], template: ChatTemplate | str, where: str = "chat"
+) -> list[tuple[str | None, int, bool]]:
+    """The conversation as (text, trained, is_markup) pieces; text None stands for the EOS id."""
+    template = get_template(template) if isinstance(template, str) else template
+    _check_messages(messages, where)
+    if template.merge_system:
+        messages = _merge_system(messages)
+    pieces: list[tuple[str | None, int, bool]] = [(template.opener, 0, True)]
+    for msg in messages:
+        role = msg["role"]
+        trained = int(role == "assistant")
+        pieces.append((template.header.format(role=template.role_names.get(role, role)), 0, True))
+        pieces.append((msg["content"], trained, False))
+        pieces.append((template.end[role], trained, True))
+        pieces.append((template.separator, 0, True))
+    return [piece for piece in pieces if piece[0] != ""]
+
+
+def render_text(messages: Sequence[Mapping[str, Any]], template: ChatTemplate | str, eos: str = "</s>") -> str:
+    """The rendered conversation as one string (for reading; training uses `render_chat`)."""
+    return "".join(eos if text is None else text for text, _, _ in render_pieces(messages, template))
+
+
+def _encode_markup(text: str, vocab: Encoder, special_ids: Mapping[str, int]) -> list[int]:
+    """Markup with its special tokens as single ids, the text between them tokenized normally."""
+    if not special_ids:
+        return list(vocab.encode(text))
+    pattern = "(" + "|".join(re.escape(k) for k in sorted(special_ids, key=len, reverse=True)) + ")"
+    ids: list[int] = []
+    for part in re.split(pattern, text):
+        if part in special_ids:
+            ids.append(special_ids[part])
+        elif part:
+            ids.extend(vocab.encode(part))
+    return ids
+
+
+def render_chat(
+    messages: Sequence[Mapping[str, Any]],
+    template: ChatTemplate | str,
+    vocab: Encoder,
+    special_ids: Mapping[str, int] | None = None,
+    where: str = "chat",
+) -> ChatTokens:
+    """Tokenize a conversation piece by piece: ids and an aligned loss mask (see module doc).
+
+    `special_ids` maps markup strings (e.g. "<|im_end|>") to single token ids; they are matched
+    only inside the template's markup, never inside message content.
+    """
+    special_ids = dict(special_ids or {})
+    ids: list[int] = []
+    mask: list[int] = []
+    for text, trained, is_markup in render_pieces(messages, template, where):
+        if text is None:
+            piece_ids = [vocab.eos_id]
+        elif is_markup:
+            piece_ids = _encode_markup(text, vocab, special_ids)
+        else:
+            piece_ids = list(vocab.encode(text))
+        ids.extend(piece_ids)
+        mask.extend([trained] * len(piece_ids))
+    return ChatTokens(np.asarray(ids, np.int32), np.asarray(mask, np.int32))
+
+
+def chat_example(tokens: ChatTokens) -> dict[str, np.ndarray]:
+    """A rendered chat as a pipeline example: inputs up to the first trained token, the rest as
+    targets with their `loss_weights` (later user turns stay in the targets with weight 0).
+
+        ids  = [5, 6, 7, 8, 1, 9, 4, 1]      mask = [0, 0, 1, 1, 1, 0, 1, 1]
+        -> inputs [5, 6], targets [7, 8, 1, 9, 4, 1], loss_weights [1, 1, 1, 0, 1, 1]
+
+    With no trained token at all (no assistant turn), targets are empty and the pipeline counts
+    the example as zero-loss and drops it.
+    """
+    trained = np.flatnonzero(tokens.loss_mask)
+    first = int(trained[0]) if trained.size else tokens.ids.size
+    return {
+        "inputs": tokens.ids[:first],
+        "targets": tokens.ids[first:],
+        "loss_weights": tokens.loss_mask[first:],
+    }

@@ -1,0 +1,259 @@
+"""Convert HF transformers Llama checkpoints (config.json + *.safetensors) to and from flan_jax.
+
+Only safetensors are read: pickled `*.bin` / `*.pt` weights can run code on load, and
+`auto_map` configs ask for remote code; both are refused with a FlanJaxError naming the file.
+
+Weight layouts (HF stores Linear weights as [out, in]; our kernels are [in, out...]):
+    model.embed_tokens.weight                 [V, D]      -> embed/embedding [V, D]
+    model.layers.i.self_attn.q_proj.weight    [H*Dh, D]   -> layers_i/attention/query/kernel [D, H, Dh]
+    model.layers.i.self_attn.{k,v}_proj.weight[K*Dh, D]   -> .../{key,value}/kernel [D, K, Dh]
+    model.layers.i.self_attn.o_proj.weight    [D, H*Dh]   -> .../out/kernel [H, Dh, D]
+    model.layers.i.mlp.{gate,up}_proj.weight  [F, D]      -> layers_i/mlp/{gate,up}/kernel [D, F]
+    model.layers.i.mlp.down_proj.weight       [D, F]      -> layers_i/mlp/down/kernel [F, D]
+    model.layers.i.input_layernorm.weight     [D]         -> layers_i/attention_norm/scale
+    model.layers.i.post_attention_layernorm.weight [D]    -> layers_i/mlp_norm/scale
+    model.norm.weight                         [D]         -> final_norm/scale
+    lm_head.weight                            [V, D]      -> lm_head/kernel [D, V] (untied only)
+HF's rotary layout (rotate half) is the one `layers.rotary_embedding` uses, so q/k need no
+permutation.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flan_jax.errors import FlanJaxError
+from flan_jax.models.decoder import DecoderConfig
+from flan_jax.models.params_io import atomic_directory
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
+
+
+def read_hf_config(model_dir: str | os.PathLike) -> dict[str, Any]:
+    """config.json as a dict; refuses missing/malformed files and remote code."""
+    path = Path(model_dir) / "config.json"
+    if not path.is_file():
+        raise FlanJaxError(f"{path}: missing config.json (not a HF model directory)")
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise FlanJaxError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(config, dict):
+        raise FlanJaxError(f"{path}: expected a JSON object")
+    if "auto_map" in config:
+        raise FlanJaxError(f"{path}: 'auto_map' asks for remote code, which flan_jax never runs")
+    return config
+
+
+def _rope_theta(config: dict[str, Any], path: Path) -> float:
+    rope = config.get("rope_parameters") or {}
+    scaling = config.get("rope_scaling") or {}
+    for spec in (rope, scaling):
+        kind = spec.get("rope_type", spec.get("type", "default"))
+        if kind != "default":
+            raise FlanJaxError(f"{path}: rope type {kind!r} is not supported (only default RoPE)")
+    return float(config.get("rope_theta", rope.get("rope_theta", 10000.0)))
+
+
+def config_from_hf(config: dict[str, Any], path: Path, **overrides: Any) -> DecoderConfig:
+    """DecoderConfig from a HF Llama config dict; unsupported variants raise naming `path`."""
+    archs = config.get("architectures") or []
+    if config.get("model_type") != "llama" and "LlamaForCausalLM" not in archs:
+        raise FlanJaxError(
+            f"{path}: model_type {config.get('model_type')!r} / architectures {archs} is not a Llama model"
+        )
+    for flag in ("attention_bias", "mlp_bias"):
+        if config.get(flag):
+            raise FlanJaxError(f"{path}: {flag}=true is not supported")
+    if config.get("hidden_act", "silu") != "silu":
+        raise FlanJaxError(f"{path}: hidden_act {config['hidden_act']!r} is not supported (silu only)")
+    try:
+        heads = int(config["num_attention_heads"])
+        fields = dict(
+            vocab_size=int(config["vocab_size"]),
+            emb_dim=int(config["hidden_size"]),
+            num_heads=heads,
+            num_kv_heads=int(config.get("num_key_value_heads") or heads),
+            head_dim=int(config.get("head_dim") or config["hidden_size"] // heads),
+            mlp_dim=int(config["intermediate_size"]),
+            num_layers=int(config["num_hidden_layers"]),
+            rope_theta=_rope_theta(config, path),
+            norm_eps=float(config.get("rms_norm_eps", 1e-6)),
+            tie_embeddings=bool(config.get("tie_word_embeddings", False)),
+        )
+    except KeyError as e:
+        raise FlanJaxError(f"{path}: missing field {e.args[0]!r}") from e
+    fields.update(overrides)
+    return DecoderConfig(**fields)
+
+
+def _read_safetensors(model_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Path]]:
+    """All tensors (as float32 numpy) and the file each came from."""
+    from safetensors import safe_open
+
+    files = sorted(model_dir.glob("*.safetensors"))
+    if not files:
+        pickles = sorted(p.name for p in model_dir.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        if pickles:
+            raise FlanJaxError(
+                f"{model_dir / pickles[0]}: pickled weights are refused (they can run code); "
+                "re-save the model with save_pretrained(safe_serialization=True)"
+            )
+        raise FlanJaxError(f"{model_dir}: no *.safetensors weight files")
+    tensors: dict[str, np.ndarray] = {}
+    origin: dict[str, Path] = {}
+    for path in files:
+        # framework="flax" reads bfloat16, which numpy alone cannot.
+        with safe_open(str(path), framework="flax") as f:
+            for name in f.keys():
+                tensors[name] = np.asarray(f.get_tensor(name), dtype=np.float32)
+                origin[name] = path
+    return tensors, origin
+
+
+def load_hf_llama(model_dir: str | os.PathLike, **overrides: Any) -> tuple[DecoderConfig, dict[str, Any]]:
+    """Reads a HF Llama directory; returns (config, float32 params for `Decoder`).
+
+    `overrides` set DecoderConfig fields HF does not describe (scan_layers, remat, dtype,
+    prefix_lm). Raises FlanJaxError naming the file and tensor on anything unexpected.
+    """
+    model_dir = Path(model_dir)
+    config_path = model_dir / "config.json"
+    cfg = config_from_hf(read_hf_config(model_dir), config_path, **overrides)
+    tensors, origin = _read_safetensors(model_dir)
+    where = ", ".join(sorted({p.name for p in origin.values()}))
+    used: set[str] = set()
+
+    def take(name: str, shape: tuple[int, ...]) -> np.ndarray:
+        if name not in tensors:
+            raise FlanJaxError(f"{model_dir}/{{{where}}}: missing tensor {name!r}")
+        value = tensors[name]
+        if value.shape != shape:
+            raise FlanJaxError(
+                f"{origin[name]}: tensor {name!r} has shape {list(value.shape)}, "
+                f"config.json implies {list(shape)}"
+            )
+        used.add(name)
+        return value
+
+    D, H, K, Dh, F, V = cfg.emb_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.mlp_dim, cfg.vocab_size
+    per_layer = []
+    for i in range(cfg.num_layers):
+        p = f"model.layers.{i}."
+        per_layer.append({
+            "attention_norm": {"scale": take(p + "input_layernorm.weight", (D,))},
+            "attention": {
+                "query": {"kernel": take(p + "self_attn.q_proj.weight", (H * Dh, D)).T.reshape(D, H, Dh)},
+                "key": {"kernel": take(p + "self_attn.k_proj.weight", (K * Dh, D)).T.reshape(D, K, Dh)},
+                "value": {"kernel": take(p + "self_attn.v_proj.weight", (K * Dh, D)).T.reshape(D, K, Dh)},
+                "out": {"kernel": take(p + "self_attn.o_proj.weight", (D, H * Dh)).T.reshape(H, Dh, D)},
+            },
+            "mlp_norm": {"scale": take(p + "post_attention_layernorm.weight", (D,))},
+            "mlp": {
+                "gate": {"kernel": take(p + "mlp.gate_proj.weight", (F, D)).T},
+                "up": {"kernel": take(p + "mlp.up_proj.weight", (F, D)).T},
+                "down": {"kernel": take(p + "mlp.down_proj.weight", (D, F)).T},
+            },
+        })
+    params: dict[str, Any] = {
+        "embed": {"embedding": take("model.embed_tokens.weight", (V, D))},
+        "final_norm": {"scale": take("model.norm.weight", (D,))},
+    }
+    if cfg.tie_embeddings:
+        used.add("lm_head.weight")  # some tied checkpoints store a copy; the table is used
+    else:
+        params["lm_head"] = {"kernel": take("lm_head.weight", (V, D)).T}
+    unexpected = sorted(n for n in tensors if n not in used and not n.endswith(IGNORED_SUFFIXES))
+    if unexpected:
+        raise FlanJaxError(f"{origin[unexpected[0]]}: unexpected tensor {unexpected[0]!r} for {cfg.num_layers} layers")
+    if cfg.scan_layers:
+        params["layers"] = _stack(per_layer)
+    else:
+        params.update({f"layers_{i}": layer for i, layer in enumerate(per_layer)})
+    return cfg, _contiguous(params)
+
+
+def _stack(trees: list[dict[str, Any]]) -> dict[str, Any]:
+    if isinstance(trees[0], dict):
+        return {k: _stack([t[k] for t in trees]) for k in trees[0]}
+    return np.stack(trees)
+
+
+def _contiguous(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        return {k: _contiguous(v) for k, v in tree.items()}
+    return np.ascontiguousarray(tree, dtype=np.float32)
+
+
+def _layer(params: dict[str, Any], cfg: DecoderConfig, i: int) -> dict[str, Any]:
+    if cfg.scan_layers:
+        return _index(params["layers"], i)
+    return params[f"layers_{i}"]
+
+
+def _index(tree: Any, i: int) -> Any:
+    return {k: _index(v, i) for k, v in tree.items()} if isinstance(tree, dict) else tree[i]
+
+
+def hf_config_dict(cfg: DecoderConfig) -> dict[str, Any]:
+    """The config.json content for `cfg` (transformers LlamaConfig fields)."""
+    return {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": cfg.vocab_size,
+        "hidden_size": cfg.emb_dim,
+        "intermediate_size": cfg.mlp_dim,
+        "num_hidden_layers": cfg.num_layers,
+        "num_attention_heads": cfg.num_heads,
+        "num_key_value_heads": cfg.num_kv_heads,
+        "head_dim": cfg.head_dim,
+        "hidden_act": "silu",
+        "rms_norm_eps": cfg.norm_eps,
+        "rope_theta": cfg.rope_theta,
+        "rope_parameters": {"rope_type": "default", "rope_theta": cfg.rope_theta},
+        "tie_word_embeddings": cfg.tie_embeddings,
+        "attention_bias": False,
+        "mlp_bias": False,
+        "max_position_embeddings": 8192,
+        "torch_dtype": "float32",
+    }
+
+
+def save_hf_llama(cfg: DecoderConfig, params: Any, out_dir: str | os.PathLike) -> Path:
+    """Writes config.json + model.safetensors (float32) that transformers' LlamaForCausalLM loads.
+
+    Written atomically: nothing appears at `out_dir` unless every tensor was written.
+    """
+    import flax.linen as nn
+    from safetensors.numpy import save_file
+
+    params = nn.meta.unbox(params)
+    D, H, K, Dh, F = cfg.emb_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.mlp_dim
+    out: dict[str, np.ndarray] = {
+        "model.embed_tokens.weight": np.asarray(params["embed"]["embedding"]),
+        "model.norm.weight": np.asarray(params["final_norm"]["scale"]),
+    }
+    if not cfg.tie_embeddings:
+        out["lm_head.weight"] = np.asarray(params["lm_head"]["kernel"]).T
+    for i in range(cfg.num_layers):
+        layer, p = _layer(params, cfg, i), f"model.layers.{i}."
+        att, mlp = layer["attention"], layer["mlp"]
+        out[p + "input_layernorm.weight"] = np.asarray(layer["attention_norm"]["scale"])
+        out[p + "post_attention_layernorm.weight"] = np.asarray(layer["mlp_norm"]["scale"])
+        out[p + "self_attn.q_proj.weight"] = np.asarray(att["query"]["kernel"]).reshape(D, H * Dh).T
+        out[p + "self_attn.k_proj.weight"] = np.asarray(att["key"]["kernel"]).reshape(D, K * Dh).T
+        out[p + "self_attn.v_proj.weight"] = np.asarray(att["value"]["kernel"]).reshape(D, K * Dh).T
+        out[p + "self_attn.o_proj.weight"] = np.asarray(att["out"]["kernel"]).reshape(H * Dh, D).T
+        out[p + "mlp.gate_proj.weight"] = np.asarray(mlp["gate"]["kernel"]).T
+        out[p + "mlp.up_proj.weight"] = np.asarray(mlp["up"]["kernel"]).T
+        out[p + "mlp.down_proj.weight"] = np.asarray(mlp["down"]["kernel"]).T
+    out = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
+    with atomic_directory(out_dir) as tmp:
+        (tmp / "config.json").write_text(json.dumps(hf_config_dict(cfg), indent=2) + "\n")
+        save_file(out, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    return Path(out_dir)

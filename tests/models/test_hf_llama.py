@@ -1,0 +1,146 @@
+"""HF Llama interop: logits parity with transformers, exact round trip, clear errors on bad dirs."""
+import json
+import shutil
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from flan_jax.errors import FlanJaxError
+from flan_jax.models.decoder import Decoder
+from flan_jax.models.hf_llama import load_hf_llama, save_hf_llama
+
+
+def make_hf_llama(path, tie=False, seed=0):
+    """A tiny random LlamaForCausalLM saved as safetensors; weights scaled up so logits differ."""
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=8, rms_norm_eps=1e-5,
+        rope_theta=500.0, tie_word_embeddings=tie,
+    )
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * (0.3 if p.ndim > 1 else 0.2) + (1.0 if p.ndim == 1 else 0.0))
+    model.save_pretrained(path, safe_serialization=True)
+    return model
+
+
+def _hf_logits(model, ids):
+    with torch.no_grad():
+        return model(torch.tensor(ids)).logits.numpy()
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_logits_match_transformers_unpacked(tmp_path, tie):
+    model = make_hf_llama(tmp_path / "hf", tie=tie)
+    cfg, params = load_hf_llama(tmp_path / "hf")
+    assert cfg.tie_embeddings == tie and cfg.rope_theta == 500.0
+    ids = np.random.default_rng(0).integers(1, 96, size=(2, 9))
+    got = Decoder(cfg).apply({"params": params}, {"decoder_input_tokens": jnp.asarray(ids)})
+    want = _hf_logits(model, ids)
+    assert np.abs(want).max() > 1.0  # a test that can fail: logits are not all tiny
+    assert np.abs(np.asarray(got) - want).max() <= 1e-4
+
+
+def test_packed_row_matches_each_sequence_run_alone_in_transformers(tmp_path):
+    model = make_hf_llama(tmp_path / "hf")
+    cfg, params = load_hf_llama(tmp_path / "hf", scan_layers=True)
+    a, b = [5, 17, 33, 2, 80], [41, 9, 60]
+    batch = {
+        "decoder_input_tokens": jnp.array([a + b + [0, 0]]),
+        "decoder_segment_ids": jnp.array([[1] * 5 + [2] * 3 + [0, 0]]),
+        "decoder_positions": jnp.array([[0, 1, 2, 3, 4, 0, 1, 2, 0, 0]]),
+    }
+    got = np.asarray(Decoder(cfg).apply({"params": params}, batch))
+    assert np.abs(got[0, :5] - _hf_logits(model, [a])[0]).max() <= 1e-4
+    assert np.abs(got[0, 5:8] - _hf_logits(model, [b])[0]).max() <= 1e-4
+
+
+@pytest.mark.parametrize("scan_layers", [False, True])
+def test_round_trip_reproduces_tensors_exactly_and_loads_in_transformers(tmp_path, scan_layers):
+    model = make_hf_llama(tmp_path / "hf")
+    cfg, params = load_hf_llama(tmp_path / "hf", scan_layers=scan_layers)
+    save_hf_llama(cfg, params, tmp_path / "back")
+    original = load_file(str(tmp_path / "hf" / "model.safetensors"))
+    written = load_file(str(tmp_path / "back" / "model.safetensors"))
+    assert sorted(original) == sorted(written)
+    for name, value in original.items():
+        np.testing.assert_array_equal(written[name], value, err_msg=name)
+    reloaded = LlamaForCausalLM.from_pretrained(tmp_path / "back").eval()
+    ids = np.array([[3, 14, 15, 92, 65]])
+    np.testing.assert_array_equal(_hf_logits(reloaded, ids), _hf_logits(model, ids))
+
+
+def _bad_dir(tmp_path, mutate):
+    make_hf_llama(tmp_path / "hf")
+    mutate(tmp_path / "hf")
+    return tmp_path / "hf"
+
+
+def _edit_config(**changes):
+    def mutate(d):
+        cfg = json.loads((d / "config.json").read_text())
+        cfg.update(changes)
+        (d / "config.json").write_text(json.dumps(cfg))
+    return mutate
+
+
+def _edit_tensors(fn):
+    def mutate(d):
+        from safetensors.numpy import save_file
+
+        tensors = load_file(str(d / "model.safetensors"))
+        fn(tensors)
+        save_file(tensors, str(d / "model.safetensors"), metadata={"format": "pt"})
+    return mutate
+
+
+def _only_bin(d):
+    (d / "model.safetensors").rename(d / "pytorch_model.bin")
+
+
+BAD_DIRS = {
+    "missing config": (lambda d: (d / "config.json").unlink(), r"config\.json: missing"),
+    "unknown architecture": (
+        _edit_config(model_type="mistral", architectures=["MistralForCausalLM"]), r"config\.json.*not a Llama"
+    ),
+    "remote code": (_edit_config(auto_map={"AutoModel": "x.Y"}), r"config\.json.*remote code"),
+    "rope scaling": (_edit_config(rope_scaling={"rope_type": "llama3"}), r"config\.json.*rope type 'llama3'"),
+    "bin only": (_only_bin, r"pytorch_model\.bin: pickled weights are refused"),
+    "missing tensor": (
+        _edit_tensors(lambda t: t.pop("model.layers.1.mlp.up_proj.weight")),
+        r"model\.safetensors.*missing tensor 'model\.layers\.1\.mlp\.up_proj\.weight'",
+    ),
+    "wrong shape": (
+        _edit_tensors(lambda t: t.update({"model.norm.weight": np.ones(31, np.float32)})),
+        r"model\.safetensors: tensor 'model\.norm\.weight' has shape \[31\]",
+    ),
+    "extra layer": (
+        _edit_tensors(lambda t: t.update({"model.layers.2.input_layernorm.weight": np.ones(32, np.float32)})),
+        r"model\.safetensors: unexpected tensor 'model\.layers\.2\.input_layernorm\.weight'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DIRS))
+def test_bad_hf_dirs_give_errors_naming_file_and_tensor(tmp_path, case):
+    mutate, pattern = BAD_DIRS[case]
+    model_dir = _bad_dir(tmp_path, mutate)
+    with pytest.raises(FlanJaxError, match=pattern):
+        load_hf_llama(model_dir)
+
+
+def test_save_leaves_nothing_behind_on_error(tmp_path):
+    make_hf_llama(tmp_path / "hf")
+    cfg, params = load_hf_llama(tmp_path / "hf")
+    del params["layers_1"]["mlp"]
+    with pytest.raises(KeyError):
+        save_hf_llama(cfg, params, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["hf"]
+    shutil.rmtree(tmp_path / "hf")

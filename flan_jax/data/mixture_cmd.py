@@ -1,0 +1,76 @@
+"""`flan-jax mixture NAME [--json] [--plot out.png]`: a mixture's composition.
+
+Prints every leaf task with its share, then the shares per cluster and per collection.
+Resolution reads no data (see flan_jax.data.mixtures), so it works offline for every mixture.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+from flan_jax.data import mixtures
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", help="mixture name (omit with --list)")
+    parser.add_argument("--list", action="store_true", help="list the declared mixtures")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--plot", metavar="PNG", help="write a bar chart of cluster shares")
+    parser.add_argument("--mixtures_file", action="append",
+                        help="mixture TOML file(s) (default: every file in mixtures/)")
+    parser.add_argument("--data_dir", help="local data directory (default $FLAN_JAX_DATA_DIR)")
+
+
+def plot_shares(name: str, leaves: Sequence[mixtures.Leaf], path: str) -> None:
+    """A horizontal bar chart of the per-cluster shares of a mixture."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clusters = mixtures.group_shares(leaves, "cluster")
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(clusters) + 1.2))
+    labels = list(clusters)[::-1]
+    ax.barh(labels, [100 * clusters[c] for c in labels], color="#4c72b0")
+    ax.set_xlabel("share of examples (%)")
+    ax.set_title(f"mixture {name}: {len(leaves)} tasks")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> int:
+    decls, _ = mixtures.load_files(args.mixtures_file)
+    if args.list or not args.name:
+        for name, decl in sorted(decls.items()):
+            print(f"{name:48s} {decl.description}")
+        return 0
+    leaves = mixtures.resolve(args.name, decls, args.data_dir)
+    clusters = mixtures.group_shares(leaves, "cluster")
+    collections = mixtures.group_shares(leaves, "collection")
+    if args.json:
+        print(json.dumps({
+            "mixture": args.name,
+            "tasks": [leaf.__dict__ for leaf in leaves],
+            "clusters": clusters,
+            "collections": collections,
+        }, indent=1))
+    else:
+        print(f"mixture {args.name}: {len(leaves)} tasks  ({decls[args.name].description})")
+        print(f"{'task':52s} {'cluster':34s} {'train n':>9s} {'share':>8s}")
+        for leaf in leaves:
+            n = f"{leaf.num_examples}" if leaf.size_known else "cap*"
+            print(f"{leaf.task:52s} {leaf.cluster:34s} {n:>9s} {100 * leaf.share:7.3f}%")
+        if not all(leaf.size_known for leaf in leaves):
+            print("* size unknown offline (dataset not prepared): counted at the mixture's cap")
+        print("\nper cluster:")
+        for c, s in clusters.items():
+            print(f"  {c:40s} {100 * s:7.3f}%")
+        print("per collection:")
+        for c, s in collections.items():
+            print(f"  {c:40s} {100 * s:7.3f}%")
+    if args.plot:
+        plot_shares(args.name, leaves, args.plot)
+        print(f"wrote {args.plot}")
+    return 0

@@ -3,7 +3,7 @@
 Every parameter is created through `nn.with_logical_partitioning`, so `jax.eval_shape(model.init)`
 returns boxes carrying logical axis names ('embed', 'mlp', 'heads', ...); `models/sharding.py` maps
 them to mesh axes. Activations are annotated with `with_logical_constraint`, a no-op unless a mesh
-and a rules table are active (`nn.logical_axis_rules(...)` plus `jax.sharding.use_mesh(...)`).
+and a rules table are active (`nn.logical_axis_rules(rules_for_mesh(mesh))` plus `jax.set_mesh(mesh)`).
 
 Shapes are written in the names and comments with these letters:
 B batch, L query length, S key length, D embed (model) dim, H query heads, K kv heads,

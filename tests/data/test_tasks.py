@@ -180,3 +180,25 @@ def test_local_alpaca_task_and_bad_file(tmp_path):
     tasks.register_local_tasks("bad", str(bad), format="alpaca", vocabulary=VOCAB)
     with pytest.raises(LocalFileError, match=rf"{bad}:2: missing required field 'output'"):
         _read("local.bad:zs_noopt")
+
+
+def test_missing_field_at_read_time_names_dataset_template_field():
+    # `fields` declares "answer" but to_fields never produces it: caught when rendering.
+    src = ProceduralSource(lambda seed, n: [{"q": str(i)} for i in range(n)], {"train": 2},
+                           {"train": 1})
+    spec = DatasetSpec(name="oops", cluster="c", sources={"oops": src}, to_fields=dict,
+                       fields=("q", "answer"), templates=(Template("{q}", "{answer}"),))
+    tasks.register_dataset_tasks(spec, VOCAB, collection="test", variants=["eval"])
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"dataset 'oops', template 0: field 'answer' is not in the example"):
+        _read("test.oops:eval")
+
+
+def test_default_vocabulary_registration_is_idempotent():
+    pytest.importorskip("flan_jax.data.vocab")
+    first = tasks.register_flan_mini_tasks(datasets=["mini_add"])
+    task = seqio.get_mixture_or_task(first[0])
+    assert tasks.register_flan_mini_tasks(datasets=["mini_add"]) == first
+    assert seqio.get_mixture_or_task(first[0]) is task
+    with pytest.raises(tasks.UnknownNameError, match="did you mean mini_add"):
+        tasks.register_flan_mini_tasks(datasets=["mini_ad"])

@@ -1,0 +1,100 @@
+"""`flan-jax convert`: HF transformers checkpoints <-> flan_jax parameter checkpoints.
+
+    flan-jax convert --from-hf HF_DIR --out CKPT [--scan-layers]
+    flan-jax convert --to-hf --from CKPT --out HF_DIR
+
+The HF family is read from config.json (model_type / architectures): Llama goes through
+`models.hf_llama`, T5 through `models.hf_t5` (imported only when needed). Only safetensors
+are read. Outputs are written atomically: on any error nothing is left at --out.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from flan_jax.errors import FlanJaxError
+
+LLAMA_ARCHS = ("LlamaForCausalLM",)
+T5_ARCHS = ("T5ForConditionalGeneration",)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from-hf", metavar="HF_DIR", help="HF model directory (config.json + *.safetensors)")
+    parser.add_argument("--to-hf", action="store_true", help="write a HF directory from --from CKPT")
+    parser.add_argument("--from", dest="from_ckpt", metavar="CKPT", help="flan_jax checkpoint (with --to-hf)")
+    parser.add_argument("--out", required=True, help="output directory (must not exist or be empty)")
+    parser.add_argument("--scan-layers", action="store_true", help="store layers stacked (scan_layers=True)")
+
+
+def hf_family(model_dir: str | Path) -> str:
+    """'llama' or 't5' from config.json; FlanJaxError naming the file otherwise."""
+    from flan_jax.models.hf_llama import read_hf_config
+
+    config = read_hf_config(model_dir)
+    model_type, archs = config.get("model_type"), config.get("architectures") or []
+    if model_type == "llama" or any(a in LLAMA_ARCHS for a in archs):
+        return "llama"
+    if model_type == "t5" or any(a in T5_ARCHS for a in archs):
+        return "t5"
+    raise FlanJaxError(
+        f"{Path(model_dir) / 'config.json'}: unsupported model_type {model_type!r} / architectures {archs} "
+        "(supported: llama, t5)"
+    )
+
+
+def load_hf(model_dir: str | Path, scan_layers: bool = False) -> tuple[Any, Any]:
+    """(config, params) of a HF directory of any supported family."""
+    import dataclasses
+
+    if hf_family(model_dir) == "llama":
+        from flan_jax.models.hf_llama import load_hf_llama
+
+        return load_hf_llama(model_dir, scan_layers=scan_layers)
+    from flan_jax.models import hf_t5
+
+    config, params = hf_t5.load_hf_t5(model_dir)
+    if scan_layers:
+        config = dataclasses.replace(config, scan_layers=True)
+        params = hf_t5.stack_layers(params, config)
+    return config, params
+
+
+def save_hf(config: Any, params: Any, out_dir: str | Path) -> None:
+    """Writes a HF directory for a flan_jax (config, params), atomically."""
+    from flan_jax.models.params_io import atomic_directory, family_of
+
+    if family_of(config) == "decoder":
+        from flan_jax.models.hf_llama import save_hf_llama
+
+        save_hf_llama(config, params, out_dir)
+        return
+    from flan_jax.models import hf_t5
+
+    with atomic_directory(out_dir) as tmp:
+        hf_t5.save_hf_t5(config, params, tmp)
+
+
+def _check_out(out: str) -> None:
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise FlanJaxError(f"{path}: output path exists and is not an empty directory")
+
+
+def run(args: argparse.Namespace) -> int:
+    from flan_jax.models import params_io
+
+    if bool(args.from_hf) == bool(args.to_hf):
+        raise FlanJaxError("convert: give either --from-hf HF_DIR or --to-hf --from CKPT")
+    _check_out(args.out)
+    if args.from_hf:
+        config, params = load_hf(args.from_hf, scan_layers=args.scan_layers)
+        params_io.save_checkpoint(args.out, config, params)
+    else:
+        if not args.from_ckpt:
+            raise FlanJaxError("convert --to-hf: --from CKPT is required")
+        config, params = params_io.load_checkpoint(args.from_ckpt)
+        save_hf(config, params, args.out)
+    count = sum(v.size for v in params_io.flatten_params(params).values())
+    print(f"wrote {args.out} ({type(config).__name__}, {count:,} parameters)")
+    return 0

@@ -93,6 +93,7 @@ def test_task_names_are_valid_and_unique():
                 for variant in tasks.variants_for(spec):
                     assert f"{collection}.{source}:{variant}" in names
     flan = [n for n in names if n.startswith("flan2021.")]
-    # 62 datasets, 66 sources (ANLI r1-r3, ARC easy/challenge): 5 variants with options, 3 without
+    # 62 datasets, 66 sources (ANLI r1-r3, ARC easy/challenge, SQuAD v1/v2): 5 variants with
+    # options, 3 without
     sources = [(s, spec.has_options) for spec in flan2021.all_datasets() for s in spec.sources]
     assert len(flan) == sum(5 if has else 3 for _, has in sources)

@@ -1,0 +1,55 @@
+"""Log-likelihood of target tokens: the quantity rank classification compares across options.
+
+Works for every model following the model contract (`FEATURE_FORMAT`, `apply` -> float32 logits
+[B, L, V] over the decoder positions), because the targets and their weights live in the same
+fields for all three formats: decoder_target_tokens and decoder_loss_weights.
+
+Worked example (decoder format, vocab 3, one unpacked row):
+    decoder_target_tokens = [[2, 1, 0]]           # inputs token 2 (weight 0), target 1, pad
+    decoder_loss_weights  = [[0, 1, 0]]
+    log_softmax(logits)   = [[[.., .., -0.4], [-2.0, -0.3, -1.9], [..]]]
+    sequence_log_likelihood -> [-0.3]             # only position 1 counts
+
+Rows are scored whole: use unpacked batches (one example per row), as `convert_examples` makes.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def token_log_likelihoods(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    """log p(target) per position: logits [B, L, V] f32, targets [B, L] int -> [B, L] f32."""
+    logits = logits.astype(jnp.float32)
+    # log_softmax at the target only: logit[target] - logsumexp(logits), no [B, L, V] output.
+    target_logit = jnp.take_along_axis(logits, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    return target_logit - jax.nn.logsumexp(logits, axis=-1)
+
+
+@functools.lru_cache(maxsize=16)
+def _scorer(model: Any) -> Any:
+    def score(params: Any, batch: Mapping[str, jax.Array]) -> jax.Array:
+        logits = model.apply({"params": params}, batch)
+        per_token = token_log_likelihoods(logits, batch["decoder_target_tokens"])
+        weights = batch["decoder_loss_weights"].astype(jnp.float32)
+        return jnp.sum(per_token * weights, axis=-1)
+
+    return jax.jit(score)
+
+
+def sequence_log_likelihood(model: Any, params: Any, batch: Mapping[str, Any]) -> jax.Array:
+    """Sum over positions of log p(target token) * loss weight -> [B] float32.
+
+    `model` is a flax module with FEATURE_FORMAT; `batch` holds that format's fields (extra
+    fields are ignored by the model). Jitted once per model (modules are hashable).
+    """
+    for field in ("decoder_target_tokens", "decoder_loss_weights"):
+        if field not in batch:
+            raise KeyError(f"sequence_log_likelihood: batch has no {field!r} (format {model.FEATURE_FORMAT})")
+    arrays = {k: jnp.asarray(np.asarray(v)) for k, v in batch.items()}
+    return _scorer(model)(params, arrays)

@@ -351,6 +351,11 @@ def _segments_and_positions(tokens: Array, segment_ids: Array | None, positions:
 class T5(nn.Module):
     """The encoder-decoder. `apply({"params": p}, batch)` -> logits [B, L, V] float32.
 
+    Batch fields (int32): encoder_input_tokens [B, S] and decoder_input_tokens [B, L]
+    (required); *_segment_ids and *_positions for packed rows. Unpacked rows may omit them:
+    encoder padding is then tokens == 0, decoder padding decoder_target_tokens == 0 (when
+    given), positions 0..len-1. Dropout needs `enable_dropout=True` and a "dropout" rng.
+
     Generation: `encode` once, `init_decode_cache` (cross keys/values computed once, empty
     self-attention keys/values of `max_decode_length`), then `decode_step` per token.
     """
@@ -372,8 +377,12 @@ class T5(nn.Module):
             enc_tokens, batch.get("encoder_segment_ids"), None, pad_from_tokens=True)
         encoded = self.encode(enc_tokens, batch.get("encoder_segment_ids"),
                               batch.get("encoder_positions"), enable_dropout=enable_dropout)
+        dec_segments = batch.get("decoder_segment_ids")
+        if dec_segments is None and "decoder_target_tokens" in batch:
+            # Unpacked: padding is where there is no target (the inputs start with BOS = 0).
+            dec_segments = (batch["decoder_target_tokens"] != 0).astype(jnp.int32)
         return self.decode(encoded, enc_segments, batch["decoder_input_tokens"],
-                           batch.get("decoder_segment_ids"), batch.get("decoder_positions"),
+                           dec_segments, batch.get("decoder_positions"),
                            enable_dropout=enable_dropout)
 
     def encode(self, encoder_input_tokens: Array, encoder_segment_ids: Array | None = None,
@@ -447,3 +456,23 @@ class T5(nn.Module):
         else:
             logits = self.logits_dense(x)
         return with_logical_constraint(logits.astype(jnp.float32), ("batch", "length", "vocab"))
+
+
+def dummy_batch(batch_size: int = 1, encoder_length: int = 8, decoder_length: int = 8) -> dict[str, Array]:
+    """Right field names and shapes for `T5.init` / `jax.eval_shape` (values are dummies)."""
+    def ones(length: int) -> Array:
+        return jnp.ones((batch_size, length), jnp.int32)
+
+    def positions(length: int) -> Array:
+        return jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (batch_size, length))
+
+    return {
+        "encoder_input_tokens": ones(encoder_length),
+        "encoder_segment_ids": ones(encoder_length),
+        "encoder_positions": positions(encoder_length),
+        "decoder_input_tokens": ones(decoder_length),
+        "decoder_target_tokens": ones(decoder_length),
+        "decoder_loss_weights": ones(decoder_length),
+        "decoder_segment_ids": ones(decoder_length),
+        "decoder_positions": positions(decoder_length),
+    }

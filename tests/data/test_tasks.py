@@ -202,3 +202,45 @@ def test_default_vocabulary_registration_is_idempotent():
     assert seqio.get_mixture_or_task(first[0]) is task
     with pytest.raises(tasks.UnknownNameError, match="did you mean mini_add"):
         tasks.register_flan_mini_tasks(datasets=["mini_ad"])
+
+
+def _render_flan_mini_sample():
+    """A few rendered validation examples of one flan-mini dataset, zs_opt and fs_opt."""
+    from flan_jax.data import flan_mini
+
+    spec = next(s for s in flan_mini.all_datasets() if s.has_options)
+    out = []
+    for name in tasks.register_flan_mini_tasks(VOCAB, datasets=[spec.name],
+                                               variants=["zs_opt", "fs_opt"]):
+        ds = seqio.get_mixture_or_task(name).get_dataset(
+            None, split="validation", shuffle=False, try_in_mem_cache=False, use_cached=False)
+        out += [[name, e["inputs_pretokenized"].decode(), int(e["template_index"])]
+                for e in ds.take(6).as_numpy_iterator()]
+    return out
+
+
+_CHILD = """
+import json, os
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+from tests.data import test_tasks
+print("RESULT" + json.dumps([hash("flan"), test_tasks._render_flan_mini_sample()]))
+"""
+
+
+@pytest.mark.slow
+def test_rendered_tasks_identical_in_a_process_with_another_hash_seed():
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONHASHSEED="4242", CUDA_VISIBLE_DEVICES="")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True,
+                          text=True, check=True, cwd=root)
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))
+    child_hash, child = json.loads(line[len("RESULT"):])
+    if child_hash == hash("flan"):  # only if this process also runs with PYTHONHASHSEED=4242
+        pytest.skip("parent and child share a hash seed")
+    here = _render_flan_mini_sample()
+    assert child == here
+    assert len(here) == 12 and len({r[2] for r in here}) > 1

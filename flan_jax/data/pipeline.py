@@ -17,7 +17,8 @@ Worked example:
     #  "decoder_loss_weights":  [[0, 0, 1, 1, 0, 0]],
     #  "decoder_segment_ids":   [[1, 1, 1, 1, 0, 0]],
     #  "decoder_positions":     [[0, 1, 2, 3, 0, 0]]}
-    it.stats.as_dict()   # examples, truncated, dropped_overlong, zero_loss, rows, non-pad fractions
+    it.stats.as_dict()   # examples, truncated, dropped_overlong, zero_loss, rows, non-pad fractions,
+                         # row_fill (mean fill of each row's fuller side: the packing efficiency)
 
 (the two examples, 4 + 4 tokens, do not fit one row of 6, so each gets its own row).
 
@@ -56,6 +57,7 @@ class PipelineStats:
     decoder_tokens: int = 0
     encoder_slots: int = 0  # all positions of those rows
     decoder_slots: int = 0
+    fill_sum: float = 0.0  # sum over rows of the fuller side's fill fraction
 
     @property
     def non_pad_fraction(self) -> float:
@@ -63,9 +65,17 @@ class PipelineStats:
         slots = self.encoder_slots + self.decoder_slots
         return (self.encoder_tokens + self.decoder_tokens) / slots if slots else 0.0
 
+    @property
+    def row_fill(self) -> float:
+        """Mean over rows of the fill of the side that fills first (encoder or decoder); for the
+        decoder formats the same as the decoder non-pad fraction."""
+        return self.fill_sum / self.rows if self.rows else 0.0
+
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = dataclasses.asdict(self)
+        del out["fill_sum"]
         out["non_pad_fraction"] = self.non_pad_fraction
+        out["row_fill"] = self.row_fill
         out["decoder_non_pad_fraction"] = self.decoder_tokens / self.decoder_slots if self.decoder_slots else 0.0
         if self.encoder_slots:
             out["encoder_non_pad_fraction"] = self.encoder_tokens / self.encoder_slots
@@ -195,8 +205,11 @@ def batches(
         pending: list[packing.Row] = []
         for row in rows():
             stats.rows += 1
-            stats.encoder_tokens += sum(s.encoder.size for s in row)
-            stats.decoder_tokens += sum(s.decoder.size for s in row)
+            enc_tokens = sum(s.encoder.size for s in row)
+            dec_tokens = sum(s.decoder.size for s in row)
+            stats.encoder_tokens += enc_tokens
+            stats.decoder_tokens += dec_tokens
+            stats.fill_sum += max(enc_tokens / capacity[0] if capacity[0] else 0.0, dec_tokens / capacity[1])
             stats.encoder_slots += capacity[0]
             stats.decoder_slots += capacity[1]
             pending.append(row)

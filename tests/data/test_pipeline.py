@@ -67,10 +67,19 @@ def test_stats_by_hand():
     s = it.stats
     assert (s.examples, s.truncated, s.dropped_overlong, s.zero_loss, s.rows) == (4, 2, 0, 1, 3)
     assert s.decoder_tokens == 5 + 14 + 7 and s.decoder_slots == 3 * 18
-    assert s.non_pad_fraction == pytest.approx(26 / 54)
+    assert s.non_pad_fraction == pytest.approx(26 / 54) and s.row_fill == pytest.approx(26 / 54)
     np.testing.assert_array_equal(out[2]["decoder_loss_weights"][0], [0] + [1] * 6 + [0] * 11)
     it = pipeline.batches(examples, "decoder", LENGTHS, 1, pack=False, overlong="drop")
     assert len(list(it)) == 1 and it.stats.dropped_overlong == 2 and it.stats.truncated == 0
+
+
+def test_row_fill_counts_the_fuller_side_of_each_row():
+    examples = [{"inputs": [5, 6, 7], "targets": [8, 1]}, {"inputs": [5] * 11, "targets": [1]}]
+    it = pipeline.batches(examples, "enc_dec", LENGTHS, 1, pack=False)
+    list(it)
+    # row 1: encoder 3/12, decoder 2/6 -> 1/3; row 2: encoder 11/12, decoder 1/6 -> 11/12
+    assert it.stats.row_fill == pytest.approx((1 / 3 + 11 / 12) / 2)
+    assert it.stats.non_pad_fraction == pytest.approx((3 + 2 + 11 + 1) / 36)
 
 
 def test_last_batch_padded_with_empty_rows():

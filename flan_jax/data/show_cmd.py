@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", type=int, default=3, help="number of examples (default 3)")
     parser.add_argument("--split", default="train", help="split to read (default train)")
     parser.add_argument("--mock", action="store_true", help="read TFDS mock data (no downloads)")
+    parser.add_argument("--data_dir", default=None,
+                        help="root of local data files (default $FLAN_JAX_DATA_DIR), e.g. "
+                             "flan_jax/assets/samples for the bundled CoT samples")
 
 
 def _vocabulary() -> seqio.Vocabulary:
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         context = contextlib.nullcontext()
     with context:
-        task = ensure_task(args.task, _vocabulary())
+        task = ensure_task(args.task, _vocabulary(), data_dir=args.data_dir)
         if args.split not in task.splits:
             raise unknown(f"split of {args.task}", args.split, task.splits)
         dataset = task.get_dataset(

@@ -85,6 +85,8 @@ def variants_for(spec: DatasetSpec) -> tuple[str, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class RenderConfig:
+    """The knobs of rendering that change examples (part of a task's registration identity)."""
+
     seed: int = DEFAULT_SEED
     num_shots: int = DEFAULT_NUM_SHOTS
     pool_size: int = DEFAULT_POOL_SIZE

@@ -28,7 +28,7 @@ from flan_jax.train.optim import Optimizer
 from flan_jax.train.state import TrainState
 
 Batch = Mapping[str, jax.Array]
-ApplyFn = Callable[[Any, Batch], jax.Array]  # (params, batch) -> logits [B, L, V]
+ApplyFn = Callable[[Any, Batch, jax.Array], jax.Array]  # (params, batch, dropout rng) -> logits [B, L, V]
 
 
 def split_microbatches(batch: Batch, k: int) -> dict[str, jax.Array]:
@@ -52,43 +52,49 @@ def make_train_step(
     loss_kwargs: Mapping[str, Any] | None = None,
     compute_dtype: Any | None = None,
     mesh: Mesh | None = None,
+    dropout_seed: int = 0,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
     """The pure (un-jitted) step: (state, batch) -> (new state, metrics of this step).
 
     compute_dtype: e.g. jnp.bfloat16 runs the forward/backward on a bf16 copy of the float32
     params (gradients flow back to float32 through the cast); None keeps the params' dtype.
+    The dropout rng of micro-batch i at step s is fold_in(fold_in(key(dropout_seed), s), i), a
+    pure function of the step, so a resumed run draws the same dropout masks.
     """
     loss_kwargs = dict(loss_kwargs or {})
 
-    def micro_loss(params: Any, micro: Batch) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def micro_loss(params: Any, micro: Batch, rng: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
         p = params if compute_dtype is None else _cast_floats(params, compute_dtype)
-        logits = apply_fn(p, micro)
+        logits = apply_fn(p, micro, rng)
         return cross_entropy_loss(logits, micro, **loss_kwargs)
 
     grad_fn = jax.value_and_grad(micro_loss, has_aux=True)
 
-    def summed_grads(params: Any, batch: Batch) -> tuple[jax.Array, dict[str, jax.Array], Any]:
+    def summed_grads(params: Any, batch: Batch, rng: jax.Array) -> tuple[jax.Array, dict[str, jax.Array], Any]:
         if num_microbatches == 1:
-            (loss_sum, aux), grads = grad_fn(params, batch)
+            (loss_sum, aux), grads = grad_fn(params, batch, jax.random.fold_in(rng, 0))
             return loss_sum, aux, grads
         micro = split_microbatches(batch, num_microbatches)
         if mesh is not None:  # keep each micro-batch spread over the batch shards
             spec = NamedSharding(mesh, PartitionSpec(None, BATCH_AXES))
             micro = jax.lax.with_sharding_constraint(micro, spec)
 
-        def body(carry, mb):
+        def body(carry, mb_and_index):
             loss_acc, aux_acc, grad_acc = carry
-            (loss_sum, aux), grads = grad_fn(params, mb)
+            mb, i = mb_and_index
+            (loss_sum, aux), grads = grad_fn(params, mb, jax.random.fold_in(rng, i))
             return (loss_acc + loss_sum, jax.tree.map(jnp.add, aux_acc, aux),
                     jax.tree.map(jnp.add, grad_acc, grads)), None
 
         zero_aux = {k: jnp.zeros((), jnp.float32) for k in ("weight_sum", "correct", "z_loss", "normalizer")}
         zero_grads = jax.tree.map(jnp.zeros_like, params)
-        (loss_sum, aux, grads), _ = jax.lax.scan(body, (jnp.zeros((), jnp.float32), zero_aux, zero_grads), micro)
+        init = (jnp.zeros((), jnp.float32), zero_aux, zero_grads)
+        (loss_sum, aux, grads), _ = jax.lax.scan(body, init, (micro, jnp.arange(num_microbatches)))
         return loss_sum, aux, grads
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
-        loss_sum, aux, grads = summed_grads(state.params, batch)
+        rng = jax.random.fold_in(jax.random.PRNGKey(dropout_seed), state.step)
+        loss_sum, aux, grads = summed_grads(state.params, batch, rng)
         # Divide once by the whole batch's normalizer (the target tokens, or sequences).
         denom = jnp.maximum(aux["normalizer"], 1e-9)
         grads = jax.tree.map(lambda g: g / denom, grads)
@@ -101,6 +107,8 @@ def make_train_step(
             "target_tokens": aux["weight_sum"],
             "learning_rate": jnp.asarray(optimizer.learning_rate(state.step), jnp.float32),
             "grad_norm": optax.global_norm(grads),
+            # the host stops on a non-finite value BEFORE saving, so bad params never reach disk
+            "update_norm": optax.global_norm(updates),
         }
         return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
@@ -126,8 +134,13 @@ def jit_train_step(step_fn: Callable, mesh: Mesh, shardings: TrainState,
 
 
 def model_apply_fn(model: nn.Module) -> ApplyFn:
-    """(params, batch) -> logits for any flan_jax model (`model.apply({"params": p}, batch)`)."""
-    def apply(params: Any, batch: Batch) -> jax.Array:
+    """(params, batch, rng) -> logits for any flan_jax model (`model.apply({"params": p}, batch)`);
+    models whose config has dropout_rate > 0 (T5) run with enable_dropout and the rng."""
+    dropout = float(getattr(getattr(model, "config", None), "dropout_rate", 0.0) or 0.0) > 0
+
+    def apply(params: Any, batch: Batch, rng: jax.Array) -> jax.Array:
+        if dropout:
+            return model.apply({"params": params}, batch, enable_dropout=True, rngs={"dropout": rng})
         return model.apply({"params": params}, batch)
 
     return apply

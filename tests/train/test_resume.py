@@ -1,0 +1,39 @@
+"""A run SIGKILLed between checkpoints (and right after a checkpoint write started) and
+restarted ends bit-identical to an uninterrupted run."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import resume_worker
+
+HERE = os.path.dirname(__file__)
+
+
+def worker(model_dir, num_steps, kill_at, out):
+    return subprocess.run([sys.executable, os.path.join(HERE, "resume_worker.py"), str(model_dir),
+                           str(num_steps), str(kill_at), str(out)],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONPATH=HERE))
+
+
+@pytest.mark.slow
+def test_killed_and_restarted_run_is_bit_identical(tmp_path):
+    steps = 17
+    ref = resume_worker.run(str(tmp_path / "ref"), steps)
+    want = resume_worker.flat({"params": ref.state.params, "opt_state": ref.state.opt_state})
+
+    run_dir = tmp_path / "run"
+    killed = worker(run_dir, steps, 13, tmp_path / "x.npz")  # between checkpoints 10 and 15
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    complete = [int(d) for d in os.listdir(run_dir / "checkpoints") if d.isdigit()]
+    assert max(complete) in (5, 10), os.listdir(run_dir / "checkpoints")  # 5 if 10 was mid-write
+    killed = worker(run_dir, steps, 15, tmp_path / "x.npz")  # right after save(15) began
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    done = worker(run_dir, steps, 0, tmp_path / "out.npz")
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = np.load(tmp_path / "out.npz")
+    assert int(got["consumed"]) == steps
+    for key, value in want.items():
+        np.testing.assert_array_equal(got[key], value, err_msg=key)

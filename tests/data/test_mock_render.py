@@ -94,10 +94,13 @@ def test_tfds_datasets_render_through_seqio(collection, cluster):
                     problems.append(f"{where}: metadata {meta}")
                 if not 0 <= ex["template_index"] < len(templates):
                     problems.append(f"{where}: template index {ex['template_index']}")
-                if spec.options is not None:
-                    if [_text(o) for o in ex["options"]] != list(spec.options):
-                        problems.append(f"{where}: options {ex['options']}")
-                    if _text(ex["answer"]) not in spec.options:
-                        problems.append(f"{where}: answer {ex['answer']!r} not an option")
+                options = [_text(o) for o in ex["options"]]
+                if spec.options is not None and options != list(spec.options):
+                    problems.append(f"{where}: options {options}")
+                # fixed options only: a mock row's answer need not be among its own options
+                if spec.options is not None and _text(ex["answer"]) not in options:
+                    problems.append(f"{where}: answer {ex['answer']!r} not among {options}")
+                if spec.has_options != bool(options):
+                    problems.append(f"{where}: options {options} (dataset has options: {spec.has_options})")
     assert not problems, "\n".join(problems)
     assert checked > 0 or collection == "cot"

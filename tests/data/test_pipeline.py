@@ -162,3 +162,51 @@ def test_seqio_source_determinism_resume_and_shards(seqio_task):
 def test_unknown_seqio_name_raises():
     with pytest.raises(FlanJaxError, match="no seqio task or mixture named 'no_such_task'"):
         pipeline.batches("no_such_task", "decoder", LENGTHS, 2)
+
+
+# --- the models read our batches: packed rows compute what each example computes alone --------
+
+def _tiny_model(fmt):
+    if fmt == "enc_dec":
+        from flan_jax.models.t5 import T5, T5Config
+
+        return T5(T5Config(vocab_size=128, emb_dim=32, num_heads=2, head_dim=16, mlp_dim=64,
+                           num_encoder_layers=2, num_decoder_layers=2))
+    from flan_jax.models.decoder import Decoder, DecoderConfig
+
+    return Decoder(DecoderConfig(vocab_size=128, emb_dim=32, num_heads=2, num_kv_heads=1, head_dim=16,
+                                 mlp_dim=64, num_layers=2, prefix_lm=fmt == "prefix_lm"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["enc_dec", "decoder", "prefix_lm"])
+def test_model_logits_packed_equal_unpacked(fmt):
+    import jax
+
+    examples = _examples(10, seed=5)
+    lengths = {"inputs": 16, "targets": 8}
+    packed = list(pipeline.batches(examples, fmt, lengths, 4, drop_remainder=False))
+    alone = next(pipeline.batches(examples, fmt, lengths, len(examples), pack=False))
+    assert sum((b["decoder_segment_ids"].max(axis=1)).sum() for b in packed) == len(examples)
+    assert any(b["decoder_segment_ids"].max() > 1 for b in packed)
+    model = _tiny_model(fmt)
+    params = model.init(jax.random.PRNGKey(0), packed[0])["params"]
+    apply = lambda batch: model.apply({"params": params}, batch)  # noqa: E731
+    alone_logits = np.asarray(apply(alone))
+    def key(batch, r, seg_of_row, s):  # the example's own tokens identify it
+        dec = batch["decoder_target_tokens"][r][seg_of_row == s]
+        if fmt != "enc_dec":
+            return tuple(dec)
+        enc_seg = batch.get("encoder_segment_ids", (batch["encoder_input_tokens"] > 0).astype(int))[r]
+        return tuple(dec), tuple(batch["encoder_input_tokens"][r][enc_seg == s])
+
+    alone_seg = (alone["decoder_target_tokens"] > 0).astype(int)
+    index = {key(alone, j, alone_seg[j], 1): j for j in range(len(examples))}
+    assert len(index) == len(examples)
+    for batch in packed:
+        logits = np.asarray(apply(batch))
+        for r, seg in enumerate(batch["decoder_segment_ids"]):
+            for s in range(1, seg.max() + 1):
+                j = index[key(batch, r, seg, s)]
+                np.testing.assert_allclose(logits[r][seg == s], alone_logits[j][: (seg == s).sum()],
+                                           atol=2e-5, rtol=1e-4)

@@ -330,6 +330,7 @@ class Decoder(nn.Module):
         shared = dict(shared)
         shared["self_bias"] = bias_module(shared.pop("query_positions"), shared.pop("key_positions"))
         x = nn.Dropout(c.dropout_rate)(x, deterministic=deterministic)
+        x = with_logical_constraint(x, ("batch", "length", "embed"))
         x, new_cache = _run_layers(c, DecoderLayer, c.num_decoder_layers, x, per_layer or {},
                                    shared, mode=mode, deterministic=deterministic)
         x = _norm(c, "decoder_norm")(x)

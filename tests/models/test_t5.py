@@ -205,6 +205,11 @@ def test_tiny_gin_config_builds_and_runs():
         gin.clear_config()
     assert config.emb_dim == 64 and config.mlp_activations == ("gelu", "linear")
     params = _init(config)
+    assert sum(x.size for x in jax.tree_util.tree_leaves(params)) == (
+        2 * 1024 * 64                                  # embedding + untied head
+        + 2 * (4 * 64 * 64 + 3 * 64 * 128 + 2 * 64)    # encoder layers
+        + 2 * (8 * 64 * 64 + 3 * 64 * 128 + 3 * 64)    # decoder layers
+        + 2 * (64 + 32 * 4))                           # final norms, relative bias tables
     logits = jax.jit(T5(config).apply)({"params": params}, dummy_batch(1, 5, 4))
-    assert logits.shape == (1, 4, 32128) and logits.dtype == jnp.float32
+    assert logits.shape == (1, 4, 1024) and logits.dtype == jnp.float32
     assert np.isfinite(np.asarray(logits)).all()

@@ -8,7 +8,8 @@ so the command stays useful while the catalogue grows.
     {"collection": "flan2021", "name": "anli", "cluster": "nli",
      "sources": {"anli_r1": "tfds:anli/r1:0.1.0", ...}, "splits": ["train", "validation", ...],
      "templates": 10, "cot_templates": 0, "options": true, "tfds_backed": true,
-     "metric": "accuracy", "tasks": ["flan2021.anli_r1:zs_opt", ...]}
+     "metric": "accuracy", "tasks": ["flan2021.anli_r1:zs_opt", ...],
+     "how_to_obtain": {}}   (local sources: where to get the files)
 """
 from __future__ import annotations
 
@@ -49,6 +50,11 @@ def entry(collection: str, spec: DatasetSpec) -> dict[str, Any]:
         "tfds_backed": spec.tfds_backed,
         "metric": spec.metric,
         "tasks": [task_name(collection, s, v) for s in spec.sources for v in variants_for(spec)],
+        "how_to_obtain": {
+            name: s.how_to_obtain
+            for name, s in spec.sources.items()
+            if isinstance(s, LocalSource) and s.how_to_obtain
+        },
     }
 
 

@@ -202,14 +202,28 @@ def dot_product_attention(
     query [B, L, H, Dh]; key, value [B, S, K, Dh] with H a multiple of K (K == H is plain
     multi-head); mask bool broadcastable to [B, H, L, S]; bias (e.g. T5 relative position
     bias) broadcastable to [B, H, L, S]; scale defaults to 1/sqrt(Dh) (T5 passes 1.0).
-    Uses `jax.nn.dot_product_attention` (XLA implementation): logits and softmax in float32.
-    Rows whose mask is all false (padding queries) get a uniform average instead of NaN.
+    Logits and softmax are float32 whatever the input dtype. Rows whose mask is all false
+    (padding queries) get a uniform average instead of NaN.
+
+    Layout choice (measured on the 2-core CPU, B=2, L=512, H=8, Dh=64, f32 forward+backward,
+    interleaved runs): these 4-D einsums took 0.80-0.83x the time of
+    `jax.nn.dot_product_attention` (XLA), for K == H and for K == H/4 with repeated key/value
+    heads; a 5-D grouped einsum without the repeat was no faster than jax.nn.
     """
+    groups = query.shape[2] // key.shape[2]
+    if groups > 1:  # [B, S, K, Dh] -> [B, S, H, Dh]; head h uses kv head h // groups
+        key = jnp.repeat(key, groups, axis=2)
+        value = jnp.repeat(value, groups, axis=2)
+    scale = query.shape[-1] ** -0.5 if scale is None else scale
+    # [B, L, H, Dh] x [B, S, H, Dh] -> [B, H, L, S]
+    logits = jnp.einsum("blhd,bshd->bhls", query, key, preferred_element_type=jnp.float32) * scale
     if bias is not None:
-        bias = bias.astype(query.dtype)
-    return jax.nn.dot_product_attention(
-        query, key, value, bias=bias, mask=mask, scale=scale, implementation="xla"
-    )
+        logits = logits + bias.astype(jnp.float32)
+    if mask is not None:
+        logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
+    probs = jax.nn.softmax(logits, axis=-1).astype(value.dtype)
+    # [B, H, L, S] x [B, S, H, Dh] -> [B, L, H, Dh]
+    return jnp.einsum("bhls,bshd->blhd", probs, value)
 
 
 def rotary_embedding(x: Array, positions: Array, *, theta: float) -> Array:

@@ -101,3 +101,34 @@ def test_rotary_matches_hf_llama_rotate_half():
     xt = torch.tensor(x).transpose(1, 2)  # HF layout [B, N, L, Dh]
     want, _ = modeling_llama.apply_rotary_pos_emb(xt, xt, emb.cos(), emb.sin())
     np.testing.assert_allclose(got, want.transpose(1, 2).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_attention_bias_and_scale_match_numpy_and_jax_reference():
+    rng = np.random.default_rng(6)
+    q = rng.normal(size=(1, 4, 2, 8)).astype(np.float32)
+    k = rng.normal(size=(1, 6, 2, 8)).astype(np.float32)
+    v = rng.normal(size=(1, 6, 2, 8)).astype(np.float32)
+    bias = rng.normal(size=(1, 2, 4, 6)).astype(np.float32)
+    mask = np.ones((1, 1, 4, 6), bool)
+    mask[..., 5] = False
+    got = layers.dot_product_attention(q, k, v, mask=mask, bias=bias, scale=1.0)
+    logits = np.einsum("bqhd,bkhd->bhqk", q, k) + bias
+    want = _numpy_attention_from_logits(np.where(mask, logits, -1e30), v)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    ref = jax.nn.dot_product_attention(q, k, v, bias=bias, mask=mask, scale=1.0)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def _numpy_attention_from_logits(logits, v):
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    return np.einsum("bhqk,bkhd->bqhd", probs, v)
+
+
+def test_bfloat16_attention_keeps_float32_softmax_close():
+    rng = np.random.default_rng(7)
+    q, k, v = (rng.normal(size=(1, 5, 4, 8)).astype(np.float32) for _ in range(3))
+    exact = layers.dot_product_attention(q, k, v)
+    low = layers.dot_product_attention(*(jnp.asarray(x, jnp.bfloat16) for x in (q, k, v)))
+    assert low.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(low, np.float32), exact, atol=5e-2)

@@ -197,7 +197,7 @@ def assemble_rows(
     enc_pos = np.zeros((n, enc_len), np.int32)
     for r, segments in enumerate(rows):
         if not packed and len(segments) != 1:
-            raise ValueError("an unpacked row holds exactly one segment")
+            raise ValueError("an unpacked row holds exactly one segment (an empty one for padding)")
         d_off = e_off = 0
         for s, seg in enumerate(segments, start=1):
             m = seg.decoder.size
@@ -206,7 +206,7 @@ def assemble_rows(
             sl = slice(d_off, d_off + m)
             dec[r, sl] = seg.decoder
             dec_in[r, d_off + 1:d_off + m] = seg.decoder[:-1]  # BOS 0 stays at the segment start
-            if not packed and m < dec_len:
+            if not packed and 0 < m < dec_len:
                 # Unpacked rows are shifted as a whole (seqio), so the last token (EOS) also
                 # lands on the first padding position; its loss weight and target are 0.
                 dec_in[r, m] = seg.decoder[-1]

@@ -71,6 +71,15 @@ def test_packed_rows_by_hand():
     })
 
 
+def test_empty_segment_is_an_all_padding_row():
+    empty = np.zeros(0, np.int32)
+    seg = F.example_to_segment(EX[1], "enc_dec", {"inputs": 2, "targets": 3})[0]
+    batch = F.assemble_rows([[seg], [F.Segment(empty, empty, empty, 0)]], "enc_dec",
+                            {"inputs": 2, "targets": 3}, packed=False)
+    _eq(batch, {"encoder_input_tokens": [[6, 0], [0, 0]], "decoder_target_tokens": [[4, 1, 0], [0, 0, 0]],
+                "decoder_input_tokens": [[0, 4, 1], [0, 0, 0]], "decoder_loss_weights": [[1, 1, 0], [0, 0, 0]]})
+
+
 def test_chat_loss_weights_carried():
     ex = {"inputs": [5, 6], "targets": [7, 1, 9, 4, 1], "loss_weights": [1, 1, 0, 1, 1]}
     batch = F.convert_examples([ex], "decoder", {"inputs": 2, "targets": 6})

@@ -18,7 +18,8 @@ Two packers:
   buffer by size (largest first) and puts each example into the open row where it leaves the least
   free space (or opens a row). Rows that can no longer take even the smallest example of the round
   are emitted; the others stay open for the next round, at most `max_open_rows` of them (the fullest
-  are emitted first when over). Deterministic: the rows depend only on the order of the input.
+  are emitted first when over) and for at most `max_rounds_open` rounds. Deterministic: the rows
+  depend only on the order of the input.
 * `GreedyPacker`: seqio's algorithm (`seqio.utils.trim_and_pack_dataset`, no custom ops) in numpy:
   append in arrival order, start a new row when the next example does not fit, and close the row
   every `flush_every` examples (seqio packs batches of max(lengths) examples independently). It
@@ -69,13 +70,16 @@ class GreedyPacker:
 class BestFitPacker:
     """Best-fit-decreasing over a bounded buffer, with open rows carried between rounds."""
 
-    def __init__(self, capacity: tuple[int, int], buffer_size: int = 1024, max_open_rows: int = 64) -> None:
+    def __init__(self, capacity: tuple[int, int], buffer_size: int = 1024, max_open_rows: int = 64,
+                 max_rounds_open: int = 8) -> None:
         self.enc_cap, self.dec_cap = capacity
         self.buffer_size = buffer_size
         self.max_open_rows = max_open_rows
+        self.max_rounds_open = max_rounds_open
         self._buffer: list[Segment] = []
         self._rows: list[Row] = []  # open rows, oldest first
         self._free = np.zeros((0, 2), np.int64)  # free (encoder, decoder) slots per open row
+        self._age = np.zeros(0, np.int64)  # rounds each open row has been carried over
 
     def add(self, seg: Segment) -> list[Row]:
         self._buffer.append(seg)
@@ -97,8 +101,9 @@ class BestFitPacker:
         if final:
             keep = np.zeros(len(self._rows), bool)
         else:
-            # A row stays open while the smallest example of this round would still fit.
-            keep = (self._free >= smallest).all(axis=1)
+            # A row stays open while the smallest example of this round would still fit, for at
+            # most max_rounds_open rounds (so no example waits long to be trained on).
+            keep = (self._free >= smallest).all(axis=1) & (self._age < self.max_rounds_open)
             over = int(keep.sum()) - self.max_open_rows
             if over > 0:  # too many open rows: emit the fullest ones
                 free_frac = self._free[:, 0] / max(self.enc_cap, 1) + self._free[:, 1] / self.dec_cap
@@ -107,6 +112,7 @@ class BestFitPacker:
         out = [row for row, k in zip(self._rows, keep) if not k]
         self._rows = [row for row, k in zip(self._rows, keep) if k]
         self._free = self._free[keep]
+        self._age = self._age[keep] + 1
         return out
 
     def _place(self, items: Sequence[Segment], sizes: np.ndarray) -> None:
@@ -132,6 +138,7 @@ class BestFitPacker:
             self._rows[j].append(items[i])
             free[j] -= size
         self._free = free[:n]
+        self._age = np.r_[self._age, np.zeros(n - n_old, np.int64)]
 
 
 def pack_segments(segments: Iterable[Segment], packer: GreedyPacker | BestFitPacker) -> list[Row]:

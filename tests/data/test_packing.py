@@ -51,6 +51,17 @@ def test_open_rows_carry_over_between_rounds():
     assert _sizes(rows) == [[6, 1], [5, 2]]
     rows = P.pack_segments(segs, P.BestFitPacker((0, 8), buffer_size=3, max_open_rows=0))
     assert _sizes(rows) == [[6, 1], [5], [2]]
+    # rows open for more than max_rounds_open rounds are emitted, even if not full
+    rows = P.pack_segments(segs, P.BestFitPacker((0, 8), buffer_size=3, max_rounds_open=0))
+    assert _sizes(rows) == [[6, 1], [5], [2]]
+
+
+def test_no_row_stays_open_longer_than_max_rounds():
+    # buffer of 1: round k sees only example k; a row of 1 with room for more keeps getting 1s
+    segs = [_seg(4)] + [_seg(1)] * 3 + [_seg(4)]
+    rows = P.pack_segments(segs, P.BestFitPacker((0, 16), buffer_size=1, max_rounds_open=2))
+    # round 1: [4] opens; rounds 2, 3 add 1s; after round 3 its age limit is reached -> emitted
+    assert _sizes(rows) == [[4, 1, 1], [1, 4]]
 
 
 def _check_row_isolation(batch, format_name):

@@ -131,14 +131,18 @@ def seqio_task():
         return tf.data.Dataset.from_generator(gen, output_signature=spec)
 
     vocab = seqio.PassThroughVocabulary(128, eos_id=1)
-    seqio.TaskRegistry.add(
-        name,
-        source=seqio.FunctionDataSource(dataset_fn, splits=["train"]),
-        preprocessors=[seqio.preprocessors.append_eos],
-        output_features={"inputs": seqio.Feature(vocab, add_eos=False),
-                         "targets": seqio.Feature(vocab, add_eos=True)})
+    for task in (name, name + "_b"):
+        seqio.TaskRegistry.add(
+            task,
+            source=seqio.FunctionDataSource(dataset_fn, splits=["train"]),
+            preprocessors=[seqio.preprocessors.append_eos],
+            output_features={"inputs": seqio.Feature(vocab, add_eos=False),
+                             "targets": seqio.Feature(vocab, add_eos=True)})
+    seqio.MixtureRegistry.add(name + "_mix", [(name, 1.0), (name + "_b", 2.0)])
     yield name
+    seqio.MixtureRegistry.remove(name + "_mix")
     seqio.TaskRegistry.remove(name)
+    seqio.TaskRegistry.remove(name + "_b")
 
 
 @pytest.mark.slow
@@ -157,6 +161,19 @@ def test_seqio_source_determinism_resume_and_shards(seqio_task):
     both = tokens(0) + tokens(1)
     expected = [tuple(e["inputs"][:12]) for e in _examples(120, seed=7)]
     assert sorted(both) == sorted(expected) and len(tokens(0)) == 60
+
+
+@pytest.mark.slow
+def test_seqio_mixture_is_deterministic_and_resumable(seqio_task):
+    def run(start_batch=0, seed=11):
+        it = pipeline.batches(seqio_task + "_mix", "decoder", LENGTHS, 2, seed=seed, num_epochs=None,
+                              start_batch=start_batch)
+        return [next(it) for _ in range(6 - start_batch)]
+    first = run()
+    _same(first, run())
+    _same(first[3:], run(start_batch=3))
+    assert not all(np.array_equal(a["decoder_target_tokens"], b["decoder_target_tokens"])
+                   for a, b in zip(first, run(seed=12)))
 
 
 def test_unknown_seqio_name_raises():

@@ -110,3 +110,36 @@ def test_t5_dispatches_to_hf_t5_and_round_trips(tmp_path):
         want = T5ForConditionalGeneration.from_pretrained(tmp_path / "hf")(input_ids=ids, decoder_input_ids=ids).logits
         got = T5ForConditionalGeneration.from_pretrained(tmp_path / "back")(input_ids=ids, decoder_input_ids=ids).logits
     np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_checkpoint_round_trip_and_half_written_output_is_removed(tmp_path, monkeypatch):
+    from flan_jax.errors import FlanJaxError
+    from flan_jax.models.decoder import DecoderConfig
+
+    cfg = DecoderConfig(vocab_size=8, emb_dim=4, num_heads=2, num_kv_heads=1, head_dim=2, mlp_dim=6, num_layers=1)
+    params = {"embed": {"embedding": np.arange(32, dtype=np.float32).reshape(8, 4)}, "final_norm": {"scale": np.ones(4)}}
+    params_io.save_checkpoint(tmp_path / "ok", cfg, params)
+    loaded_cfg, loaded = params_io.load_checkpoint(tmp_path / "ok")
+    assert loaded_cfg == cfg
+    np.testing.assert_array_equal(loaded["embed"]["embedding"], params["embed"]["embedding"])
+
+    import safetensors.numpy
+
+    def broken_save(tensors, path, metadata=None):
+        open(path, "wb").write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        params_io.save_checkpoint(tmp_path / "bad", cfg, params)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok"]
+
+    meta = json.loads((tmp_path / "ok" / "model_config.json").read_text())
+    meta["config"]["num_experts"] = 4
+    (tmp_path / "ok" / "model_config.json").write_text(json.dumps(meta))
+    with pytest.raises(FlanJaxError, match=r"model_config\.json: unknown DecoderConfig fields \['num_experts'\]"):
+        params_io.load_checkpoint(tmp_path / "ok")
+    meta["family"] = "rnn"
+    (tmp_path / "ok" / "model_config.json").write_text(json.dumps(meta))
+    with pytest.raises(FlanJaxError, match="unknown model family 'rnn'"):
+        params_io.load_checkpoint(tmp_path / "ok")

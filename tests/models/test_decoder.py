@@ -171,3 +171,12 @@ def test_bad_config_values_are_refused():
         dataclasses.replace(TINY, num_kv_heads=3)
     with pytest.raises(ValueError, match="remat"):
         dataclasses.replace(TINY, remat="sometimes")
+
+
+def test_bfloat16_compute_stays_close_to_float32():
+    params = _init(TINY)
+    tokens = np.array([[3, 1, 4, 1, 5, 9, 2, 6]])
+    exact = _forward(TINY, params, tokens)
+    low = _forward(dataclasses.replace(TINY, dtype="bfloat16"), params, tokens)
+    assert low.dtype == np.float32  # logits are float32 whatever the compute dtype
+    np.testing.assert_allclose(low, exact, atol=0.1 * np.abs(exact).max())

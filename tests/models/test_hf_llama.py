@@ -144,3 +144,12 @@ def test_save_leaves_nothing_behind_on_error(tmp_path):
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["hf"]
     shutil.rmtree(tmp_path / "hf")
+
+
+def test_bfloat16_checkpoints_load_as_float32(tmp_path):
+    model = make_hf_llama(tmp_path / "f32")
+    model.to(torch.bfloat16).save_pretrained(tmp_path / "bf16", safe_serialization=True)
+    _, params = load_hf_llama(tmp_path / "bf16")
+    want = model.model.embed_tokens.weight.detach().float().numpy()
+    assert params["embed"]["embedding"].dtype == np.float32
+    np.testing.assert_array_equal(params["embed"]["embedding"], want)

@@ -140,6 +140,8 @@ def example_to_segment(
     """
     if overlong not in OVERLONG_POLICIES:
         raise FlanJaxError(f"unknown overlong policy {overlong!r}; expected one of {OVERLONG_POLICIES}")
+    if format_name not in FORMATS:
+        check_format(format_name)
     inputs = _token_array(example, "inputs", where) if "inputs" in example else _EMPTY
     targets = _token_array(example, "targets", where)
     weights = example.get("loss_weights")

@@ -122,6 +122,7 @@ def test_overlong_truncate_and_drop():
     (lambda: F.convert_examples([{"targets": [4, 1], "loss_weights": [1]}], "decoder",
                                 {"inputs": 4, "targets": 4}), "loss_weights"),
     (lambda: F.example_to_segment(EX[0], "decoder", {"inputs": 4, "targets": 4}, "wrap"), "overlong policy"),
+    (lambda: F.example_to_segment(EX[0], "causal", {"inputs": 4, "targets": 4}), "unknown batch format"),
 ])
 def test_bad_inputs_raise(bad, match):
     with pytest.raises(FlanJaxError, match=match):

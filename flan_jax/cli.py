@@ -6,6 +6,7 @@ subcommand's module is imported, so `flan-jax --help` does not start TensorFlow 
 from __future__ import annotations
 
 import argparse
+import glob
 import importlib
 import os
 import sys
@@ -32,6 +33,10 @@ from flan_jax.errors import FlanJaxError
 def _quiet_native_logs() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+    # Without TPU chips (/dev/accel*, /dev/vfio/N), keep JAX off libtpu (the `tpu` extra): it
+    # would load anyway (~230 MB, start-up errors, /tmp/libtpu_lockfile). `compile` loads it itself.
+    if not (glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*")):
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,6 +69,7 @@ class CompileReport:
     compiled_flops_per_chip: float
     model_flops_per_step: float
     compile_seconds: float
+    compiler_oom: str | None = None  # the TPU compiler's own out-of-HBM message, if it gave up
 
     @property
     def peak_bytes(self) -> int:
@@ -83,6 +84,8 @@ class CompileReport:
 
     @property
     def fits(self) -> bool | None:
+        if self.compiler_oom:
+            return False
         return None if self.hbm_bytes is None else self.peak_bytes <= self.hbm_bytes
 
 
@@ -147,11 +150,15 @@ def parse_gin(files: Sequence[str], bindings: Sequence[str]) -> None:
 
     for path in gin_search_paths():
         gin.add_config_file_search_path(str(path))
+    resolved = []
     for f in files:
-        if not os.path.isfile(f) and not any((p / f).is_file() for p in gin_search_paths()):
+        # absolute paths: gin would otherwise also try `models/x.gin` as module `models`
+        found = [Path(f)] if os.path.isfile(f) else [p / f for p in gin_search_paths() if (p / f).is_file()]
+        if not found:
             raise FlanJaxError(f"gin file {f}: not found (searched ., {', '.join(map(str, gin_search_paths()))})")
+        resolved.append(str(found[0].resolve()))
     try:
-        gin.parse_config_files_and_bindings(list(files), list(bindings), finalize_config=False)
+        gin.parse_config_files_and_bindings(resolved, list(bindings), finalize_config=False)
     except FlanJaxError:
         raise
     except Exception as e:  # gin raises ValueError/SyntaxError/ImportError naming file and line
@@ -240,23 +247,33 @@ def compile_train_step(model: Any, optimizer: Any, devices: Sequence[Any], *, to
                                           loss_kwargs=loss_kwargs, mesh=mesh), mesh, shardings)
     start = time.perf_counter()
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules_for_mesh(mesh)):
-        compiled = step.jitted.lower(state_in, batch_in).compile()
-    seconds = time.perf_counter() - start
-
-    mem = compiled.memory_analysis()
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        lowered = step.jitted.lower(state_in, batch_in)
     shapes = {k: tuple(v.shape) for k, v in batch_in.items()}
-    return CompileReport(
+    report = dict(
         topology=topology, device_kind=devices[0].device_kind, num_chips=len(devices),
         mesh=dict(mesh.shape), batch_size=batch_size, num_microbatches=num_microbatches,
         feature_lengths=dict(feature_lengths), num_params=num_params(abstract.params),
-        argument_bytes=int(mem.argument_size_in_bytes), output_bytes=int(mem.output_size_in_bytes),
+        model_flops_per_step=model_flops_per_step(abstract.params, config, shapes))
+    try:
+        compiled = lowered.compile()
+    except jax.errors.JaxRuntimeError as e:
+        # The TPU compiler refuses a program whose buffers exceed HBM (RESOURCE_EXHAUSTED, with
+        # the sizes it needed): that is the answer "does not fit", not a failure of the check.
+        if "RESOURCE_EXHAUSTED" not in str(e):
+            raise
+        return CompileReport(**report, argument_bytes=0, output_bytes=0, alias_bytes=0, temp_bytes=0,
+                             code_bytes=0, compiled_flops_per_chip=0.0,
+                             compile_seconds=time.perf_counter() - start,
+                             compiler_oom=str(e).strip().splitlines()[0][:500])
+    seconds = time.perf_counter() - start
+    mem = compiled.memory_analysis()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return CompileReport(
+        **report, argument_bytes=int(mem.argument_size_in_bytes), output_bytes=int(mem.output_size_in_bytes),
         alias_bytes=int(mem.alias_size_in_bytes), temp_bytes=int(mem.temp_size_in_bytes),
         code_bytes=int(mem.generated_code_size_in_bytes),
-        compiled_flops_per_chip=float((cost or {}).get("flops", 0.0)),
-        model_flops_per_step=model_flops_per_step(abstract.params, config, shapes),
-        compile_seconds=seconds)
+        compiled_flops_per_chip=float((cost or {}).get("flops", 0.0)), compile_seconds=seconds)
 
 
 def format_report(r: CompileReport) -> str:
@@ -264,8 +281,14 @@ def format_report(r: CompileReport) -> str:
     chip = TPU_CHIPS.get(r.device_kind)
     lines = [
         f"topology {r.topology}: {r.num_chips} x {r.device_kind}, mesh {r.mesh}",
-        f"model {r.num_params / 1e9:.3f}B parameters; batch {r.batch_size} in {r.num_microbatches} "
+        f"model {r.num_params / 1e6:,.1f}M parameters; batch {r.batch_size} in {r.num_microbatches} "
         f"micro-batch(es), lengths {r.feature_lengths}; compiled in {r.compile_seconds:.1f} s",
+    ]
+    if r.compiler_oom:
+        lines.append(f"model FLOPs per step (6ND + attention) {r.model_flops_per_step / 1e12:.2f} TFLOP")
+        lines.append(f"DOES NOT FIT: the TPU compiler ran out of HBM: {r.compiler_oom}")
+        return "\n".join(lines)
+    lines += [
         "memory per chip:",
         f"  arguments (state + batch)  {gib(r.argument_bytes)}",
         f"  outputs (new state)        {gib(r.output_bytes)}",

@@ -15,8 +15,9 @@ Worked example (template `Q: {q}{options_}` -> `{a}`, no options, k = 2):
 
 Pruning: while the joined inputs are longer than `max_chars` characters, the last exemplar is
 dropped. With `max_chars=20` the example above keeps one exemplar,
-"Q: 2+2?\\n4\\n\\nQ: 1+1?" (18 characters; 29 with both); with `max_chars=10` it keeps none and the inputs are
-the zero-shot "Q: 1+1?" (never cut further here; token-level trimming happens later).
+"Q: 2+2?\\n4\\n\\nQ: 1+1?" (18 characters; 29 with both); with `max_chars=10` it keeps
+none and the inputs are the zero-shot "Q: 1+1?" (never cut further here; token-level
+trimming happens later).
 
 Determinism
 -----------

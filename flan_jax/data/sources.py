@@ -110,7 +110,9 @@ def _json_lines(text: str, path: str) -> list[tuple[int, Any]]:
         try:
             rows.append((line_no, json.loads(line)))
         except json.JSONDecodeError as e:
-            raise LocalFileError(f"{path}:{line_no}: malformed JSON ({e.msg}, column {e.colno})") from None
+            raise LocalFileError(
+                f"{path}:{line_no}: malformed JSON ({e.msg}, column {e.colno})"
+            ) from None
     return rows
 
 
@@ -201,7 +203,8 @@ def _rows_dataset(rows: Sequence[Mapping[str, Any]]) -> "tf.data.Dataset":
     import tensorflow as tf
 
     encoded = [json.dumps(r, ensure_ascii=False, default=str) for r in rows]
-    return tf.data.Dataset.from_tensor_slices({ROW_JSON_KEY: tf.constant(encoded, tf.string, [len(encoded)])})
+    column = tf.constant(encoded, tf.string, [len(encoded)])  # shape given: [] is a valid split
+    return tf.data.Dataset.from_tensor_slices({ROW_JSON_KEY: column})
 
 
 def local_path(source: LocalSource, split: str, data_dir: str | None, dataset: str) -> Path:
@@ -236,14 +239,18 @@ def make_data_source(
         )
     if isinstance(source, LocalSource):
 
-        def local_fn(split: str, shuffle_files: bool, seed: int | None = None) -> "tf.data.Dataset":
+        def local_fn(
+            split: str, shuffle_files: bool, seed: int | None = None
+        ) -> "tf.data.Dataset":
             path = local_path(source, split, data_dir, dataset)
             return _rows_dataset(read_rows(path, source.format, source.columns, target))
 
         return seqio.FunctionDataSource(local_fn, splits=tuple(source.splits))
     if isinstance(source, ProceduralSource):
 
-        def procedural_fn(split: str, shuffle_files: bool, seed: int | None = None) -> "tf.data.Dataset":
+        def procedural_fn(
+            split: str, shuffle_files: bool, seed: int | None = None
+        ) -> "tf.data.Dataset":
             rows = source.generate(source.split_seeds[split], source.split_sizes[split])
             return _rows_dataset(rows)
 
@@ -261,7 +268,8 @@ CHAT_SPEAKERS = {"system": "System", "user": "User", "assistant": "Assistant"}
 
 
 def alpaca_fields(row: Mapping[str, Any]) -> Fields:
-    """{"instruction": "Add.", "input": "2 3", "output": "5"} -> {"prompt": "Add.\\n\\n2 3", "answer": "5"}."""
+    """{"instruction": "Add.", "input": "2 3", "output": "5"}
+    -> {"prompt": "Add.\\n\\n2 3", "answer": "5"} ("input" may be missing or empty)."""
     extra = str(row.get("input") or "").strip()
     prompt = row["instruction"] + (f"\n\n{extra}" if extra else "")
     return {"prompt": prompt, "answer": row["output"]}

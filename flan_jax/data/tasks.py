@@ -29,9 +29,10 @@ Examples (after the preprocessors, before the feature converter)
      "options": string[k] (the raw answer options for rank classification; [] if none),
      "answer": str (the answer field; differs from targets for inverted templates)}
 
-Rendering runs in Python: each decoded example goes through one `tf.numpy_function` that rebuilds
-the nested example (dense and ragged TFDS features), applies `pyvalues.to_python`, the dataset's
-`to_fields` and `render`. Keeping templates as Python format strings (rather than re-implementing
+Rendering runs in Python: decoded examples are grouped 64 at a time (`ragged_batch`, so
+variable-length TFDS features become ragged), and one `tf.numpy_function` per group rebuilds each
+nested example, applies `pyvalues.to_python`, the dataset's `to_fields` and `render`, then the
+results are unbatched. Keeping templates as Python format strings (rather than re-implementing
 them in TF string ops) is what makes them readable and lint-able; the cost is the GIL, which is
 fine next to tokenization and the model step. Examples whose `to_fields` returns None are
 dropped; a template naming a missing field fails with the dataset, template index and field.
@@ -149,13 +150,11 @@ class ExampleRenderer:
         }
 
 
-def _leaf_parts(x: Any) -> list[Any]:
-    if isinstance(x, tf.RaggedTensor):
-        return [x.flat_values, *x.nested_row_splits]
-    return [x]
+RENDER_BATCH = 64  # examples per Python call: amortizes the per-call cost of tf.numpy_function
 
 
 def _nested_lists(values: np.ndarray, splits: Sequence[np.ndarray]) -> list:
+    """Ragged components -> nested lists: values [a b c], splits ([0 2 3],) -> [[a b] [c]]."""
     out: Any = list(values)
     for s in reversed(splits):
         out = [out[s[i]:s[i + 1]] for i in range(len(s) - 1)]
@@ -165,51 +164,67 @@ def _nested_lists(values: np.ndarray, splits: Sequence[np.ndarray]) -> list:
 def render_preprocessor(
     renderer: ExampleRenderer, load_pool: Callable[[], list[tuple[str, Fields]]]
 ) -> Callable[[tf.data.Dataset], tf.data.Dataset]:
-    """A seqio preprocessor: raw source examples -> rendered text examples with metadata."""
+    """A seqio preprocessor: raw source examples -> rendered text examples with metadata.
+
+    Raw examples are grouped with `ragged_batch` (variable-length features become ragged), handed
+    to Python as flat arrays, split back into one nested dict per example, rendered, and the
+    results unbatched; examples whose `to_fields` returns None are filtered out.
+    """
 
     def preprocess(dataset: tf.data.Dataset) -> tf.data.Dataset:
         pool = load_pool() if renderer.variant.startswith("fs_") else []
-        structure = dataset.element_spec
-        specs = tf.nest.flatten(structure)
-        levels = [s.ragged_rank if isinstance(s, tf.RaggedTensorSpec) else -1 for s in specs]
+        batched = dataset.ragged_batch(RENDER_BATCH)
+        structure = batched.element_spec
+        levels = [s.ragged_rank if isinstance(s, tf.RaggedTensorSpec) else 0
+                  for s in tf.nest.flatten(structure)]
 
         def py_render(*parts):
-            leaves, i = [], 0
+            columns, i = [], 0  # one list of per-example values per leaf
             for level in levels:
-                if level < 0:
-                    leaves.append(parts[i])
-                    i += 1
-                else:
-                    leaves.append(_nested_lists(parts[i], parts[i + 1:i + 1 + level]))
-                    i += 1 + level
-            raw = tf.nest.pack_sequence_as(structure, leaves)
-            fields = raw_to_fields(renderer.spec, raw)
-            if fields is None:
-                return b"", b"", np.int32(-1), np.int32(0), np.array([], dtype=object), b"", False
-            out = renderer(fields, pool)
-            options = np.array([o.encode("utf-8") for o in out["options"]] or [], dtype=object)
-            return (out["inputs"].encode("utf-8"), out["targets"].encode("utf-8"),
-                    np.int32(out["template_index"]), np.int32(out["num_shots"]), options,
-                    out["answer"].encode("utf-8"), True)
+                columns.append(_nested_lists(parts[i], parts[i + 1:i + 1 + level]))
+                i += 1 + level
+            inputs, targets, index, shots, options, lengths, answer, keep = ([] for _ in range(8))
+            for leaves in zip(*columns):
+                raw = tf.nest.pack_sequence_as(structure, list(leaves))
+                fields = raw_to_fields(renderer.spec, raw)
+                out = renderer(fields, pool) if fields is not None else None
+                keep.append(out is not None)
+                out = out or {"inputs": "", "targets": "", "template_index": -1, "num_shots": 0,
+                              "options": [], "answer": ""}
+                inputs.append(out["inputs"].encode("utf-8"))
+                targets.append(out["targets"].encode("utf-8"))
+                index.append(out["template_index"])
+                shots.append(out["num_shots"])
+                options += [o.encode("utf-8") for o in out["options"]]
+                lengths.append(len(out["options"]))
+                answer.append(out["answer"].encode("utf-8"))
+            text = lambda xs: np.array(xs, dtype=object).reshape(-1)  # noqa: E731
+            return (text(inputs), text(targets), np.array(index, np.int32),
+                    np.array(shots, np.int32), text(options), np.array(lengths, np.int64),
+                    text(answer), np.array(keep, bool))
 
-        def to_text(example):
-            parts = [p for x in tf.nest.flatten(example) for p in _leaf_parts(x)]
-            inputs, targets, index, shots, options, answer, keep = tf.numpy_function(
+        def to_text(batch):
+            parts = []
+            for x in tf.nest.flatten(batch):
+                ragged = isinstance(x, tf.RaggedTensor)
+                parts += [x.flat_values, *x.nested_row_splits] if ragged else [x]
+            inputs, targets, index, shots, options, lengths, answer, keep = tf.numpy_function(
                 py_render, parts,
-                [tf.string, tf.string, tf.int32, tf.int32, tf.string, tf.string, tf.bool],
+                [tf.string, tf.string, tf.int32, tf.int32, tf.string, tf.int64, tf.string, tf.bool],
                 stateful=False,
             )
-            options.set_shape([None])
-            for t in (inputs, targets, index, shots, answer, keep):
-                t.set_shape([])
+            for t in (inputs, targets, index, shots, options, lengths, answer, keep):
+                t.set_shape([None])
+            n = tf.shape(inputs)[0]
             return {
-                "inputs": inputs, "targets": targets, "task": tf.constant(renderer.task),
-                "cluster": tf.constant(renderer.spec.cluster),
-                "variant": tf.constant(renderer.variant), "template_index": index,
-                "num_shots": shots, "options": options, "answer": answer, "_keep": keep,
+                "inputs": inputs, "targets": targets,
+                "task": tf.fill([n], renderer.task), "cluster": tf.fill([n], renderer.spec.cluster),
+                "variant": tf.fill([n], renderer.variant), "template_index": index,
+                "num_shots": shots, "options": tf.RaggedTensor.from_row_lengths(options, lengths),
+                "answer": answer, "_keep": keep,
             }
 
-        rendered = dataset.map(to_text).filter(lambda ex: ex["_keep"])
+        rendered = batched.map(to_text).unbatch().filter(lambda ex: ex["_keep"])
         return rendered.map(lambda ex: {k: v for k, v in ex.items() if k != "_keep"})
 
     return preprocess
@@ -283,12 +298,13 @@ def register_dataset_tasks(
             raise unknown("variant", v, VARIANTS)
     names = []
     for source_name, source in spec.sources.items():
-        target = spec.answer_field if isinstance(source, LocalSource) and spec.answer_field in source.columns else None
+        checks_target = isinstance(source, LocalSource) and spec.answer_field in source.columns
+        target = spec.answer_field if checks_target else None
         splits = tuple(source.splits)
         pool_split = "train" if "train" in splits else splits[0]
         for variant in variants:
             name = task_name(collection, source_name, variant)
-            signature = (spec, variant, vocabulary, config, data_dir, tfds_data_dir, tuple(templates))
+            signature = (spec, variant, vocabulary, config, data_dir, tfds_data_dir, templates)
             if name in seqio.TaskRegistry.names():
                 if _REGISTERED.get(name) == signature:
                     names.append(name)
@@ -302,7 +318,9 @@ def register_dataset_tasks(
             )
             renderer = ExampleRenderer(spec, name, variant, tuple(templates), config)
             preprocessors = [
-                render_preprocessor(renderer, _pool_loader(data_source, pool_split, spec, config.pool_size)),
+                render_preprocessor(
+                    renderer, _pool_loader(data_source, pool_split, spec, config.pool_size)
+                ),
                 seqio.preprocessors.tokenize,
                 seqio.CacheDatasetPlaceholder(),
                 seqio.preprocessors.append_eos_after_trim,
@@ -319,6 +337,7 @@ def register_dataset_tasks(
 # ---------------------------------------------------------------------------------------------
 # Collections: the FLAN 2021 catalogue, CoT, flan-mini and local instruction files.
 
+COLLECTIONS = ("flan2021", "cot", "flan_mini", "local")
 SAMPLES_DIR = "assets/samples"  # bundled Alpaca/chat samples, inside the flan_jax package
 
 
@@ -339,9 +358,6 @@ def collection_datasets(collection: str) -> tuple[DatasetSpec, ...]:
     if collection == "local":
         return tuple(local_spec(n, p, f) for n, p, f in sample_files())
     raise unknown("collection", collection, COLLECTIONS)
-
-
-COLLECTIONS = ("flan2021", "cot", "flan_mini", "local")
 
 
 def sample_files() -> list[tuple[str, str, str]]:
@@ -379,21 +395,30 @@ def _register_collection(
 
 
 def register_flan2021_tasks(
-    vocabulary: seqio.Vocabulary | None = None, *, datasets: Sequence[str] | None = None, **kwargs: Any
+    vocabulary: seqio.Vocabulary | None = None,
+    *,
+    datasets: Sequence[str] | None = None,
+    **kwargs: Any,
 ) -> list[str]:
     """Tasks of the 62 FLAN 2021 datasets (or the named ones): `flan2021.<source>:<variant>`."""
     return _register_collection("flan2021", vocabulary, datasets, **kwargs)
 
 
 def register_cot_tasks(
-    vocabulary: seqio.Vocabulary | None = None, *, datasets: Sequence[str] | None = None, **kwargs: Any
+    vocabulary: seqio.Vocabulary | None = None,
+    *,
+    datasets: Sequence[str] | None = None,
+    **kwargs: Any,
 ) -> list[str]:
     """Tasks of the chain-of-thought datasets (their CoT templates): `cot.<source>:<variant>`."""
     return _register_collection("cot", vocabulary, datasets, **kwargs)
 
 
 def register_flan_mini_tasks(
-    vocabulary: seqio.Vocabulary | None = None, *, datasets: Sequence[str] | None = None, **kwargs: Any
+    vocabulary: seqio.Vocabulary | None = None,
+    *,
+    datasets: Sequence[str] | None = None,
+    **kwargs: Any,
 ) -> list[str]:
     """Tasks of the procedural flan-mini benchmark: `flan_mini.<source>:<variant>`."""
     return _register_collection("flan_mini", vocabulary, datasets, **kwargs)

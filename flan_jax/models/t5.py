@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flan_jax.errors import FlanJaxError
 from flan_jax.models.layers import (
     DenseGeneral,
     Embed,
@@ -46,13 +47,21 @@ ACTIVATIONS = {
     "silu": jax.nn.silu,
     "linear": lambda x: x,
 }
+# Same names as DecoderConfig.remat: what the backward may keep instead of recomputing.
+REMAT_POLICIES = {
+    "none": None,
+    "full": None,
+    "dots": jax.checkpoint_policies.checkpoint_dots,
+    "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
 
 
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
 class T5Config:
     """All T5 hyper-parameters; defaults are T5 v1.1 small. `dtype` is the compute dtype
-    ("float32" or "bfloat16"); parameters are always stored in float32."""
+    ("float32" or "bfloat16"); parameters are always stored in float32. `remat` is one of
+    REMAT_POLICIES ("none", "full", "dots", "dots_no_batch"; True/False mean full/none)."""
 
     vocab_size: int = 32128
     emb_dim: int = 512
@@ -67,16 +76,20 @@ class T5Config:
     tie_embeddings: bool = False
     dropout_rate: float = 0.0
     norm_eps: float = 1e-6
-    remat: bool = False
+    remat: str = "none"
     scan_layers: bool = False
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
         # gin hands lists for tuple literals in some spellings; keep the config hashable.
         object.__setattr__(self, "mlp_activations", tuple(self.mlp_activations))
+        if isinstance(self.remat, bool):
+            object.__setattr__(self, "remat", "full" if self.remat else "none")
+        if self.remat not in REMAT_POLICIES:
+            raise FlanJaxError(f"T5Config.remat: {self.remat!r} is not one of {sorted(REMAT_POLICIES)}")
         unknown = [a for a in self.mlp_activations if a not in ACTIVATIONS]
         if unknown:
-            raise ValueError(f"T5Config.mlp_activations: unknown {unknown}; known {sorted(ACTIVATIONS)}")
+            raise FlanJaxError(f"T5Config.mlp_activations: unknown {unknown}; known {sorted(ACTIVATIONS)}")
 
     @property
     def compute_dtype(self) -> Any:
@@ -277,8 +290,8 @@ def _run_layers(c: T5Config, layer_cls: type, num_layers: int, x: Array,
     """Applies `num_layers` layers, scanned (params stacked on a leading 'layers' axis, named
     `layers`) or unrolled (`layers_0`, `layers_1`, ...). `per_layer` arrays have a leading
     layer axis; the layers' extra outputs come back stacked the same way."""
-    if c.remat:
-        layer_cls = nn.remat(layer_cls, prevent_cse=not c.scan_layers)
+    if c.remat != "none":
+        layer_cls = nn.remat(layer_cls, policy=REMAT_POLICIES[c.remat], prevent_cse=not c.scan_layers)
     if c.scan_layers:
         scanned = nn.scan(
             layer_cls,

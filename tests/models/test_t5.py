@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from flan_jax.errors import FlanJaxError
 from flan_jax.models.hf_t5 import stack_layers
 from flan_jax.models.sharding import logical_shardings, rules_for_mesh
 from flan_jax.models.t5 import T5, T5Config, dummy_batch, relative_position_bucket
@@ -111,14 +112,33 @@ def test_cached_decode_equals_full_forward(tiny_params, scan):
 
 @pytest.mark.slow
 def test_scan_and_remat_equal_unrolled(tiny_params):
+    """Same logits and gradients with scanned layers + remat as with the plain unrolled stack."""
     batch = dummy_batch(2, 9, 7)
     batch["encoder_input_tokens"] = jnp.asarray(np.random.default_rng(3).integers(1, 128, (2, 9)), jnp.int32)
-    ref = jax.jit(T5(TINY).apply)({"params": tiny_params}, batch)
-    scanned = jax.jit(T5(dataclasses.replace(TINY, scan_layers=True, remat=True)).apply)(
-        {"params": stack_layers(tiny_params, TINY)}, batch)
-    np.testing.assert_allclose(scanned, ref, atol=1e-5)
+    weights = jnp.asarray(np.random.default_rng(4).normal(size=(2, 7, 128)), jnp.float32)
+
+    def loss_and_grad(config, params):
+        def loss(p):
+            return jnp.sum(T5(config).apply({"params": p}, batch) * weights)
+        return jax.jit(jax.value_and_grad(loss))(params)
+
+    ref_loss, ref_grad = loss_and_grad(TINY, tiny_params)
+    loss, grad = loss_and_grad(dataclasses.replace(TINY, scan_layers=True, remat="dots"),
+                               stack_layers(tiny_params, TINY))
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
+    flat_ref = dict(jax.tree_util.tree_leaves_with_path(stack_layers(ref_grad, TINY)))
+    for path, g in jax.tree_util.tree_leaves_with_path(grad):
+        np.testing.assert_allclose(g, flat_ref[path], atol=1e-4, rtol=1e-4, err_msg=jax.tree_util.keystr(path))
     init_scanned = _init(dataclasses.replace(TINY, scan_layers=True))
     assert init_scanned["encoder"]["layers"]["mlp"]["wo"]["kernel"].shape == (2, 128, 64)
+
+
+def test_bad_config_values():
+    with pytest.raises(FlanJaxError, match="mlp_activations.*swiglu"):
+        T5Config(mlp_activations=("swiglu",))
+    with pytest.raises(FlanJaxError, match="remat.*sometimes"):
+        T5Config(remat="sometimes")
+    assert T5Config(remat=True).remat == "full"
 
 
 def test_dropout_only_when_enabled(tiny_params):

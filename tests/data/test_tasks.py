@@ -194,6 +194,23 @@ def test_missing_field_at_read_time_names_dataset_template_field():
         _read("test.oops:eval")
 
 
+def test_many_examples_across_render_batches_keep_order_and_drops():
+    n = 2 * tasks.RENDER_BATCH + 11
+
+    def rows(seed, count):
+        return [{"q": f"item {i}", "answer": str(i * seed)} for i in range(count)]
+
+    src = ProceduralSource(rows, {"train": n}, {"train": 3})
+    spec = DatasetSpec(name="many", cluster="c", sources={"many": src},
+                       to_fields=lambda r: None if r["q"].endswith("7") else dict(r),
+                       fields=("q", "answer"), templates=(Template("{q}", "{answer}"),))
+    tasks.register_dataset_tasks(spec, VOCAB, collection="test", variants=["eval"])
+    got = [(_text(e["inputs_pretokenized"]), _text(e["targets_pretokenized"]))
+           for e in _read("test.many:eval")]
+    expected = [(f"item {i}", str(3 * i)) for i in range(n) if not str(i).endswith("7")]
+    assert got == expected
+
+
 def test_default_vocabulary_registration_is_idempotent():
     pytest.importorskip("flan_jax.data.vocab")
     first = tasks.register_flan_mini_tasks(datasets=["mini_add"])

@@ -106,3 +106,14 @@ def test_alpaca_and_chat_fields():
                         {"role": "user", "content": "Bye"}]}
     assert sources.chat_fields(row) == {"conversation": "System: Be brief.\n\nUser: Hi",
                                         "answer": "Hello"}
+
+
+def test_unknown_task_name_suggests_close_names():
+    from flan_jax.data import tasks
+
+    with pytest.raises(tasks.UnknownNameError) as info:
+        tasks.ensure_task("flan2021.rtee:zs_opt")
+    assert "unknown task 'flan2021.rtee:zs_opt'; did you mean flan2021.rte:zs_opt" in str(info.value)
+    with pytest.raises(tasks.UnknownNameError, match=r"did you mean .*flan2021\.anli_r1:eval"):
+        tasks.ensure_task("anli_r1")  # a bare dataset name: suggested by substring
+    assert issubclass(tasks.UnknownNameError, FlanJaxError)

@@ -1,0 +1,216 @@
+"""Rank classification: score every answer option's log-likelihood given the inputs, pick the best.
+
+This is how FLAN scores tasks with answer options: the model is not asked to produce the option
+text, it only has to rank the options, so a model that knows the answer but phrases it
+differently is not penalised.
+
+One batch row per (example, option), built by the feature converter of the model's format
+(`data.features`), so the scored rows are exactly what training feeds the model:
+
+    example  {"inputs": [7, 8, 5], "options": ["yes", "no"]}      options tokenized: yes -> [31],
+                                                                   no -> [40, 41]; EOS 1 appended
+    rows     (ex 0, "yes"): inputs [7, 8, 5], targets [31, 1]
+             (ex 0, "no"):  inputs [7, 8, 5], targets [40, 41, 1]
+    score    sum over target positions of log p(target token | inputs, earlier targets),
+             i.e. sum(log_softmax(logits)[t, target_t] * loss_weight_t)
+    choice   argmax over the example's options; with length_normalize, of score / num target
+             tokens (EOS included), which stops long options being penalised for their length.
+
+Rows are cut into batches of a fixed `batch_size` with the last one filled with all-padding rows
+(weight 0), so one jit compilation serves every batch and every task of the same lengths. With a
+mesh the rows are split over its data axes (`train.mesh.batch_sharding`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from flan_jax.data import features
+from flan_jax.errors import FlanJaxError
+
+EOS_ID = 1
+
+
+class NoOptionsError(FlanJaxError):
+    """Rank classification was asked for an example (or task) without answer options."""
+
+
+@dataclasses.dataclass
+class RankResult:
+    """Per example: the chosen option index, the option texts and their scores."""
+
+    predictions: list[int]
+    options: list[list[str]]
+    log_likelihoods: list[np.ndarray]  # summed log p of each option's tokens (EOS included)
+    num_tokens: list[np.ndarray]  # target tokens scored per option
+    scores: list[np.ndarray]  # what the argmax ran over (normalized or not)
+    truncated_rows: int = 0  # (example, option) rows cut to the sequence lengths
+
+    @property
+    def predicted_options(self) -> list[str]:
+        return [opts[i] for opts, i in zip(self.options, self.predictions)]
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def example_options(example: Mapping[str, Any], where: str) -> list[str]:
+    options = [_text(o) for o in np.asarray(example.get("options", []), dtype=object).reshape(-1)]
+    if not options:
+        raise NoOptionsError(
+            f"{where}: no answer options, so it cannot be rank-classified; evaluate it by "
+            "generation, or use a task variant that keeps options (zs_opt, fs_opt, eval)")
+    return options
+
+
+def option_rows(
+    examples: Sequence[Mapping[str, Any]],
+    vocabulary: Any,
+    format_name: str,
+    lengths: Mapping[str, int],
+    where: str = "example",
+) -> tuple[list[features.Segment], np.ndarray, list[list[str]], int]:
+    """(one segment per (example, option), owning example index per segment, options, truncated).
+
+    `examples[i]["inputs"]` are token ids (no EOS); options are strings, tokenized here with EOS.
+    """
+    lengths = features.check_lengths(lengths)
+    segments, owner, all_options, truncated = [], [], [], 0
+    for i, ex in enumerate(examples):
+        at = f"{where} {i}"
+        options = example_options(ex, at)
+        all_options.append(options)
+        for option in options:
+            ids = list(vocabulary.encode(option)) + [EOS_ID]
+            seg, outcome = features.example_to_segment(
+                {"inputs": np.asarray(ex["inputs"], np.int32), "targets": np.asarray(ids, np.int32)},
+                format_name, lengths, "truncate", where=f"{at}, option {option!r}")
+            truncated += outcome == "truncated"
+            segments.append(seg)
+            owner.append(i)
+    return segments, np.asarray(owner, np.int64), all_options, truncated
+
+
+def _padding_segment() -> features.Segment:
+    """A row that scores nothing: no token at all (all zeros, weight 0, after assembly)."""
+    empty = np.zeros(0, np.int32)
+    return features.Segment(empty, empty, empty, 0)
+
+
+def fixed_batches(
+    segments: Sequence[features.Segment], format_name: str, lengths: Mapping[str, int],
+    batch_size: int,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Unpacked batches of exactly `batch_size` rows; the last is filled with empty rows."""
+    pad = _padding_segment()
+    for start in range(0, len(segments), batch_size):
+        chunk = list(segments[start:start + batch_size])
+        chunk += [pad] * (batch_size - len(chunk))
+        yield features.assemble_rows([[s] for s in chunk], format_name, lengths, packed=False)
+
+
+def sequence_log_likelihood(logits: jax.Array, targets: jax.Array, weights: jax.Array
+                            ) -> tuple[jax.Array, jax.Array]:
+    """(sum of weighted target-token log-probabilities [B], weight sum [B]).
+
+    Positions with weight 0 contribute exactly 0 even if their logits are not finite (all-padding
+    rows attend to nothing).
+    """
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    token = jnp.take_along_axis(logp, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    w = weights.astype(jnp.float32)
+    return jnp.where(w > 0, token * w, 0.0).sum(-1), w.sum(-1)
+
+
+_SCORE_FNS: dict[int, tuple[Any, Any]] = {}
+
+
+def score_fn(model: Any):
+    """A jitted (params, batch) -> (log-likelihood [B], tokens [B]) for `model` (cached, so
+    repeated calls with the same shapes reuse one compilation)."""
+    key = id(model)
+    if key not in _SCORE_FNS or _SCORE_FNS[key][0] is not model:
+
+        def score(params: Any, batch: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+            logits = model.apply({"params": params}, dict(batch))
+            return sequence_log_likelihood(
+                logits, batch["decoder_target_tokens"], batch["decoder_loss_weights"])
+
+        _SCORE_FNS[key] = (model, jax.jit(score))
+    return _SCORE_FNS[key][1]
+
+
+def run_batches(model: Any, params: Any, batches: Iterator[dict[str, np.ndarray]], mesh: Any = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Scores every row of every batch; returns concatenated (log-likelihoods, token counts)."""
+    fn = score_fn(model)
+    lls, counts = [], []
+    for batch in batches:
+        if mesh is not None:
+            ll, n = _on_mesh(fn, params, batch, mesh)
+        else:
+            ll, n = fn(params, batch)
+        lls.append(np.asarray(ll))
+        counts.append(np.asarray(n))
+    if not lls:
+        return np.zeros(0, np.float32), np.zeros(0, np.float32)
+    return np.concatenate(lls), np.concatenate(counts)
+
+
+def _on_mesh(fn: Any, params: Any, batch: Mapping[str, np.ndarray], mesh: Any):
+    import flax.linen as nn  # noqa: PLC0415
+
+    from flan_jax.models.sharding import rules_for_mesh  # noqa: PLC0415
+    from flan_jax.train import mesh as mesh_lib  # noqa: PLC0415
+
+    rows = next(iter(batch.values())).shape[0]
+    shards = mesh_lib.batch_shards(mesh)
+    if rows % shards:
+        raise FlanJaxError(f"evaluation batch_size {rows} is not divisible by the {shards} batch "
+                           "shards of the mesh (data x fsdp)")
+    sharded = jax.device_put(dict(batch), mesh_lib.batch_sharding(mesh))
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules_for_mesh(mesh)):
+        return fn(params, sharded)
+
+
+def rank_classify(
+    model: Any,
+    params: Any,
+    examples: Sequence[Mapping[str, Any]],
+    *,
+    vocabulary: Any,
+    lengths: Mapping[str, int],
+    batch_size: int = 32,
+    length_normalize: bool = False,
+    mesh: Any = None,
+    where: str = "example",
+) -> RankResult:
+    """Pick each example's highest-scoring option (see the module docstring).
+
+    examples: dicts with "inputs" (int token ids, no EOS) and "options" (non-empty list of str).
+    lengths: {"inputs": Li, "targets": Lt}, fixed for every batch (one compilation).
+    where: names the task in errors ("task flan_mini.mini_parity:eval, example 3: ...").
+    """
+    if batch_size < 1:
+        raise FlanJaxError(f"batch_size must be >= 1, got {batch_size}")
+    if not examples:
+        raise FlanJaxError(f"{where}: no examples to rank-classify (empty split?)")
+    fmt = model.FEATURE_FORMAT
+    segments, owner, options, truncated = option_rows(examples, vocabulary, fmt, lengths, where)
+    ll, n = run_batches(model, params, fixed_batches(segments, fmt, lengths, batch_size), mesh)
+    ll, n = ll[: len(segments)], n[: len(segments)]
+    scores = ll / np.maximum(n, 1.0) if length_normalize else ll
+    result = RankResult([], options, [], [], [], truncated)
+    for i in range(len(examples)):
+        mine = owner == i
+        result.log_likelihoods.append(ll[mine])
+        result.num_tokens.append(n[mine])
+        result.scores.append(scores[mine])
+        result.predictions.append(int(np.argmax(scores[mine])))
+    return result

@@ -151,8 +151,8 @@ class DecoderLayer(nn.Module):
         cfg = self.config
         norm = lambda name: layers.RMSNorm(eps=cfg.norm_eps, dtype=cfg.compute_dtype, name=name)  # noqa: E731
         # x: [B, T, D]
-        h = Attention(cfg, decode=self.decode, name="attention")(norm("attention_norm")(x), positions, mask, cache_index)
-        x = x + h
+        attention = Attention(cfg, decode=self.decode, name="attention")
+        x = x + attention(norm("attention_norm")(x), positions, mask, cache_index)
         x = x + SwiGLU(cfg, name="mlp")(norm("mlp_norm")(x))
         return layers.with_logical_constraint(x, ("batch", "length", "embed")), None
 
@@ -212,7 +212,8 @@ class Decoder(nn.Module):
             logits = embed.attend(x)
         else:
             logits = layers.DenseGeneral(
-                cfg.vocab_size, ("embed", "vocab"), kernel_init=_kernel_init(), dtype=cfg.compute_dtype, name="lm_head"
+                cfg.vocab_size, ("embed", "vocab"), kernel_init=_kernel_init(), dtype=cfg.compute_dtype,
+                name="lm_head",
             )(x)
         return layers.with_logical_constraint(logits.astype(jnp.float32), ("batch", "length", "vocab"))
 
@@ -245,7 +246,9 @@ class Decoder(nn.Module):
         start = index.value
         num_new = segment_ids.shape[1]
         prefix = jnp.zeros(segment_ids.shape, jnp.bool_) if prefix is None else jnp.asarray(prefix).astype(bool)
-        key_segments.value = jax.lax.dynamic_update_slice(key_segments.value, segment_ids.astype(jnp.int32), (0, start))
+        key_segments.value = jax.lax.dynamic_update_slice(
+            key_segments.value, segment_ids.astype(jnp.int32), (0, start)
+        )
         key_prefix.value = jax.lax.dynamic_update_slice(key_prefix.value, prefix, (0, start))
         index.value = start + num_new
         # [B, 1, T, S]

@@ -94,6 +94,7 @@ def _stack_layers(params, num_layers):
     return params
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("remat", ["none", "full", "dots"])
 def test_scanned_and_rematerialized_layers_compute_the_same(remat):
     params = _init(TINY)
@@ -102,7 +103,8 @@ def test_scanned_and_rematerialized_layers_compute_the_same(remat):
     scanned_cfg = dataclasses.replace(TINY, scan_layers=True, remat=remat)
     scanned = _stack_layers(dict(params), TINY.num_layers)
     np.testing.assert_allclose(_forward(scanned_cfg, scanned, tokens), want, atol=1e-5, rtol=1e-5)
-    grads = jax.grad(lambda p: Decoder(scanned_cfg).apply({"params": p}, {"decoder_input_tokens": tokens}).sum())(scanned)
+    batch = {"decoder_input_tokens": tokens}
+    grads = jax.grad(lambda p: Decoder(scanned_cfg).apply({"params": p}, batch).sum())(scanned)
     assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
 
 
@@ -125,6 +127,7 @@ def test_tied_head_uses_embedding_table():
     np.testing.assert_allclose(logits, np.asarray(hidden["x"]) @ table.T, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scan_layers", [False, True])
 @pytest.mark.parametrize("prefix_lm", [False, True])
 def test_cached_decoding_equals_full_forward(scan_layers, prefix_lm):
@@ -143,7 +146,8 @@ def test_cached_decoding_equals_full_forward(scan_layers, prefix_lm):
         (prompts != 0).astype(np.int32), prompt_prefix, method=Decoder.decode, mutable=["cache"],
     )
     step_logits = [logits[np.arange(2), prompt_lens - 1]]
-    step = jax.jit(lambda c, tok, pos: model.apply({"params": params, "cache": c}, tok, pos, method=Decoder.decode, mutable=["cache"]))
+    step = jax.jit(lambda c, tok, pos: model.apply(
+        {"params": params, "cache": c}, tok, pos, method=Decoder.decode, mutable=["cache"]))
     cache = mut["cache"]
     for t in range(3):
         out, mut = step(cache, continuations[:, t : t + 1], (prompt_lens + t)[:, None])

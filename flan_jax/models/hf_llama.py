@@ -96,7 +96,18 @@ def _read_safetensors(model_dir: Path) -> tuple[dict[str, np.ndarray], dict[str,
     """All tensors (as float32 numpy) and the file each came from."""
     from safetensors import safe_open
 
-    files = sorted(model_dir.glob("*.safetensors"))
+    index = model_dir / "model.safetensors.index.json"
+    if index.is_file():  # sharded checkpoint: read exactly the files the index names
+        try:
+            weight_map = json.loads(index.read_text())["weight_map"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise FlanJaxError(f"{index}: malformed safetensors index ({e})") from e
+        files = sorted({model_dir / name for name in weight_map.values()})
+        missing = [p for p in files if not p.is_file()]
+        if missing:
+            raise FlanJaxError(f"{index}: names {missing[0].name}, which does not exist")
+    else:
+        files = sorted(model_dir.glob("*.safetensors"))
     if not files:
         pickles = sorted(p.name for p in model_dir.iterdir() if p.suffix in PICKLE_SUFFIXES)
         if pickles:

@@ -153,3 +153,17 @@ def test_bfloat16_checkpoints_load_as_float32(tmp_path):
     want = model.model.embed_tokens.weight.detach().float().numpy()
     assert params["embed"]["embedding"].dtype == np.float32
     np.testing.assert_array_equal(params["embed"]["embedding"], want)
+
+
+def test_sharded_checkpoint_with_index_loads_the_same(tmp_path):
+    model = make_hf_llama(tmp_path / "one")
+    model.save_pretrained(tmp_path / "sharded", safe_serialization=True, max_shard_size="20KB")
+    assert (tmp_path / "sharded" / "model.safetensors.index.json").is_file()
+    assert len(list((tmp_path / "sharded").glob("*.safetensors"))) > 1
+    _, one = load_hf_llama(tmp_path / "one")
+    _, sharded = load_hf_llama(tmp_path / "sharded")
+    np.testing.assert_array_equal(sharded["layers_1"]["mlp"]["down"]["kernel"], one["layers_1"]["mlp"]["down"]["kernel"])
+    first_shard = sorted((tmp_path / "sharded").glob("model-*.safetensors"))[0]
+    first_shard.unlink()
+    with pytest.raises(FlanJaxError, match=rf"index\.json: names {first_shard.name}, which does not exist"):
+        load_hf_llama(tmp_path / "sharded")

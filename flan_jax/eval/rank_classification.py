@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flan_jax.data import features
+from flan_jax.eval import scoring
 from flan_jax.errors import FlanJaxError
 
 EOS_ID = 1
@@ -119,11 +120,12 @@ def sequence_log_likelihood(logits: jax.Array, targets: jax.Array, weights: jax.
                             ) -> tuple[jax.Array, jax.Array]:
     """(sum of weighted target-token log-probabilities [B], weight sum [B]).
 
-    Positions with weight 0 contribute exactly 0 even if their logits are not finite (all-padding
+    `eval.scoring.sequence_log_likelihood` computes the same sum; this variant also returns the
+    token counts (for length normalization) and runs inside our own jit, whose inputs may be
+    sharded over a mesh. Positions with weight 0 contribute exactly 0 even if their logits are not finite (all-padding
     rows attend to nothing).
     """
-    logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-    token = jnp.take_along_axis(logp, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    token = scoring.token_log_likelihoods(logits, targets)
     w = weights.astype(jnp.float32)
     return jnp.where(w > 0, token * w, 0.0).sum(-1), w.sum(-1)
 

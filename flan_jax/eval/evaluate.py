@@ -1,0 +1,311 @@
+"""Evaluate a model on every task of an evaluation mixture: FLAN's held-out-cluster measurement.
+
+    report = evaluate(model, params, "flan_mini_heldout_mini_comparison_eval",
+                      config=EvalConfig(split="validation", shots=0, max_examples=100))
+    report["clusters"]["mini_comparison"]["score"]   # mean headline score of the cluster's tasks
+
+Per task (a seqio task read directly, so its metadata features -- options, answer, cluster --
+are kept; a seqio mixture would drop them):
+
+* tasks whose examples carry answer options are rank-classified (`rank_classification`): the
+  prediction is the option with the highest log-likelihood, the target the `answer` feature;
+* other tasks are decoded (`decoding`), the output and the rendered target are postprocessed
+  (CoT: the text after the last "So the answer is") and scored by the dataset's metric
+  (`metrics.metric_fns_for`).
+
+Few-shot (`shots=K > 0`): each `<collection>.<source>:eval` task is replaced by its
+`fs_opt` (or `fs_noopt`) variant registered with `RenderConfig(num_shots=K)`: K exemplars from
+the train split, chosen deterministically per example (data.fewshot).
+
+The report is a plain dict (JSON-able): per task the metric scores, the headline number
+(`metrics.HEADLINE`), the method and a few sample predictions; per cluster the mean headline
+score over its tasks; `overall` the mean over clusters. `report.write_report` renders it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from flan_jax.data.spec import DatasetSpec
+from flan_jax.errors import FlanJaxError
+from flan_jax.eval import decoding, metrics, rank_classification
+
+log = logging.getLogger("flan_jax.eval")
+MODES = ("auto", "rank", "generate")
+NUM_SAMPLES = 3  # predictions kept per task in the report
+
+
+class EmptySplitError(FlanJaxError):
+    """A task split that yields no example (nothing to evaluate)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """What to evaluate and how. `lengths`: input tokens and target/decode tokens per example."""
+
+    split: str = "validation"
+    shots: int = 0
+    max_examples: int | None = None
+    lengths: Mapping[str, int] = dataclasses.field(
+        default_factory=lambda: {"inputs": 256, "targets": 64})
+    batch_size: int = 32
+    mode: str = "auto"  # auto: rank classification where the task has options
+    length_normalize: bool = False
+    decode: decoding.DecodeConfig | None = None  # default: greedy up to lengths["targets"]
+    # Skip (and list under "skipped") tasks whose split yields no example instead of failing:
+    # for --mock runs, where random rows can all be dropped by a dataset's field mapping.
+    skip_empty: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise FlanJaxError(f"eval mode {self.mode!r} is not one of {MODES}")
+        if self.shots < 0:
+            raise FlanJaxError(f"shots must be >= 0, got {self.shots}")
+        if self.max_examples is not None and self.max_examples < 1:
+            raise FlanJaxError(f"max_examples must be >= 1, got {self.max_examples}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskInfo:
+    name: str
+    spec: DatasetSpec
+    collection: str
+    cot: bool
+
+
+# ----------------------------------------------------------------------------- tasks
+
+
+def _spec_of(task: str) -> tuple[DatasetSpec, str]:
+    from flan_jax.data import tasks as tasks_lib  # noqa: PLC0415
+
+    collection, _, rest = task.partition(".")
+    source = rest.partition(":")[0]
+    if collection in tasks_lib.COLLECTIONS and collection != "local":
+        for spec in tasks_lib.collection_datasets(collection):
+            if source in spec.sources:
+                return spec, collection
+    raise FlanJaxError(f"task {task!r}: not a catalogue task (<collection>.<source>:<variant> with "
+                       f"collection in {tasks_lib.COLLECTIONS[:3]}); cannot tell its metric")
+
+
+def _few_shot_name(task: str, spec: DatasetSpec) -> str:
+    base, _, variant = task.rpartition(":")
+    if variant.startswith("fs_"):
+        return task
+    opt = variant in ("eval", "zs_opt") and spec.has_options
+    return f"{base}:{'fs_opt' if opt else 'fs_noopt'}"
+
+
+def resolve_tasks(mixture_or_tasks: str | Sequence[str], shots: int = 0, vocabulary: Any = None
+                  ) -> list[TaskInfo]:
+    """Task names of a mixture (mixtures/*.toml) or an explicit list, registered and ready.
+
+    A single name containing ':' is one task; otherwise it is a mixture name.
+    """
+    from flan_jax.data import mixtures, tasks as tasks_lib  # noqa: PLC0415
+
+    if isinstance(mixture_or_tasks, str):
+        if ":" in mixture_or_tasks:
+            names = [mixture_or_tasks]
+        else:
+            names = [leaf.task for leaf in mixtures.register_mixture(mixture_or_tasks, vocabulary=vocabulary)]
+    else:
+        names = list(mixture_or_tasks)
+    if not names:
+        raise FlanJaxError("evaluate: no tasks given")
+    out = []
+    for name in sorted(dict.fromkeys(names)):
+        spec, collection = _spec_of(name)
+        cot = collection == "cot" and bool(spec.cot_templates)
+        if shots:
+            # registered explicitly (not ensure_task): an fs_* task registered earlier with
+            # another number of shots is re-registered with this one
+            name = _few_shot_name(name, spec)
+            tasks_lib.register_dataset_tasks(
+                spec, vocabulary, collection=collection, variants=[name.rpartition(":")[2]],
+                config=tasks_lib.RenderConfig(num_shots=shots), use_cot_templates=cot)
+        else:
+            tasks_lib.ensure_task(name, vocabulary)
+        out.append(TaskInfo(name, spec, collection, cot))
+    return out
+
+
+def task_examples(task: str, split: str, max_examples: int | None) -> tuple[list[dict], Any]:
+    """(the first `max_examples` examples of a task split, unshuffled; the task's vocabulary)."""
+    import seqio  # noqa: PLC0415
+
+    provider = seqio.get_mixture_or_task(task)
+    if split not in provider.splits:
+        raise FlanJaxError(f"task {task!r} has no split {split!r} (splits: {', '.join(provider.splits)})")
+    ds = provider.get_dataset(None, split=split, shuffle=False, use_cached=False,
+                              try_in_mem_cache=False)
+    if max_examples:
+        ds = ds.take(max_examples)
+    examples = list(ds.as_numpy_iterator())
+    if not examples:
+        raise EmptySplitError(f"task {task!r}, split {split!r}: no examples (empty split)")
+    return examples, provider.output_features["targets"].vocabulary
+
+
+# ----------------------------------------------------------------------------- one task
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _has_options(ex: Mapping[str, Any]) -> bool:
+    return len(np.asarray(ex.get("options", []), dtype=object).reshape(-1)) > 0
+
+
+def evaluate_examples(
+    model: Any, params: Any, examples: Sequence[Mapping[str, Any]], *, vocabulary: Any,
+    spec: DatasetSpec, task: str, config: EvalConfig, cot: bool = False, mesh: Any = None,
+) -> dict[str, Any]:
+    """Score one task's examples; returns its report entry (see the module docstring)."""
+    if not examples:
+        raise FlanJaxError(f"task {task!r}: no examples to evaluate (empty split?)")
+    rank = config.mode == "rank" or (config.mode == "auto" and all(_has_options(e) for e in examples))
+    inputs_text = [_text(e.get("inputs_pretokenized", "")) for e in examples]
+    start = time.perf_counter()
+    if rank:
+        result = rank_classification.rank_classify(
+            model, params, examples, vocabulary=vocabulary, lengths=config.lengths,
+            batch_size=config.batch_size, length_normalize=config.length_normalize, mesh=mesh,
+            where=f"task {task!r}, example")
+        predictions = result.predicted_options
+        targets = [_text(e["answer"]) for e in examples]
+        truncated = result.truncated_rows
+        metric_fns = [metrics.accuracy] if spec.metric in ("accuracy", "exact_match") else metrics.metric_fns_for(spec)
+        metric_name = "accuracy" if spec.metric in ("accuracy", "exact_match") else spec.metric
+    else:
+        decode_cfg = config.decode or decoding.DecodeConfig(max_decode_length=config.lengths["targets"])
+        gen = decoding.generate(model, params, [e["inputs"] for e in examples], config=decode_cfg,
+                                input_length=config.lengths["inputs"], batch_size=config.batch_size,
+                                mesh=mesh)
+        post = metrics.postprocessor_for(spec, cot)
+        raw = [vocabulary.decode(ids) for ids in gen.tokens]
+        predictions = [post(p, example=e) for p, e in zip(raw, examples)]
+        targets = [post(_text(e["targets_pretokenized"]), example=e, is_target=True) for e in examples]
+        truncated = gen.truncated_inputs
+        metric_fns = metrics.metric_fns_for(spec)
+        metric_name = spec.metric
+    scores: dict[str, float] = {}
+    for fn in metric_fns:
+        scores.update({k: float(v) for k, v in fn(targets, predictions).items()})
+    samples = [{"inputs": i, "target": t, "prediction": p}
+               for i, t, p in list(zip(inputs_text, targets, predictions))[:NUM_SAMPLES]]
+    return {
+        "task": task, "dataset": spec.name, "cluster": spec.cluster,
+        "method": "rank_classification" if rank else "generation", "metric": metric_name,
+        "num_examples": len(examples), "scores": scores,
+        "headline": metrics.headline(metric_name, scores), "truncated": int(truncated),
+        "chance": _chance(examples) if rank else None,
+        "seconds": round(time.perf_counter() - start, 3), "samples": samples,
+    }
+
+
+def _chance(examples: Sequence[Mapping[str, Any]]) -> float:
+    """Expected accuracy (x100) of picking an option uniformly at random."""
+    return 100.0 * float(np.mean([1.0 / len(np.asarray(e["options"]).reshape(-1)) for e in examples]))
+
+
+# ----------------------------------------------------------------------------- many tasks
+
+
+def summarize(task_reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per-cluster mean headline score (over tasks) and the overall mean over clusters."""
+    clusters: dict[str, list[float]] = {}
+    for t in task_reports:
+        clusters.setdefault(t["cluster"], []).append(float(t["headline"]))
+    per_cluster = {c: {"score": float(np.mean(v)), "num_tasks": len(v)} for c, v in sorted(clusters.items())}
+    overall = float(np.mean([c["score"] for c in per_cluster.values()])) if per_cluster else math.nan
+    return {"clusters": per_cluster, "overall": overall}
+
+
+def evaluate(
+    model: Any,
+    params: Any,
+    mixture_or_tasks: str | Sequence[str],
+    *,
+    config: EvalConfig = EvalConfig(),
+    vocabulary: Any = None,
+    mesh: Any = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Evaluate every task of an evaluation mixture (or task list); returns the report dict."""
+    infos = resolve_tasks(mixture_or_tasks, config.shots, vocabulary)
+    reports, skipped = [], []
+    for info in infos:
+        try:
+            examples, task_vocab = task_examples(info.name, config.split, config.max_examples)
+        except EmptySplitError as e:
+            if not config.skip_empty:
+                raise
+            log.warning("skipped: %s", e)
+            skipped.append({"task": info.name, "reason": str(e)})
+            continue
+        entry = evaluate_examples(model, params, examples, vocabulary=task_vocab if vocabulary is None else vocabulary,
+                                  spec=info.spec, task=info.name, config=config, cot=info.cot,
+                                  mesh=mesh)
+        entry["collection"] = info.collection
+        log.info("%s: %s %.2f (%d examples, %s)", info.name, entry["metric"], entry["headline"],
+                 entry["num_examples"], entry["method"])
+        reports.append(entry)
+    report = {
+        "evaluation": mixture_or_tasks if isinstance(mixture_or_tasks, str) else list(mixture_or_tasks),
+        "split": config.split, "shots": config.shots, "max_examples": config.max_examples,
+        "mode": config.mode, "length_normalize": config.length_normalize,
+        "lengths": dict(config.lengths), **dict(metadata or {}), "tasks": reports,
+        "skipped": skipped,
+    }
+    report.update(summarize(reports))
+    return report
+
+
+def scalars(report: Mapping[str, Any]) -> dict[str, float]:
+    """Flat {name: value} of a report for TensorBoard: overall, per cluster, per task."""
+    out = {"overall": float(report["overall"])}
+    for cluster, c in report["clusters"].items():
+        out[f"cluster/{cluster}"] = float(c["score"])
+    for t in report["tasks"]:
+        out[f"task/{t['task']}/{t['metric']}"] = float(t["headline"])
+    return out
+
+
+def make_eval_hook(
+    model: Any,
+    mixture_or_tasks: str | Sequence[str],
+    *,
+    config: EvalConfig = EvalConfig(),
+    every_steps: int = 0,
+    out_dir: str | None = None,
+    vocabulary: Any = None,
+    mesh: Any = None,
+) -> Callable[[Any, int], dict[str, float]]:
+    """A trainer eval hook `(params, step) -> {name: value}` (train(eval_hooks=[...])).
+
+    The trainer calls hooks every `train.eval_every` steps and at the end and writes the returned
+    scalars to TensorBoard under "eval/"; `every_steps` > 0 additionally skips steps that are
+    not a multiple of it (returns {}). With `out_dir`, each evaluation also writes its report
+    files under `out_dir/step_<step>/`. Tasks are registered on the first call.
+    """
+    def hook(params: Any, step: int) -> dict[str, float]:
+        if every_steps and step % every_steps:
+            return {}
+        report = evaluate(model, params, mixture_or_tasks, config=config, vocabulary=vocabulary,
+                          mesh=mesh, metadata={"step": int(step)})
+        if out_dir:
+            from flan_jax.eval.report import write_report  # noqa: PLC0415
+
+            write_report(report, f"{out_dir}/step_{int(step)}")
+        return scalars(report)
+
+    return hook

@@ -1,0 +1,113 @@
+"""Evaluation report files: JSON (everything), Markdown tables (per task, per cluster), a bar chart.
+
+    write_report(report, "out/") -> {"json": out/report.json, "markdown": out/report.md,
+                                     "plot": out/clusters.png}
+
+`report` is the dict `evaluate.evaluate` returns. The Markdown has one table per cluster
+(task, method, metric, score, chance, examples) and a summary table of cluster means; the plot
+shows the cluster means as bars (with the rank-classification chance level dashed where all of a
+cluster's tasks are rank-classified), headless (matplotlib Agg).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+JSON_FILE, MARKDOWN_FILE, PLOT_FILE = "report.json", "report.md", "clusters.png"
+
+
+def _fmt(x: Any) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.1f}" if isinstance(x, float) else str(x)
+
+
+def cluster_chance(report: Mapping[str, Any], cluster: str) -> float | None:
+    """Mean chance level of a cluster when every one of its tasks is rank-classified."""
+    chances = [t.get("chance") for t in report["tasks"] if t["cluster"] == cluster]
+    if not chances or any(c is None for c in chances):
+        return None
+    return sum(chances) / len(chances)
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    """The report as Markdown: header, cluster summary, then one task table per cluster."""
+    what = report.get("evaluation")
+    what = what if isinstance(what, str) else ", ".join(what or [])
+    lines = [f"# Evaluation: {what}", ""]
+    meta = [f"split `{report.get('split')}`", f"{report.get('shots', 0)}-shot"]
+    for key in ("checkpoint", "step", "max_examples"):
+        if report.get(key) is not None:
+            meta.append(f"{key} `{report[key]}`")
+    lines += [", ".join(meta), "", f"**Overall (mean over clusters): {_fmt(report['overall'])}**", "",
+              "## Clusters", "", "| cluster | tasks | score | chance |", "|---|---:|---:|---:|"]
+    for cluster, c in report["clusters"].items():
+        lines.append(f"| {cluster} | {c['num_tasks']} | {_fmt(c['score'])} | "
+                     f"{_fmt(cluster_chance(report, cluster))} |")
+    for cluster in report["clusters"]:
+        lines += ["", f"## {cluster}", "",
+                  "| task | method | metric | score | chance | examples | truncated |",
+                  "|---|---|---|---:|---:|---:|---:|"]
+        for t in report["tasks"]:
+            if t["cluster"] != cluster:
+                continue
+            lines.append(f"| {t['task']} | {t['method']} | {t['metric']} | {_fmt(t['headline'])} | "
+                         f"{_fmt(t.get('chance'))} | {t['num_examples']} | {t.get('truncated', 0)} |")
+    if report.get("skipped"):
+        lines += ["", "## Skipped", ""]
+        lines += [f"- {item['task']}: {item['reason']}" for item in report["skipped"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Bar chart of the cluster scores (PNG)."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    clusters = list(report["clusters"])
+    scores = [report["clusters"][c]["score"] for c in clusters]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(clusters) + 1.5), 3.6))
+    bars = ax.bar(range(len(clusters)), scores, color="#4477aa")
+    for i, c in enumerate(clusters):
+        chance = cluster_chance(report, c)
+        if chance is not None:
+            ax.hlines(chance, i - 0.4, i + 0.4, colors="#cc3311", linestyles="dashed",
+                      label="chance" if i == 0 or "chance" not in ax.get_legend_handles_labels()[1] else None)
+    ax.bar_label(bars, labels=[_fmt(s) for s in scores], fontsize=8)
+    ax.set_xticks(range(len(clusters)), clusters, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("score (0-100)")
+    title = report.get("evaluation")
+    ax.set_title(f"{title if isinstance(title, str) else 'tasks'}, {report.get('shots', 0)}-shot",
+                 fontsize=9)
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def write_report(report: Mapping[str, Any], out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Writes report.json, report.md and clusters.png into `out_dir` (created if needed)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / JSON_FILE, "markdown": out / MARKDOWN_FILE, "plot": out / PLOT_FILE}
+    paths["json"].write_text(json.dumps(report, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    paths["markdown"].write_text(markdown(report))
+    plot(report, paths["plot"])
+    return paths
+
+
+def _jsonable(x: Any) -> Any:
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    if isinstance(x, bytes):
+        return x.decode("utf-8", "replace")
+    return str(x)

@@ -1,0 +1,56 @@
+"""Report files: JSON round trip, Markdown tables with the hand-written numbers, a readable PNG."""
+import json
+
+import pytest
+
+from flan_jax.eval import evaluate, report
+
+
+def _task(task, cluster, headline, method="rank_classification", chance=50.0, metric="accuracy"):
+    return {"task": task, "cluster": cluster, "method": method, "metric": metric,
+            "num_examples": 10, "scores": {metric: headline}, "headline": headline,
+            "truncated": 0, "chance": chance, "samples": []}
+
+
+def _report():
+    tasks = [
+        _task("flan_mini.mini_parity:eval", "mini_classification", 80.0),
+        _task("flan_mini.mini_vowel_start:eval", "mini_classification", 60.0),
+        _task("flan_mini.mini_add:eval", "mini_arithmetic", 10.0, "generation", None, "exact_match"),
+    ]
+    out = {"evaluation": "hand_made", "split": "validation", "shots": 0, "tasks": tasks}
+    out.update(evaluate.summarize(tasks))
+    return out
+
+
+def test_summary_is_mean_of_tasks_then_of_clusters():
+    r = _report()
+    assert r["clusters"] == {"mini_arithmetic": {"score": 10.0, "num_tasks": 1},
+                             "mini_classification": {"score": 70.0, "num_tasks": 2}}
+    assert r["overall"] == pytest.approx(40.0)  # (70 + 10) / 2, not (80 + 60 + 10) / 3
+    assert report.cluster_chance(r, "mini_classification") == 50.0
+    assert report.cluster_chance(r, "mini_arithmetic") is None  # generation: no chance level
+
+
+def test_files_are_written_and_parse(tmp_path):
+    import matplotlib.image
+
+    r = _report()
+    paths = report.write_report(r, tmp_path / "out")
+    assert json.loads(paths["json"].read_text()) == r
+    md = paths["markdown"].read_text()
+    assert "**Overall (mean over clusters): 40.0**" in md
+    assert "| mini_classification | 2 | 70.0 | 50.0 |" in md
+    assert "| mini_arithmetic | 1 | 10.0 | - |" in md
+    assert "| flan_mini.mini_add:eval | generation | exact_match | 10.0 | - | 10 | 0 |" in md
+    assert md.index("## mini_arithmetic") < md.index("flan_mini.mini_add:eval")
+    image = matplotlib.image.imread(paths["plot"])
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_scalars_for_tensorboard():
+    got = evaluate.scalars(_report())
+    assert got == {"overall": 40.0, "cluster/mini_arithmetic": 10.0, "cluster/mini_classification": 70.0,
+                   "task/flan_mini.mini_parity:eval/accuracy": 80.0,
+                   "task/flan_mini.mini_vowel_start:eval/accuracy": 60.0,
+                   "task/flan_mini.mini_add:eval/exact_match": 10.0}

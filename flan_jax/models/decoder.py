@@ -57,6 +57,9 @@ class DecoderConfig:
     mlp_dim: int = 1536
     num_layers: int = 8
     rope_theta: float = 10000.0
+    # Llama-3.1 style frequency rescaling (factor, low_freq_factor, high_freq_factor,
+    # original_max_positions), or None for plain RoPE; see layers.rope_frequencies.
+    rope_llama3_scaling: tuple[float, float, float, int] | None = None
     norm_eps: float = 1e-5
     tie_embeddings: bool = False
     prefix_lm: bool = False
@@ -65,6 +68,10 @@ class DecoderConfig:
     dtype: str = "float32"  # compute dtype; parameters are always float32
 
     def __post_init__(self) -> None:
+        if self.rope_llama3_scaling is not None:  # JSON / gin may hand a list
+            object.__setattr__(self, "rope_llama3_scaling", tuple(self.rope_llama3_scaling))
+            if len(self.rope_llama3_scaling) != 4:
+                raise ValueError(f"rope_llama3_scaling needs 4 values, got {self.rope_llama3_scaling}")
         if self.num_heads % self.num_kv_heads:
             raise ValueError(f"num_heads {self.num_heads} is not a multiple of num_kv_heads {self.num_kv_heads}")
         if self.remat not in REMAT_POLICIES:
@@ -97,8 +104,9 @@ class Attention(nn.Module):
         q = dense((cfg.num_heads, cfg.head_dim), ("embed", "heads", "head_dim"), "query")(x)
         k = dense((cfg.num_kv_heads, cfg.head_dim), ("embed", "kv_heads", "head_dim"), "key")(x)
         v = dense((cfg.num_kv_heads, cfg.head_dim), ("embed", "kv_heads", "head_dim"), "value")(x)
-        q = layers.rotary_embedding(q, positions, theta=cfg.rope_theta)
-        k = layers.rotary_embedding(k, positions, theta=cfg.rope_theta)
+        rope = dict(theta=cfg.rope_theta, llama3_scaling=cfg.rope_llama3_scaling)
+        q = layers.rotary_embedding(q, positions, **rope)
+        k = layers.rotary_embedding(k, positions, **rope)
         q = layers.with_logical_constraint(q, ("batch", "length", "heads", "head_dim"))
         k = layers.with_logical_constraint(k, ("batch", "length", "kv_heads", "head_dim"))
         v = layers.with_logical_constraint(v, ("batch", "length", "kv_heads", "head_dim"))

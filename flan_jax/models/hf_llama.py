@@ -50,14 +50,23 @@ def read_hf_config(model_dir: str | os.PathLike) -> dict[str, Any]:
     return config
 
 
-def _rope_theta(config: dict[str, Any], path: Path) -> float:
+def _rope_fields(config: dict[str, Any], path: Path) -> dict[str, Any]:
+    """rope_theta and rope_llama3_scaling from either transformers 4 or 5 config spellings."""
     rope = config.get("rope_parameters") or {}
     scaling = config.get("rope_scaling") or {}
+    theta = float(config.get("rope_theta", rope.get("rope_theta", 10000.0)))
+    llama3 = None
     for spec in (rope, scaling):
         kind = spec.get("rope_type", spec.get("type", "default"))
-        if kind != "default":
-            raise FlanJaxError(f"{path}: rope type {kind!r} is not supported (only default RoPE)")
-    return float(config.get("rope_theta", rope.get("rope_theta", 10000.0)))
+        if kind == "llama3":
+            try:
+                llama3 = (float(spec["factor"]), float(spec["low_freq_factor"]), float(spec["high_freq_factor"]),
+                          int(spec["original_max_position_embeddings"]))
+            except KeyError as e:
+                raise FlanJaxError(f"{path}: llama3 rope scaling lacks {e.args[0]!r}") from e
+        elif kind != "default":
+            raise FlanJaxError(f"{path}: rope type {kind!r} is not supported (default and llama3 only)")
+    return {"rope_theta": theta, "rope_llama3_scaling": llama3}
 
 
 def config_from_hf(config: dict[str, Any], path: Path, **overrides: Any) -> DecoderConfig:
@@ -82,7 +91,7 @@ def config_from_hf(config: dict[str, Any], path: Path, **overrides: Any) -> Deco
             head_dim=int(config.get("head_dim") or config["hidden_size"] // heads),
             mlp_dim=int(config["intermediate_size"]),
             num_layers=int(config["num_hidden_layers"]),
-            rope_theta=_rope_theta(config, path),
+            **_rope_fields(config, path),
             norm_eps=float(config.get("rms_norm_eps", 1e-6)),
             tie_embeddings=bool(config.get("tie_word_embeddings", False)),
         )
@@ -213,6 +222,11 @@ def _index(tree: Any, i: int) -> Any:
 
 def hf_config_dict(cfg: DecoderConfig) -> dict[str, Any]:
     """The config.json content for `cfg` (transformers LlamaConfig fields)."""
+    rope: dict[str, Any] = {"rope_type": "default", "rope_theta": cfg.rope_theta}
+    if cfg.rope_llama3_scaling is not None:
+        factor, low, high, original = cfg.rope_llama3_scaling
+        rope.update(rope_type="llama3", factor=factor, low_freq_factor=low, high_freq_factor=high,
+                    original_max_position_embeddings=original)
     return {
         "architectures": ["LlamaForCausalLM"],
         "model_type": "llama",
@@ -226,7 +240,8 @@ def hf_config_dict(cfg: DecoderConfig) -> dict[str, Any]:
         "hidden_act": "silu",
         "rms_norm_eps": cfg.norm_eps,
         "rope_theta": cfg.rope_theta,
-        "rope_parameters": {"rope_type": "default", "rope_theta": cfg.rope_theta},
+        "rope_parameters": rope,
+        "rope_scaling": None if cfg.rope_llama3_scaling is None else rope,  # transformers 4 spelling
         "tie_word_embeddings": cfg.tie_embeddings,
         "attention_bias": False,
         "mlp_bias": False,

@@ -226,18 +226,47 @@ def dot_product_attention(
     return jnp.einsum("bhls,bshd->blhd", probs, value)
 
 
-def rotary_embedding(x: Array, positions: Array, *, theta: float) -> Array:
+def rope_frequencies(
+    head_dim: int, theta: float, llama3_scaling: tuple[float, float, float, int] | None = None
+) -> np.ndarray:
+    """Per-pair rotation frequencies [Dh/2]: theta^(-2i/Dh), optionally Llama-3.1 rescaled.
+
+    `llama3_scaling` = (factor, low_freq_factor, high_freq_factor, original_max_positions), the
+    "llama3" rope type of HF configs: pairs whose wavelength exceeds original/low_freq_factor
+    rotate `factor` times slower, pairs shorter than original/high_freq_factor are unchanged,
+    and the band between interpolates linearly in original/wavelength.
+
+    Worked example (factor 8, low 1, high 4, original 8192): wavelength 100 -> unchanged;
+    wavelength 20000 (> 8192) -> frequency / 8; wavelength 4096 -> smooth = (8192/4096 - 1)/3
+    = 1/3, frequency * (2/3 / 8 + 1/3).
+    """
+    inv_freq = 1.0 / (theta ** (np.arange(0, head_dim // 2, dtype=np.float64) * 2.0 / head_dim))
+    if llama3_scaling is not None:
+        factor, low, high, original = llama3_scaling
+        wavelength = 2.0 * np.pi / inv_freq
+        smooth = np.clip((original / wavelength - low) / (high - low), 0.0, 1.0)
+        inv_freq = inv_freq * ((1.0 - smooth) / factor + smooth)
+    return inv_freq.astype(np.float32)
+
+
+def rotary_embedding(
+    x: Array,
+    positions: Array,
+    *,
+    theta: float,
+    llama3_scaling: tuple[float, float, float, int] | None = None,
+) -> Array:
     """Rotary position embedding in the 'rotate half' layout used by HF Llama checkpoints.
 
     x [B, L, N, Dh], positions [B, L] int (restarting per packed segment) -> [B, L, N, Dh].
     Channel i < Dh/2 is paired with channel i + Dh/2 and rotated by angle
-    positions * theta^(-2i/Dh). Angles are computed in float32.
+    positions * frequency_i (see `rope_frequencies`). Angles are computed in float32.
 
     Worked example (Dh = 2, theta irrelevant since i = 0 has frequency 1):
         x = [[a, b]] at position p  ->  [[a cos p - b sin p, b cos p + a sin p]]
     """
     half = x.shape[-1] // 2
-    inv_freq = 1.0 / (theta ** (np.arange(0, half, dtype=np.float32) * 2.0 / x.shape[-1]))
+    inv_freq = rope_frequencies(x.shape[-1], theta, llama3_scaling)
     # [B, L, 1, Dh/2]
     angles = positions.astype(jnp.float32)[:, :, None, None] * jnp.asarray(inv_freq)
     sin, cos = jnp.sin(angles), jnp.cos(angles)

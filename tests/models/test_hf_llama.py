@@ -1,4 +1,5 @@
 """HF Llama interop: logits parity with transformers, exact round trip, clear errors on bad dirs."""
+import dataclasses
 import json
 import shutil
 
@@ -14,13 +15,13 @@ from flan_jax.models.decoder import Decoder
 from flan_jax.models.hf_llama import load_hf_llama, save_hf_llama
 
 
-def make_hf_llama(path, tie=False, seed=0):
+def make_hf_llama(path, tie=False, seed=0, rope=None):
     """A tiny random LlamaForCausalLM saved as safetensors; weights scaled up so logits differ."""
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, head_dim=8, rms_norm_eps=1e-5,
-        rope_theta=500.0, tie_word_embeddings=tie,
+        rope_theta=500.0, tie_word_embeddings=tie, **({"rope_parameters": rope} if rope else {}),
     )
     model = LlamaForCausalLM(config).eval()
     with torch.no_grad():
@@ -110,7 +111,10 @@ BAD_DIRS = {
         _edit_config(model_type="mistral", architectures=["MistralForCausalLM"]), r"config\.json.*not a Llama"
     ),
     "remote code": (_edit_config(auto_map={"AutoModel": "x.Y"}), r"config\.json.*remote code"),
-    "rope scaling": (_edit_config(rope_scaling={"rope_type": "llama3"}), r"config\.json.*rope type 'llama3'"),
+    "rope scaling": (_edit_config(rope_scaling={"rope_type": "yarn"}), r"config\.json.*rope type 'yarn'"),
+    "llama3 rope fields": (
+        _edit_config(rope_scaling={"rope_type": "llama3", "factor": 8.0}), r"config\.json.*lacks 'low_freq_factor'"
+    ),
     "bin only": (_only_bin, r"pytorch_model\.bin: pickled weights are refused"),
     "missing tensor": (
         _edit_tensors(lambda t: t.pop("model.layers.1.mlp.up_proj.weight")),
@@ -167,3 +171,24 @@ def test_sharded_checkpoint_with_index_loads_the_same(tmp_path):
     first_shard.unlink()
     with pytest.raises(FlanJaxError, match=rf"index\.json: names {first_shard.name}, which does not exist"):
         load_hf_llama(tmp_path / "sharded")
+
+
+LLAMA3_ROPE = {"rope_type": "llama3", "rope_theta": 500.0, "factor": 8.0, "low_freq_factor": 1.0,
+               "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
+
+
+def test_llama3_rope_scaling_matches_transformers_and_round_trips(tmp_path):
+    # head_dim 8, theta 500: wavelengths 6.3, 30, 140, 664 against 64/4 and 64/1, so one pair
+    # is unchanged, one interpolated and two slowed down.
+    model = make_hf_llama(tmp_path / "hf", rope=LLAMA3_ROPE)
+    cfg, params = load_hf_llama(tmp_path / "hf")
+    assert cfg.rope_llama3_scaling == (8.0, 1.0, 4.0, 64)
+    ids = np.random.default_rng(1).integers(1, 96, size=(1, 40))
+    got = Decoder(cfg).apply({"params": params}, {"decoder_input_tokens": jnp.asarray(ids)})
+    assert np.abs(np.asarray(got) - _hf_logits(model, ids)).max() <= 1e-4
+    plain = Decoder(dataclasses.replace(cfg, rope_llama3_scaling=None))
+    plain_logits = plain.apply({"params": params}, {"decoder_input_tokens": jnp.asarray(ids)})
+    assert np.abs(np.asarray(plain_logits) - _hf_logits(model, ids)).max() > 1e-2  # scaling matters here
+    save_hf_llama(cfg, params, tmp_path / "back")
+    reloaded = LlamaForCausalLM.from_pretrained(tmp_path / "back").eval()
+    np.testing.assert_array_equal(_hf_logits(reloaded, ids), _hf_logits(model, ids))

@@ -292,11 +292,18 @@ def make_eval_hook(
 ) -> Callable[[Any, int], dict[str, float]]:
     """A trainer eval hook `(params, step) -> {name: value}` (train(eval_hooks=[...])).
 
+    `model` is the flax module or its config (T5Config / DecoderConfig).
+
     The trainer calls hooks every `train.eval_every` steps and at the end and writes the returned
     scalars to TensorBoard under "eval/"; `every_steps` > 0 additionally skips steps that are
     not a multiple of it (returns {}). With `out_dir`, each evaluation also writes its report
     files under `out_dir/step_<step>/`. Tasks are registered on the first call.
     """
+    if not hasattr(model, "apply"):  # a T5Config / DecoderConfig: build its module
+        from flan_jax.models.params_io import build_model  # noqa: PLC0415
+
+        model = build_model(model)
+
     def hook(params: Any, step: int) -> dict[str, float]:
         if every_steps and step % every_steps:
             return {}

@@ -448,12 +448,12 @@ class T5(nn.Module):
         index = cache["index"]
         max_len = cache["self_key"].shape[2]
         key_positions = jnp.arange(max_len, dtype=jnp.int32)[None, :]
-        ones = jnp.ones_like(decoder_input_tokens, dtype=jnp.int32)
         shared = {
             "index": index,
             # [1, 1, 1, T]: keys written so far (0..index) are visible.
             "self_mask": (key_positions <= index)[:, None, None, :],
-            "cross_mask": make_attention_mask(ones, cache["encoder_segment_ids"], causal=False),
+            # [B, 1, 1, S]: every non-padding encoder position (one example per row).
+            "cross_mask": (cache["encoder_segment_ids"] != 0)[:, None, None, :],
             "query_positions": jnp.full((1, 1), index, jnp.int32),
             "key_positions": key_positions,
         }

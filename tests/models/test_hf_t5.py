@@ -151,3 +151,17 @@ def test_missing_config(tmp_path):
     tmp_path.mkdir()
     with pytest.raises(FlanJaxError, match=r"config\.json.*not found"):
         load_hf_t5(tmp_path)
+
+
+def test_bfloat16_and_sharded_checkpoints(tmp_path):
+    """bfloat16 tensors (no numpy dtype) and several weight shards load like the float32 file."""
+    model = _hf_model("v1_1")
+    model.save_pretrained(tmp_path / "f32", safe_serialization=True)
+    model.to(torch.bfloat16).save_pretrained(tmp_path / "bf16", safe_serialization=True,
+                                             max_shard_size="20KB")
+    assert len(list((tmp_path / "bf16").glob("*.safetensors"))) > 1
+    config32, params32 = load_hf_t5(tmp_path / "f32")
+    config16, params16 = load_hf_t5(tmp_path / "bf16")
+    assert config16 == config32
+    rounded = jax.tree_util.tree_map(lambda a: np.asarray(jnp.asarray(a, jnp.bfloat16), np.float32), params32)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, params16, rounded)

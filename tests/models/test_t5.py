@@ -133,6 +133,15 @@ def test_scan_and_remat_equal_unrolled(tiny_params):
     assert init_scanned["encoder"]["layers"]["mlp"]["wo"]["kernel"].shape == (2, 128, 64)
 
 
+def test_bfloat16_compute_stays_close_to_float32(tiny_params):
+    batch = dummy_batch(2, 9, 7)
+    batch["encoder_input_tokens"] = jnp.asarray(np.random.default_rng(5).integers(1, 128, (2, 9)), jnp.int32)
+    ref = jax.jit(T5(TINY).apply)({"params": tiny_params}, batch)
+    low = jax.jit(T5(dataclasses.replace(TINY, dtype="bfloat16")).apply)({"params": tiny_params}, batch)
+    assert low.dtype == jnp.float32  # logits are float32 whatever the compute dtype
+    assert 0 < float(jnp.abs(low - ref).max()) < 0.05 * float(jnp.abs(ref).max())
+
+
 def test_bad_config_values():
     with pytest.raises(FlanJaxError, match="mlp_activations.*swiglu"):
         T5Config(mlp_activations=("swiglu",))

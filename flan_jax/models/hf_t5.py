@@ -45,7 +45,8 @@ _IGNORED = {
 
 def _config_from_hf(hf: dict[str, Any], path: Path) -> T5Config:
     archs = hf.get("architectures") or ["T5ForConditionalGeneration"]
-    if hf.get("model_type") != "t5" or "T5ForConditionalGeneration" not in archs:
+    # T5WithLMHeadModel: the class's old name, still in some original T5 configs.
+    if hf.get("model_type") != "t5" or not {"T5ForConditionalGeneration", "T5WithLMHeadModel"} & set(archs):
         raise FlanJaxError(
             f"{path}: model_type {hf.get('model_type')!r}, architectures {archs}: only "
             "T5ForConditionalGeneration (model_type 't5') is supported"

@@ -128,6 +128,13 @@ def test_unknown_architecture(v11_copy):
     (v11_copy / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(FlanJaxError, match=r"config\.json.*T5EncoderModel"):
         load_hf_t5(v11_copy)
+    cfg["architectures"] = ["T5WithLMHeadModel"]  # the old class name is the same model
+    (v11_copy / "config.json").write_text(json.dumps(cfg))
+    assert load_hf_t5(v11_copy)[0].emb_dim == 32
+    cfg["model_type"] = "bart"
+    (v11_copy / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(FlanJaxError, match=r"config\.json.*'bart'"):
+        load_hf_t5(v11_copy)
 
 
 def test_missing_tensor(v11_copy):

@@ -94,8 +94,9 @@ class Checkpointer:
             tree = meta["state"].tree if hasattr(meta["state"], "tree") else meta["state"]
             params_meta = tree["params"]
         except Exception as e:
-            raise FlanJaxError(f"checkpoint {where} has unreadable metadata "
-                               f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+            raise FlanJaxError(f"checkpoint {where} is corrupt or incomplete: its metadata cannot be "
+                               f"read ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                               "move it away to resume from an earlier step") from None
         want = {jax.tree_util.keystr(k): tuple(v.shape)
                 for k, v in jax.tree_util.tree_leaves_with_path(abstract.params)}
         have = {jax.tree_util.keystr(k): tuple(v.shape)

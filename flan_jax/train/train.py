@@ -119,8 +119,10 @@ def train(
     eval_hooks: callables (params, step) -> {name: value}, run every `eval_every` steps and at the end.
     dry_run: build everything abstractly (shapes only: no init, no compile, no data read).
     """
-    if mixture is None or model_dir is None and not dry_run:
-        raise FlanJaxError("train: mixture and model_dir are required (bind train.mixture, train.model_dir)")
+    if mixture is None:
+        raise FlanJaxError("train: no mixture (bind train.mixture to a mixture or task name, or 'synthetic')")
+    if model_dir is None and not dry_run:
+        raise FlanJaxError("train: no model_dir (flan-jax train --model_dir=DIR, or bind train.model_dir)")
     lengths = dict(feature_lengths or {"inputs": 256, "targets": 128})
     optimizer = optimizer or adafactor()
     loss_kwargs = loss_options()

@@ -92,3 +92,18 @@ def test_bad_input():
         cross_entropy_loss(jnp.asarray(LOGITS), BATCH, normalization="rows")
     with pytest.raises(FlanJaxError, match="decoder_loss_weights"):
         cross_entropy_loss(jnp.asarray(LOGITS), {"decoder_target_tokens": BATCH["decoder_target_tokens"]})
+
+
+def test_sums_over_halves_equal_the_whole_batch_for_both_normalizations():
+    # what the step relies on: loss sums and normalizers add over micro-batches
+    rng = np.random.default_rng(1)
+    logits = jnp.asarray(rng.normal(size=(4, 6, 7)).astype(np.float32))
+    batch = {"decoder_target_tokens": rng.integers(0, 7, size=(4, 6)),
+             "decoder_loss_weights": (rng.random((4, 6)) > 0.4).astype(np.float32),
+             "decoder_segment_ids": np.array([[1, 1, 1, 2, 2, 0]] * 4)}
+    for norm in ("tokens", "sequences"):
+        whole, aux = cross_entropy_loss(logits, batch, normalization=norm)
+        parts = [cross_entropy_loss(logits[s], {k: v[s] for k, v in batch.items()}, normalization=norm)
+                 for s in (slice(0, 2), slice(2, 4))]
+        np.testing.assert_allclose(sum(p[0] for p in parts), whole, rtol=1e-6)
+        np.testing.assert_allclose(sum(p[1]["normalizer"] for p in parts), aux["normalizer"], rtol=1e-6)

@@ -11,6 +11,7 @@ VOCAB, EMBED, HIDDEN = 32, 16, 32
 
 class TinyLM(nn.Module):
     FEATURE_FORMAT = "decoder"
+    hidden: int = HIDDEN
 
     @nn.compact
     def __call__(self, batch):
@@ -20,8 +21,8 @@ class TinyLM(nn.Module):
         x = emb[tokens]  # [B, L, D]
         # causal mixing: running mean over previous positions (so positions interact)
         x = jnp.cumsum(x, axis=1) / jnp.arange(1, x.shape[1] + 1)[None, :, None]
-        w1 = self.param("w1", nn.with_logical_partitioning(init, ("embed", "mlp")), (EMBED, HIDDEN))
-        w2 = self.param("w2", nn.with_logical_partitioning(init, ("mlp", "embed")), (HIDDEN, EMBED))
+        w1 = self.param("w1", nn.with_logical_partitioning(init, ("embed", "mlp")), (EMBED, self.hidden))
+        w2 = self.param("w2", nn.with_logical_partitioning(init, ("mlp", "embed")), (self.hidden, EMBED))
         x = x + jnp.tanh(x.astype(w1.dtype) @ w1) @ w2
         head = self.param("head", nn.with_logical_partitioning(init, ("embed", "vocab")), (EMBED, VOCAB))
         bias = self.param("bias", nn.with_logical_partitioning(nn.initializers.zeros, ("vocab",)), (VOCAB,))

@@ -1,0 +1,7 @@
+"""`python -m flan_jax.train --gin_file=... --gin.KEY=VALUE` == `flan-jax train ...`."""
+import sys
+
+from flan_jax.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["train", *sys.argv[1:]]))

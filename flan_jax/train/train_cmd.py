@@ -1,0 +1,143 @@
+"""`flan-jax train`: parse gin files and bindings (t5x flag conventions), then call `train()`.
+
+    flan-jax train --gin_file=experiments/flan_mini_t5_tiny.gin \\
+        --gin.MODEL_DIR="'/tmp/flan_t5_tiny'" --gin.train.num_steps=50
+
+* `--gin_file` may repeat; files are parsed in order, then every binding in command-line order.
+* `--gin.KEY=VALUE` is the gin binding `KEY = VALUE` (VALUE is a gin literal: quote strings,
+  e.g. --gin.MODEL_DIR="'/tmp/run'"); `--gin_bindings='KEY = VALUE'` is the same, t5x style.
+* `--model_dir=DIR` is a shortcut for --gin.MODEL_DIR="'DIR'".
+* Gin file paths are looked up in: `--gin_search_paths` (comma separated), `$FLAN_JAX_GIN_PATH`
+  (os.pathsep separated), the repo's `gin_configs/` (source checkout or editable install), then
+  `<sys.prefix>/share/flan_jax/gin_configs` (where a non-editable `pip install` puts the files),
+  and the current directory.
+
+`python -m flan_jax.train ...` is the same command.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import sys
+from pathlib import Path
+
+from flan_jax.errors import FlanJaxError
+
+GIN_PATH_ENV = "FLAN_JAX_GIN_PATH"
+GIN_PREFIX = "--gin."
+
+
+def gin_search_paths(extra: list[str] | None = None) -> list[str]:
+    """Directories searched for gin files and their `include`s, first match wins."""
+    paths = list(extra or [])
+    paths += [p for p in os.environ.get(GIN_PATH_ENV, "").split(os.pathsep) if p]
+    for candidate in (Path(__file__).resolve().parents[2] / "gin_configs",
+                      Path(sys.prefix) / "share" / "flan_jax" / "gin_configs"):
+        if candidate.is_dir():
+            paths.append(str(candidate))
+    return paths + [os.getcwd()]
+
+
+def _package_file_exists(path: str) -> bool:
+    """gin's check for `include 'pkg/file.gin'` inside an installed Python package, made safe:
+    gin's own raises TypeError when the first path part is a namespace package (`models/`,
+    `runs/` are common names: a tests/models folder on sys.path is enough)."""
+    head, name = os.path.split(path)
+    try:
+        spec = importlib.util.find_spec(head.replace("/", ".")) if head else None
+    except (ImportError, ValueError):
+        return False
+    origin = getattr(spec, "origin", None)
+    return bool(origin) and os.path.isfile(os.path.join(os.path.dirname(origin), name))
+
+
+def _make_gin_includes_safe() -> None:
+    from gin import config as gin_config
+    from gin import resource_reader
+
+    gin_config._FILE_READERS[:] = [  # noqa: SLF001  (no public API to replace a reader's check)
+        (reader, _package_file_exists if check is resource_reader.system_path_file_exists else check)
+        for reader, check in gin_config._FILE_READERS]  # noqa: SLF001
+
+
+def parse_gin(files: list[str], bindings: list[str], search_paths: list[str] | None = None) -> None:
+    """Clear gin, add the search path, parse files then bindings; bad input -> FlanJaxError."""
+    import gin
+
+    import flan_jax.train.optim  # noqa: F401  (register the trainer's configurables)
+    import flan_jax.train.train  # noqa: F401
+
+    _make_gin_includes_safe()
+    gin.clear_config()
+    paths = gin_search_paths(search_paths)
+    for path in paths:
+        gin.add_config_file_search_path(path)
+    for name in files:
+        found = [c for c in [name] + [os.path.join(p, name) for p in paths] if os.path.isfile(c)]
+        if not found:
+            raise FlanJaxError(f"gin file {name!r} not found (searched {', '.join(paths)})")
+        try:
+            gin.parse_config_file(found[0])
+        except OSError as e:  # an `include` that does not resolve
+            raise FlanJaxError(f"gin file {found[0]}: {_first_line(e)}") from None
+        except (ValueError, SyntaxError, ImportError, TypeError) as e:
+            raise FlanJaxError(f"gin file {name!r}: {_first_line(e)}") from None
+    for binding in bindings:
+        try:
+            gin.parse_config(binding)
+        except (ValueError, SyntaxError, ImportError, TypeError) as e:
+            raise FlanJaxError(f"gin binding {binding!r}: {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gin_file", action="append", default=[], help="gin file (repeatable)")
+    parser.add_argument("--gin_bindings", action="append", default=[], help="'KEY = VALUE' (repeatable)")
+    parser.add_argument("--gin_search_paths", default="", help="comma-separated extra gin search dirs")
+    parser.add_argument("--model_dir", default=None, help="shortcut for --gin.MODEL_DIR")
+    parser.add_argument("--dry_run", action="store_true",
+                        help="build model, optimizer, mesh and state shapes, then stop (no training)")
+    parser.epilog = "Any --gin.KEY=VALUE argument is a gin binding (t5x convention)."
+    plain_parse = parser.parse_known_args
+
+    def parse_known_args(args=None, namespace=None):
+        # argparse cannot declare a flag family, so lift `--gin.KEY=VALUE` out first.
+        args = list(sys.argv[1:] if args is None else args)
+        gin_args = [a[len(GIN_PREFIX):] for a in args if a.startswith(GIN_PREFIX)]
+        bad = [a for a in gin_args if "=" not in a]
+        if bad:
+            parser.error(f"--gin.{bad[0]}: expected --gin.KEY=VALUE")
+        ns, rest = plain_parse([a for a in args if not a.startswith(GIN_PREFIX)], namespace)
+        ns.gin_bindings = list(ns.gin_bindings) + gin_args
+        return ns, rest
+
+    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("absl").setLevel(logging.WARNING)
+    bindings = list(args.gin_bindings)
+    if args.model_dir:
+        bindings.insert(0, f"MODEL_DIR = {args.model_dir!r}")
+    if not args.gin_file:
+        raise FlanJaxError("no --gin_file given (e.g. --gin_file=experiments/flan_mini_t5_tiny.gin)")
+    extra = [p for p in args.gin_search_paths.split(",") if p]
+    parse_gin(args.gin_file, bindings, extra)
+    from flan_jax.train.train import train
+
+    try:
+        result = train(dry_run=args.dry_run)
+    except FlanJaxError as e:  # drop gin's "In call to configurable" line: one-line CLI errors
+        raise FlanJaxError(str(e).split("\n  In call to configurable")[0]) from None
+    if args.dry_run:
+        print("dry run: configuration builds")
+    else:
+        print(f"trained to step {result.step}; last loss {result.last_metrics.get('loss', float('nan')):.4f}")
+    return 0

@@ -1,0 +1,100 @@
+"""Every gin file parses and builds; t5x-style flags; bad files and bindings are clear errors."""
+import argparse
+from pathlib import Path
+
+import gin
+import pytest
+
+from flan_jax import cli
+from flan_jax.errors import FlanJaxError
+from flan_jax.train import train_cmd
+
+GIN_DIR = Path(__file__).resolve().parents[2] / "gin_configs"
+MODEL_FILES = sorted(p.relative_to(GIN_DIR).as_posix() for p in (GIN_DIR / "models").glob("*.gin"))
+RUN_FILES = sorted(p.relative_to(GIN_DIR).as_posix() for p in (GIN_DIR / "runs").glob("*.gin"))
+EXPERIMENTS = sorted(p.relative_to(GIN_DIR).as_posix() for p in (GIN_DIR / "experiments").glob("*.gin"))
+
+
+def test_the_folders_are_not_empty():
+    assert MODEL_FILES and RUN_FILES and EXPERIMENTS
+    assert {"experiments/flan_mini_decoder_tiny.gin", "experiments/flan_mini_t5_tiny.gin"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("name", MODEL_FILES)
+def test_model_file_builds_its_config(name):
+    train_cmd.parse_gin([name], [])
+    from flan_jax.models.decoder import DecoderConfig
+    from flan_jax.models.t5 import T5Config
+
+    config = T5Config() if name.startswith("models/t5") else DecoderConfig()
+    assert config.vocab_size > 0
+    gin.clear_config()
+
+
+@pytest.mark.parametrize("name", RUN_FILES)
+def test_run_file_parses_and_builds_its_optimizer(name):
+    train_cmd.parse_gin([name], ["MODEL_DIR = '/tmp/unused'"])
+    from flan_jax.train.train import loss_options
+
+    optimizer = gin.query_parameter("train.optimizer").scoped_configurable_fn()
+    assert callable(optimizer.learning_rate) and optimizer.tx is not None
+    assert loss_options()["z_loss"] == pytest.approx(1e-4)
+    gin.clear_config()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_dry_run_builds(name):
+    """Model, optimizer, mesh, mixture registration and abstract state: everything but running."""
+    train_cmd.parse_gin([name], ["MODEL_DIR = '/tmp/unused'"])
+    from flan_jax.train.train import train
+
+    result = train(dry_run=True)
+    assert result.state is None
+    gin.clear_config()
+
+
+def parse_cli(argv):
+    parser = argparse.ArgumentParser()
+    train_cmd.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_t5x_style_flags():
+    ns = parse_cli(["--gin_file=a.gin", "--gin_file", "b.gin", "--gin.train.batch_size=8",
+                    "--gin_bindings=train.seed = 3", "--gin.MODEL_DIR='/x=y'"])
+    assert ns.gin_file == ["a.gin", "b.gin"]
+    assert ns.gin_bindings == ["train.seed = 3", "train.batch_size=8", "MODEL_DIR='/x=y'"]
+
+
+def test_search_path_env_and_flag(tmp_path, monkeypatch):
+    monkeypatch.setenv(train_cmd.GIN_PATH_ENV, str(tmp_path))
+    paths = train_cmd.gin_search_paths(["/extra"])
+    assert paths[:2] == ["/extra", str(tmp_path)] and str(GIN_DIR) in paths
+    (tmp_path / "mine.gin").write_text("include 'runs/finetune.gin'\ntrain.num_steps = 7\n")
+    train_cmd.parse_gin(["mine.gin"], ["MODEL_DIR = '/tmp/x'"])
+    assert gin.query_parameter("train.num_steps") == 7
+    gin.clear_config()
+
+
+@pytest.mark.parametrize("files,bindings,msg", [
+    (["runs/no_such_run.gin"], [], "gin file 'runs/no_such_run.gin' not found"),
+    (["runs/finetune.gin"], ["train.batch_sizee = 3"], "gin binding 'train.batch_sizee = 3'"),
+    (["runs/finetune.gin"], ["no_such_configurable.x = 1"], "no_such_configurable"),
+    (["runs/finetune.gin"], ["train.num_steps = = 2"], "gin binding"),
+])
+def test_bad_gin_input(files, bindings, msg):
+    with pytest.raises(FlanJaxError, match=msg):
+        train_cmd.parse_gin(files, bindings)
+    gin.clear_config()
+
+
+def test_cli_prints_one_line_and_exits_2(capsys):
+    assert cli.main(["train", "--gin_file=runs/finetune.gin", "--gin.train.batch_sizee=3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("flan-jax train: error: gin binding") and "\n" not in err
+    assert cli.main(["train", "--gin_file=runs/finetune.gin", "--gin.train.mixture='synthetic'",
+                     "--gin.train.model=None", "--model_dir=/tmp/unused"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "train: no model" in err and "\n" not in err
+    gin.clear_config()

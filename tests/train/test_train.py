@@ -1,0 +1,94 @@
+"""train() end to end on tiny models: both families, NaN stop, pretrained start, bad input."""
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from flan_jax.errors import FlanJaxError
+from flan_jax.models.decoder import DecoderConfig
+from flan_jax.models.t5 import T5Config
+from flan_jax.train.optim import Optimizer, adafactor, lr_schedule
+from flan_jax.train.train import TrainingDivergedError, train
+from train_tiny_model import TinyLM
+
+T5_TINY = T5Config(vocab_size=64, emb_dim=16, num_heads=2, head_dim=8, mlp_dim=32,
+                   num_encoder_layers=1, num_decoder_layers=1)
+DEC_TINY = DecoderConfig(vocab_size=64, emb_dim=16, num_heads=2, num_kv_heads=1, head_dim=8,
+                         mlp_dim=32, num_layers=1)
+LENGTHS = {"inputs": 6, "targets": 4}
+
+
+@pytest.mark.slow
+def test_t5_trains_logs_and_checkpoints(tmp_path):
+    opt = adafactor(learning_rate=lr_schedule("linear", 1e-3, warmup_steps=2, decay_steps=10))
+    r = train(model=T5_TINY, mixture="synthetic", feature_lengths=LENGTHS, batch_size=8, num_steps=3,
+              optimizer=opt, mesh_shape=(2, 2, 2), model_dir=str(tmp_path), checkpoint_every=2, log_every=1)
+    assert r.step == 3 and r.batches_consumed == 3 and len(r.losses) == 3
+    assert all(np.isfinite(r.losses))
+    # lr of the third step (state.step 2) is the end of the warmup: the peak
+    assert r.last_metrics["learning_rate"] == pytest.approx(1e-3)
+    assert r.last_metrics["target_tokens"] == 8 * LENGTHS["targets"]
+    assert 0 < r.last_metrics["mfu"] < 1
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "3"]
+    assert any(f.startswith("events") for f in os.listdir(tmp_path / "tensorboard"))
+
+
+def nan_at(count_to_break):
+    """An optimizer whose update of step `count_to_break` (0-based) is NaN."""
+    def init(params):
+        return optax.ScaleByScheduleState(count=jnp.zeros([], jnp.int32))
+
+    def update(updates, state, params=None):
+        bad = state.count == count_to_break
+        updates = jax.tree.map(lambda u: jnp.where(bad, jnp.nan, -0.01 * u), updates)
+        return updates, optax.ScaleByScheduleState(count=state.count + 1)
+
+    return Optimizer(optax.GradientTransformation(init, update), optax.constant_schedule(0.01))
+
+
+@pytest.mark.slow
+def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
+    with pytest.raises(TrainingDivergedError, match="update_norm is nan at step 3.*step 2"):
+        train(model=TinyLM(), mixture="synthetic", feature_lengths=LENGTHS, batch_size=8, num_steps=6,
+              optimizer=nan_at(2), model_dir=str(tmp_path), checkpoint_every=1, log_every=100)
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
+
+
+@pytest.mark.slow
+def test_starts_from_pretrained_params(tmp_path):
+    from flan_jax.models import params_io
+    from flan_jax.models.decoder import Decoder, dummy_batch
+
+    params = Decoder(DEC_TINY).init(jax.random.PRNGKey(7), dummy_batch())["params"]
+    params = jax.device_get(params)
+    from flax.linen import meta
+
+    params = meta.unbox(params)
+    params_io.save_checkpoint(tmp_path / "pre", DEC_TINY, params)
+    r = train(model=None, pretrained=str(tmp_path / "pre"), mixture="synthetic", feature_lengths=LENGTHS,
+              batch_size=8, num_steps=0, model_dir=str(tmp_path / "run"))
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(params), jax.tree.leaves(r.state.params)):
+        np.testing.assert_array_equal(a, np.asarray(b), err_msg=jax.tree_util.keystr(path))
+    # the same checkpoint under a model of another shape is refused
+    other = DecoderConfig(**{**DEC_TINY.__dict__, "mlp_dim": 48})
+    with pytest.raises(FlanJaxError, match="pretrained parameters.*shape"):
+        train(model=other, pretrained=str(tmp_path / "pre"), mixture="synthetic", feature_lengths=LENGTHS,
+              batch_size=8, num_steps=0, model_dir=str(tmp_path / "run2"))
+
+
+@pytest.mark.parametrize("kwargs,msg", [
+    ({"batch_size": 8, "num_microbatches": 3}, "not divisible by num_microbatches"),
+    ({"batch_size": 8, "mesh_shape": (3, -1, 1)}, "does not divide the 8 devices"),
+    ({"batch_size": 2, "mesh_shape": (2, 2, 2)}, "batch shards"),
+    ({"batch_size": 8, "mixture": None}, "no mixture"),
+    ({"batch_size": 8, "model_dir": None}, "no model_dir"),
+])
+def test_bad_input(tmp_path, kwargs, msg):
+    args = dict(model=TinyLM(), mixture="synthetic", feature_lengths=LENGTHS, model_dir=str(tmp_path),
+                num_steps=1)
+    with pytest.raises(FlanJaxError, match=msg):
+        train(**{**args, **kwargs})
+    assert not os.path.exists(tmp_path / "checkpoints")

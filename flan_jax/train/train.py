@@ -23,6 +23,7 @@ import numpy as np
 import tqdm
 
 from flan_jax.errors import FlanJaxError
+from flan_jax.train import distributed
 from flan_jax.train import mesh as mesh_lib
 from flan_jax.train.checkpoint import Checkpointer
 from flan_jax.train.metrics import MetricsWriter, measure_matmul_peak, model_flops_per_step
@@ -72,6 +73,16 @@ def _register(name: str) -> None:
         tasks.ensure_task(name)
     else:
         mixtures.register_mixture(name)
+
+
+def _check_vocabulary(model_vocab_size: int) -> None:
+    """Token ids from the data must index the model's embedding table (a gather would clamp)."""
+    from flan_jax.data import tasks
+
+    data_vocab_size = int(tasks.default_vocabulary().vocab_size)
+    if data_vocab_size > model_vocab_size:
+        raise FlanJaxError(f"the data vocabulary has {data_vocab_size} ids but the model's vocab_size is "
+                           f"{model_vocab_size}; bind the model's vocab_size >= {data_vocab_size}")
 
 
 def _build_model(model: Any, pretrained: str | None) -> tuple[Any, Any, Any]:
@@ -133,15 +144,17 @@ def train(
     mesh = mesh_lib.make_mesh(mesh_shape)
     mesh_lib.check_batch(mesh, batch_size, num_microbatches)
     num_hosts, host = jax.process_count(), jax.process_index()
-    if batch_size % num_hosts:
-        raise FlanJaxError(f"batch_size {batch_size} is not divisible by the {num_hosts} hosts")
-    host_batch_size = batch_size // num_hosts
+    host_batch_size = distributed.host_batch_size(batch_size)
+    if num_hosts > 1:  # each host must own one contiguous block of rows of the global batch
+        distributed.process_rows(mesh_lib.batch_sharding(mesh), batch_size)
 
-    # ---- data: each host reads its own shard; `start_batch` replays the stream to a position.
+    # ---- data: each host reads its own shard (batch_size / hosts rows); `start_batch` replays
+    # the stream to a position.
     vocab_size = int(getattr(config, "vocab_size", 32))
     example = synthetic_batch(feature_format, lengths, 1, vocab_size, 0)  # shapes for init only
     if mixture != SYNTHETIC:
         _register(mixture)
+        _check_vocabulary(vocab_size)
 
     def make_batches(start_batch: int) -> Iterator[dict[str, np.ndarray]]:
         if mixture == SYNTHETIC:
@@ -154,8 +167,7 @@ def train(
                                 num_epochs=None, **data_options())
 
     def global_batch(local: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
-        sharding = mesh_lib.batch_sharding(mesh)
-        return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in local.items()}
+        return distributed.global_batch(local, mesh_lib.batch_sharding(mesh))
 
     # ---- state: shapes and shardings decided once, from the logical axis rules.
     abstract, shardings = state_shardings(module, optimizer.tx, example, mesh)

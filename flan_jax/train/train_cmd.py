@@ -7,6 +7,9 @@
 * `--gin.KEY=VALUE` is the gin binding `KEY = VALUE` (VALUE is a gin literal: quote strings,
   e.g. --gin.MODEL_DIR="'/tmp/run'"); `--gin_bindings='KEY = VALUE'` is the same, t5x style.
 * `--model_dir=DIR` is a shortcut for --gin.MODEL_DIR="'DIR'".
+* Multi-host: run the same command on every host with `--coordinator_address=HOST:PORT
+  --num_processes=N --process_id=I` (or the JAX_* environment variables, or `--multihost_auto`
+  on a Cloud TPU pod); each host reads its own data shard (train/distributed.py).
 * Gin file paths are looked up in: `--gin_search_paths` (comma separated), `$FLAN_JAX_GIN_PATH`
   (os.pathsep separated), the repo's `gin_configs/` (source checkout or editable install), then
   `<sys.prefix>/share/flan_jax/gin_configs` (where a non-editable `pip install` puts the files),
@@ -103,6 +106,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model_dir", default=None, help="shortcut for --gin.MODEL_DIR")
     parser.add_argument("--dry_run", action="store_true",
                         help="build model, optimizer, mesh and state shapes, then stop (no training)")
+    # multi-host (train/distributed.py): unset flags fall back to JAX_COORDINATOR_ADDRESS,
+    # JAX_NUM_PROCESSES, JAX_PROCESS_ID; one process needs none of them.
+    parser.add_argument("--coordinator_address", default=None, help="host:port of process 0")
+    parser.add_argument("--num_processes", type=int, default=None)
+    parser.add_argument("--process_id", type=int, default=None)
+    parser.add_argument("--multihost_auto", action="store_true",
+                        help="let JAX detect the cluster (Cloud TPU pods, SLURM)")
     parser.epilog = "Any --gin.KEY=VALUE argument is a gin binding (t5x convention)."
     plain_parse = parser.parse_known_args
 
@@ -129,6 +139,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.gin_file:
         raise FlanJaxError("no --gin_file given (e.g. --gin_file=experiments/flan_mini_t5_tiny.gin)")
     extra = [p for p in args.gin_search_paths.split(",") if p]
+    from flan_jax.train import distributed
+
+    distributed.initialize(args.coordinator_address, args.num_processes, args.process_id,
+                           auto=args.multihost_auto)  # before anything asks JAX for devices
     parse_gin(args.gin_file, bindings, extra)
     from flan_jax.train.train import train
 

@@ -49,6 +49,10 @@ def test_experiment_dry_run_builds(name):
     train_cmd.parse_gin([name], ["MODEL_DIR = '/tmp/unused'"])
     from flan_jax.train.train import train
 
+    try:
+        gin.query_parameter("train.mixture")
+    except ValueError:  # a job file whose program picks the mixture (main_job.gin)
+        gin.bind_parameter("train.mixture", "synthetic")
     result = train(dry_run=True)
     assert result.state is None
     gin.clear_config()

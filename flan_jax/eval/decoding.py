@@ -187,7 +187,7 @@ def _choose(logits: jax.Array, rng: jax.Array, cfg: DecodeConfig) -> jax.Array:
 
 
 def _sample_loop(st: Any, params: Any, prompt: Mapping[str, jax.Array], rng: jax.Array,
-                 cfg: DecodeConfig) -> tuple[jax.Array, jax.Array]:
+                 cfg: DecodeConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
     logits, state = st.start(params, prompt)
     b, t = logits.shape[0], cfg.max_decode_length
     out = jnp.zeros((b, t), jnp.int32)
@@ -210,8 +210,8 @@ def _sample_loop(st: Any, params: Any, prompt: Mapping[str, jax.Array], rng: jax
         return i + 1, logits, state, out, done, score, rng
 
     carry = (jnp.zeros((), jnp.int32), logits, state, out, done, score, rng)
-    _, _, _, out, _, score, _ = jax.lax.while_loop(cond, body, carry)
-    return out, score
+    _, _, _, out, done, score, _ = jax.lax.while_loop(cond, body, carry)
+    return out, score, done
 
 
 # ----------------------------------------------------------------------------- beam search
@@ -231,7 +231,7 @@ def _batch_axes(st: Any, params: Any, prompt: Mapping[str, jax.Array], state: An
 
 
 def _beam_loop(st: Any, params: Any, prompt: Mapping[str, jax.Array], cfg: DecodeConfig
-               ) -> tuple[jax.Array, jax.Array]:
+               ) -> tuple[jax.Array, jax.Array, jax.Array]:
     k, t = cfg.beam_size, cfg.max_decode_length
     b = next(iter(prompt.values())).shape[0]
     flat_prompt = {name: jnp.repeat(v, k, axis=0) for name, v in prompt.items()}  # [B*K, ...]
@@ -282,7 +282,7 @@ def _beam_loop(st: Any, params: Any, prompt: Mapping[str, jax.Array], cfg: Decod
     any_finished = fin_score[:, 0] > NEG_INF / 2
     best = jnp.where(any_finished[:, None], fin_seq[:, 0], alive_seq[:, 0])
     score = jnp.where(any_finished, fin_score[:, 0], alive_lp[:, 0] / penalty(t))
-    return best, score
+    return best, score, any_finished
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -292,8 +292,8 @@ _DECODE_FNS: dict[tuple, tuple[Any, Any]] = {}
 
 
 def decode_fn(model: Any, cfg: DecodeConfig):
-    """A jitted (params, prompt arrays, rng) -> (tokens [B, T], scores [B]) (cached per model
-    and config, so every batch of the same shape reuses one compilation)."""
+    """A jitted (params, prompt arrays, rng) -> (tokens [B, T], scores [B], finished [B])
+    (cached per model and config, so every batch of the same shape reuses one compilation)."""
     key = (id(model), cfg)
     if key not in _DECODE_FNS or _DECODE_FNS[key][0] is not model:
         st = stepper(model, cfg.max_decode_length)
@@ -308,7 +308,8 @@ def decode_fn(model: Any, cfg: DecodeConfig):
 
 
 def trim_at_eos(tokens: np.ndarray) -> list[int]:
-    """[12, 40, 1, 0, 0] -> [12, 40]: the tokens before the first EOS (or padding)."""
+    """[12, 40, 1, 0, 0] -> [12, 40]: the tokens before the first EOS or pad id (an untrained
+    model may emit the pad id 0, which no text decodes from; see Generations.finished)."""
     out = []
     for tok in np.asarray(tokens).tolist():
         if tok in (EOS_ID, 0):
@@ -321,6 +322,7 @@ def trim_at_eos(tokens: np.ndarray) -> list[int]:
 class Generations:
     tokens: list[list[int]]  # generated ids per input, EOS and padding removed
     scores: list[float]  # log p (sampling/greedy) or penalised log p (beam) of each output
+    finished: list[bool] = dataclasses.field(default_factory=list)  # ended with EOS
     truncated_inputs: int = 0
 
 
@@ -346,13 +348,14 @@ def generate(
         result.truncated_inputs += truncated
         rng, sub = jax.random.split(rng)
         if mesh is not None:
-            tokens, scores = _on_mesh(fn, params, prompt, sub, mesh)
+            tokens, scores, finished = _on_mesh(fn, params, prompt, sub, mesh)
         else:
-            tokens, scores = fn(params, prompt, sub)
-        tokens, scores = np.asarray(tokens), np.asarray(scores)
+            tokens, scores, finished = fn(params, prompt, sub)
+        tokens, scores, finished = np.asarray(tokens), np.asarray(scores), np.asarray(finished)
         for r in range(len(chunk)):
             result.tokens.append(trim_at_eos(tokens[r]))
             result.scores.append(float(scores[r]))
+            result.finished.append(bool(finished[r]))
     return result
 
 

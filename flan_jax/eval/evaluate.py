@@ -206,6 +206,7 @@ def evaluate_examples(
         "task": task, "dataset": spec.name, "cluster": spec.cluster,
         "method": "rank_classification" if rank else "generation", "metric": metric_name,
         "num_examples": len(examples), "scores": scores,
+        "mean_shots": float(np.mean([int(e.get("num_shots", 0)) for e in examples])),
         "headline": metrics.headline(metric_name, scores), "truncated": int(truncated),
         "chance": _chance(examples) if rank else None,
         "seconds": round(time.perf_counter() - start, 3), "samples": samples,

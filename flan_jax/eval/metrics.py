@@ -47,7 +47,7 @@ def parse_cot_answer(text: str, marker: str = COT_ANSWER_MARKER) -> str:
         "x is 3. So the answer is 4. So the answer is 5." -> "5"
         "So the answer is: (B) yes."                       -> "(B) yes"
     """
-    head, found, tail = text.rpartition(marker)
+    _, found, tail = text.rpartition(marker)
     answer = tail if found else text
     answer = answer.strip().lstrip(":").strip()
     return answer[:-1].rstrip() if answer.endswith(".") else answer

@@ -88,37 +88,49 @@ def test_beam_one_and_top_k_one_equal_greedy(kind):
                                      temperature=1.5, seed=3)) == greedy
 
 
-def _sequence_logp(model, params, inputs, out):
-    """log p(out + EOS | inputs) by one full forward (the reference for beam scores)."""
+def _pad(row, width=16):
+    return jnp.asarray([list(row) + [0] * (width - len(row))])
+
+
+def _sequence_logp(model, forward, params, inputs, out):
+    """log p(out + EOS | inputs) by one plain forward (the reference for beam scores); rows are
+    zero-padded to a fixed width, invisible behind the causal / encoder padding masks."""
     target = list(out) + [decoding.EOS_ID]
     if model.FEATURE_FORMAT == "enc_dec":
-        batch = {"encoder_input_tokens": jnp.asarray([inputs]),
-                 "decoder_input_tokens": jnp.asarray([[0] + target[:-1]])}
-        logp = jax.nn.log_softmax(model.apply({"params": params}, batch)[0])
-        return float(sum(logp[i, t] for i, t in enumerate(target)))
-    seq = [0] + list(inputs) + target[:-1]
-    logp = jax.nn.log_softmax(model.apply({"params": params}, {"decoder_input_tokens": jnp.asarray([seq])})[0])
-    start = len(inputs)
+        batch = {"encoder_input_tokens": _pad(inputs), "decoder_input_tokens": _pad([0] + target[:-1])}
+        start = 0
+    else:
+        batch = {"decoder_input_tokens": _pad([0] + list(inputs) + target[:-1])}
+        start = len(inputs)
+    logp = np.asarray(jax.nn.log_softmax(forward(params, batch)[0]))
     return float(sum(logp[start + i, t] for i, t in enumerate(target)))
 
 
 @pytest.mark.slow
-def test_beam_search_score_is_penalised_log_likelihood_and_beats_greedy():
-    model = _model("decoder")
-    params = _params(model, scale=2.0)
+@pytest.mark.parametrize("kind", ["t5", "decoder"])
+def test_beam_search_score_is_penalised_log_likelihood_and_beats_greedy(kind):
+    """A wrongly reordered cache (T5 keeps rows on axis 1, the decoder on axis 0) would make
+    the returned sequence's log-likelihood differ from the score the search tracked."""
+    model = _model(kind)
+    params = _params(model, scale=3.0)
     cfg = decoding.DecodeConfig("beam", max_decode_length=MAX_LEN, beam_size=4, alpha=0.6)
     beam = decoding.generate(model, params, INPUTS, input_length=5, batch_size=4, config=cfg)
     greedy = decoding.generate(model, params, INPUTS, input_length=5, batch_size=4,
                                config=decoding.DecodeConfig("greedy", max_decode_length=MAX_LEN))
-    for x, out, score, g in zip(INPUTS, beam.tokens, beam.scores, greedy.tokens):
-        if len(out) == MAX_LEN:
+    forward = jax.jit(lambda p, b: model.apply({"params": p}, b))
+    checked = 0
+    for x, out, score, done, g, g_done in zip(INPUTS, beam.tokens, beam.scores, beam.finished,
+                                              greedy.tokens, greedy.finished):
+        if not done:
             continue  # unfinished hypothesis: no EOS in its log-likelihood
-        lp = _sequence_logp(model, params, x, out)
+        lp = _sequence_logp(model, forward, params, x, out)
         penalty = ((5 + len(out) + 1) / 6) ** 0.6
         np.testing.assert_allclose(score, lp / penalty, rtol=1e-4)
-        if len(g) < MAX_LEN:  # finished greedy output is one of the hypotheses beam considered
-            g_score = _sequence_logp(model, params, x, g) / ((5 + len(g) + 1) / 6) ** 0.6
+        checked += 1
+        if g_done:  # a finished greedy output is one of the hypotheses beam search considered
+            g_score = _sequence_logp(model, forward, params, x, g) / ((5 + len(g) + 1) / 6) ** 0.6
             assert score >= g_score - 1e-4
+    assert checked >= 2
 
 
 def test_top_p_keeps_smallest_nucleus():
@@ -158,3 +170,19 @@ def test_bad_decode_config_is_an_error():
         decoding.DecodeConfig("nucleus")
     with pytest.raises(FlanJaxError, match="top_p"):
         decoding.DecodeConfig("sample", top_p=0.0)
+
+
+@pytest.mark.slow
+def test_greedy_on_a_mesh_equals_unsharded():
+    from flan_jax.train.mesh import make_mesh
+
+    model = _model("decoder")
+    params = _params(model)
+    cfg = decoding.DecodeConfig("greedy", max_decode_length=MAX_LEN)
+    plain = decoding.generate(model, params, INPUTS, input_length=5, batch_size=8, config=cfg)
+    sharded = decoding.generate(model, params, INPUTS, input_length=5, batch_size=8, config=cfg,
+                                mesh=make_mesh((-1, 1, 1)))
+    assert sharded.tokens == plain.tokens
+    with pytest.raises(FlanJaxError, match="not divisible by the 8 batch shards"):
+        decoding.generate(model, params, INPUTS, input_length=5, batch_size=4, config=cfg,
+                          mesh=make_mesh((-1, 1, 1)))

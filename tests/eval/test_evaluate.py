@@ -114,6 +114,8 @@ def test_cli_writes_report_files(tmp_path, capsys):
     assert status == 0
     report = json.loads((out / "report.json").read_text())
     assert report["shots"] == 2 and report["tasks"][0]["task"] == "flan_mini.mini_parity:fs_opt"
+    assert report["tasks"][0]["mean_shots"] == 2.0  # every example got its 2 exemplars
+    assert report["tasks"][0]["samples"][0]["inputs"].count("OPTIONS:") == 3  # 2 exemplars + example
     assert "| flan_mini.mini_parity:fs_opt | rank_classification |" in (out / "report.md").read_text()
     assert (out / "clusters.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "mini_classification" in capsys.readouterr().out
@@ -170,7 +172,7 @@ def test_training_on_a_cluster_beats_chance_on_its_validation_split():
 
     model = Decoder(LEARNER)
     params = _init(model, seed=0)
-    batches = list(pipeline.batches(_train_examples("mini_classification", 400) * 4, "decoder",
+    batches = list(pipeline.batches(_train_examples("mini_classification", 300) * 5, "decoder",
                                     {"inputs": 96, "targets": 32}, 16, pack=True))
     tx = optax.adam(3e-3)
     opt = tx.init(params)

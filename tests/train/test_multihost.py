@@ -68,6 +68,56 @@ def test_two_processes_reach_the_same_parameters_as_one(tmp_path):
             np.testing.assert_allclose(host[name], one[name], rtol=2e-5, atol=2e-6, err_msg=name)
 
 
+def test_one_process_is_a_no_op_and_owns_every_row():
+    import jax
+
+    from flan_jax.train import distributed
+    from flan_jax.train.mesh import batch_sharding, make_mesh
+
+    info = distributed.initialize()
+    assert (info.process_index, info.process_count, info.global_devices) == (0, 1, jax.device_count())
+    shard = distributed.shard_info()
+    assert (shard.index, shard.num_shards) == (0, 1)
+    sharding = batch_sharding(make_mesh((2, 2, 2)))
+    assert distributed.process_rows(sharding, 8) == slice(0, 8)
+    local = {"x": np.arange(8 * 3, dtype=np.int32).reshape(8, 3)}
+    out = distributed.global_batch(local, sharding)["x"]
+    assert out.sharding == sharding
+    np.testing.assert_array_equal(np.asarray(out), local["x"])
+    # each of the 4 batch shards (data x fsdp) holds 2 consecutive rows
+    assert sorted(s.index[0].start for s in out.addressable_shards) == [0, 0, 2, 2, 4, 4, 6, 6]
+
+
+@pytest.mark.parametrize("kwargs, env, match", [
+    ({"num_processes": 2, "process_id": 0}, {}, "coordinator_address not set .*JAX_COORDINATOR_ADDRESS"),
+    ({"coordinator_address": "localhost:1"}, {}, "num_processes, process_id not set"),
+    ({"coordinator_address": "localhost:1", "num_processes": 2, "process_id": 2}, {}, r"process_id 2 .*\[0, 2\)"),
+    ({}, {"JAX_NUM_PROCESSES": "two"}, "JAX_NUM_PROCESSES='two'"),
+])
+def test_incomplete_multi_host_settings_are_named(monkeypatch, kwargs, env, match):
+    from flan_jax.errors import FlanJaxError
+    from flan_jax.train import distributed
+
+    for name in (distributed.ENV_COORDINATOR, distributed.ENV_NUM_PROCESSES, distributed.ENV_PROCESS_ID):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(FlanJaxError, match=match):
+        distributed.initialize(**kwargs)
+
+
+def test_batch_must_split_over_hosts(monkeypatch):
+    import jax
+
+    from flan_jax.errors import FlanJaxError
+    from flan_jax.train import distributed
+
+    monkeypatch.setattr(jax, "process_count", lambda: 3)
+    assert distributed.host_batch_size(12) == 4
+    with pytest.raises(FlanJaxError, match="batch_size 8 is not divisible by the 3 hosts"):
+        distributed.host_batch_size(8)
+
+
 def _flat(tree, prefix: str) -> dict[str, np.ndarray]:
     import jax
 

@@ -236,3 +236,22 @@ def test_trainer_checkpoint_with_model_from_gin(tmp_path, clean_gin):
         eval_cmd.load_model_and_params(str(tmp_path / "run"))
     with pytest.raises(FlanJaxError, match="no flan_jax checkpoint here"):
         eval_cmd.load_model_and_params(str(tmp_path), config)
+
+
+@pytest.mark.slow
+def test_cot_task_scores_the_answer_after_the_marker(tiny, monkeypatch):
+    from importlib import resources
+
+    monkeypatch.setenv("FLAN_JAX_DATA_DIR", str(resources.files("flan_jax") / "assets" / "samples"))
+    model, params = tiny
+    cfg = evaluate.EvalConfig(max_examples=2, lengths=LENGTHS, batch_size=4)
+    report = evaluate.evaluate(model, params, ["cot.creak:eval"], config=cfg)
+    (task,) = report["tasks"]
+    assert task["method"] == "generation" and task["cluster"] == "cot"
+    # the rendered CoT target "<rationale> So the answer is no." is scored as just "no"
+    raw = evaluate.task_examples("cot.creak:eval", "validation", 2)[0]
+    assert [e["targets_pretokenized"].decode().endswith("So the answer is no.") for e in raw] == [True]
+    assert [s["target"] for s in task["samples"]] == ["no"]  # the one validation row
+    want = metrics.METRICS[task["metric"]]([s["target"] for s in task["samples"]],
+                                           [s["prediction"] for s in task["samples"]])
+    assert task["scores"] == pytest.approx(want)

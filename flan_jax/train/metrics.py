@@ -15,6 +15,7 @@ count. A measured peak keeps the ratio honest on any machine (PERFORMANCE.md's 2
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -65,15 +66,28 @@ def model_flops_per_step(params: Any, config: Any, batch_shapes: Mapping[str, tu
     return flops
 
 
+def _summary_writer_class() -> type:
+    """tensorboardX's SummaryWriter, imported with torch hidden: tensorboardX imports torch when
+    it can (3.5 s and ~1 GB on this machine) only to accept torch tensors; we log floats."""
+    if "torch" in sys.modules:
+        from tensorboardX import SummaryWriter
+
+        return SummaryWriter
+    sys.modules["torch"] = None  # type: ignore[assignment]  (makes `import torch` raise ImportError)
+    try:
+        from tensorboardX import SummaryWriter
+    finally:
+        del sys.modules["torch"]
+    return SummaryWriter
+
+
 class MetricsWriter:
     """TensorBoard event files (tensorboardX) under `logdir` plus a log line every call."""
 
     def __init__(self, logdir: str | None) -> None:
         self._tb = None
         if logdir:
-            from tensorboardX import SummaryWriter
-
-            self._tb = SummaryWriter(logdir)
+            self._tb = _summary_writer_class()(logdir)
 
     def write(self, step: int, scalars: Mapping[str, float], prefix: str = "train") -> None:
         if self._tb is not None:

@@ -13,9 +13,14 @@ HERE = os.path.dirname(__file__)
 
 
 def worker(model_dir, num_steps, kill_at, out):
+    # A persistent compilation cache shared by the workers: the step compiles once, not three
+    # times (loading a cached executable runs the very same code, so bit-identity is unaffected).
+    cache = os.path.join(os.path.dirname(str(model_dir)), "jax_cache")
+    env = dict(os.environ, PYTHONPATH=HERE, JAX_COMPILATION_CACHE_DIR=cache,
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
     return subprocess.run([sys.executable, os.path.join(HERE, "resume_worker.py"), str(model_dir),
                            str(num_steps), str(kill_at), str(out)],
-                          capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONPATH=HERE))
+                          capture_output=True, text=True, timeout=600, env=env)
 
 
 @pytest.mark.slow

@@ -172,9 +172,9 @@ def test_training_on_a_cluster_beats_chance_on_its_validation_split():
 
     model = Decoder(LEARNER)
     params = _init(model, seed=0)
-    batches = list(pipeline.batches(_train_examples("mini_classification", 300) * 5, "decoder",
+    batches = list(pipeline.batches(_train_examples("mini_classification", 250) * 5, "decoder",
                                     {"inputs": 96, "targets": 32}, 16, pack=True))
-    tx = optax.adam(3e-3)
+    tx = optax.adam(5e-3)
     opt = tx.init(params)
 
     def loss_fn(p, b):
@@ -195,12 +195,12 @@ def test_training_on_a_cluster_beats_chance_on_its_validation_split():
         params, opt = step(params, opt, batches[i % len(batches)])
     after = evaluate.evaluate(model, params, CLASSIFICATION_EVAL, config=cfg)
     # 3 two-option tasks x 64 examples: chance 50%, binomial sd of the mean about 3.6 points.
-    # Measured: about 52 before, 73 after 200 steps.
+    # Measured: 52 before, 82 after.
     assert before["overall"] < 60.0
     assert after["overall"] > 65.0
 
 
-STEPS = 150
+STEPS = 100
 LEARNER = DecoderConfig(vocab_size=1024, emb_dim=64, num_heads=4, num_kv_heads=2, head_dim=16,
                         mlp_dim=128, num_layers=2)
 

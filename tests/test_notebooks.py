@@ -19,8 +19,10 @@ must create its fake devices itself.
 from __future__ import annotations
 
 import ast
-import os
 import re
+import subprocess
+import sys
+import types
 from pathlib import Path
 
 import nbformat
@@ -127,6 +129,29 @@ def test_notebooks_have_no_outputs():
             if cell.cell_type == "code":
                 assert cell.outputs == [] and cell.execution_count is None, f"{name}: {cell.id} has outputs"
         assert "google.colab" in nb.cells[1].source, f"{name}: the first code cell is the Colab set-up"
+
+
+@pytest.mark.parametrize("name", ["01_templates_tasks_mixtures", "02_training_on_cpu_mesh", "03_evaluation"])
+def test_colab_setup_cell(name, monkeypatch, tmp_path):
+    """The set-up cell installs only on Colab: editable from the enclosing clone, else clone first."""
+    source = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4).cells[1].source
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(list(cmd)))
+
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(compile(source, name, "exec"), {})
+    assert calls == []  # not on Colab: nothing happens
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.chdir(NOTEBOOKS)  # opened from a clone
+    exec(compile(source, name, "exec"), {})
+    assert calls == [[sys.executable, "-m", "pip", "install", "-q", "-e", ".."]]
+
+    calls.clear()
+    monkeypatch.chdir(tmp_path)  # opened alone (e.g. from GitHub): clone, then install editable
+    exec(compile(source, name, "exec"), {})
+    assert calls[0][:2] == ["git", "clone"] and calls[0][-1] == "/content/flan_jax"
+    assert calls[1] == [sys.executable, "-m", "pip", "install", "-q", "-e", "/content/flan_jax"]
 
 
 @pytest.mark.slow

@@ -50,11 +50,16 @@ class Checkpointer:
         """The newest COMPLETE checkpoint's step (tmp dirs of interrupted writes are ignored)."""
         return self._manager.latest_step()
 
-    def save(self, state: TrainState, batches_consumed: int, *, force: bool = False) -> bool:
-        """Save if this step is due (or `force`); returns whether a save was started."""
-        step = int(jax.device_get(state.step))
-        # Our own schedule (orbax's would also save the first step of every run).
-        if not (force or step % self.save_every == 0) or step in self._manager.all_steps():
+    def is_due(self, step: int) -> bool:
+        """Our own schedule (orbax's would also save the first step of every run)."""
+        return step % self.save_every == 0
+
+    def save(self, state: TrainState, batches_consumed: int, *, step: int | None = None,
+             force: bool = False) -> bool:
+        """Save if this step is due (or `force`); returns whether a save was started. Pass
+        `step` (= state.step) to avoid a device sync."""
+        step = int(jax.device_get(state.step)) if step is None else int(step)
+        if not (force or self.is_due(step)) or step in self._manager.all_steps():
             return False
         return self._manager.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(_as_dict(state)),

@@ -204,44 +204,61 @@ def train(
     first_step = step + 1  # includes compilation: excluded from the throughput window
     progress = tqdm.tqdm(total=num_steps, initial=step, disable=None if host == 0 else True,
                          desc="train", dynamic_ncols=True)
-    window_start, window_steps, window_tokens = time.perf_counter(), 0, 0.0
+    window = {"start": time.perf_counter(), "steps": 0, "tokens": 0.0}
+
+    def finish(done_step: int, metrics: Mapping[str, jax.Array]) -> dict[str, float]:
+        """Fetch one step's metrics, stop on NaN/inf, log. Runs one step late (while the next
+        step computes) except before a checkpoint, an eval or the end."""
+        out = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        bad = [k for k in ("loss", "grad_norm", "update_norm") if not math.isfinite(out[k])]
+        if bad:
+            checkpoints.wait()
+            raise TrainingDivergedError(
+                f"{bad[0]} is {out[bad[0]]} at step {done_step}; stopped without saving. The last good "
+                f"checkpoint (step {checkpoints.latest_step()}) is kept in {checkpoints.directory}; "
+                "lower the learning rate or check the data")
+        losses.append(out["loss"])
+        progress.update(1)
+        progress.set_postfix(loss=f"{out['loss']:.4f}", refresh=False)
+        if done_step == first_step:
+            window.update(start=time.perf_counter(), steps=0, tokens=0.0)
+        else:
+            window["steps"] += 1
+            window["tokens"] += out["target_tokens"]
+        if done_step % log_every == 0 or done_step == num_steps:
+            elapsed = max(time.perf_counter() - window["start"], 1e-9)
+            if window["steps"]:
+                out["target_tokens_per_s"] = window["tokens"] / elapsed
+                out["steps_per_s"] = window["steps"] / elapsed
+                out["mfu"] = flops * window["steps"] / elapsed / peak
+            writer.write(done_step, out)
+            window.update(start=time.perf_counter(), steps=0, tokens=0.0)
+        return out
+
+    unchecked = None  # (step, metrics) dispatched but not yet fetched
     pending = first
     try:
         while step < num_steps:
             local = pending if pending is not None else next(batches)
             pending = None
-            state, metrics = train_step(state, global_batch(local))
+            state, metrics = train_step(state, global_batch(local))  # dispatched asynchronously
             consumed += 1
             step += 1
-            m = {k: float(v) for k, v in jax.device_get(metrics).items()}
-            bad = [k for k in ("loss", "grad_norm", "update_norm") if not math.isfinite(m[k])]
-            if bad:
-                checkpoints.wait()
-                raise TrainingDivergedError(
-                    f"{bad[0]} is {m[bad[0]]} at step {step}; stopped without saving. The last good "
-                    f"checkpoint (step {checkpoints.latest_step()}) is kept in {checkpoints.directory}; "
-                    "lower the learning rate or check the data")
-            losses.append(m["loss"])
-            checkpoints.save(state, consumed)
-            progress.update(1)
-            progress.set_postfix(loss=f"{m['loss']:.4f}", refresh=False)
-            if step == first_step:
-                window_start, window_steps, window_tokens = time.perf_counter(), 0, 0.0
-            else:
-                window_steps += 1
-                window_tokens += m["target_tokens"]
-            if step % log_every == 0 or step == num_steps:
-                elapsed = max(time.perf_counter() - window_start, 1e-9)
-                if window_steps:
-                    m["target_tokens_per_s"] = window_tokens / elapsed
-                    m["steps_per_s"] = window_steps / elapsed
-                    m["mfu"] = flops * window_steps / elapsed / peak
-                writer.write(step, m)
-                window_start, window_steps, window_tokens = time.perf_counter(), 0, 0.0
-            if eval_hooks and (eval_every and step % eval_every == 0 or step == num_steps):
+            if unchecked is not None:
+                m = finish(*unchecked)
+            unchecked = (step, metrics)
+            save_now = checkpoints.is_due(step)
+            eval_now = bool(eval_hooks) and (bool(eval_every) and step % eval_every == 0 or step == num_steps)
+            if save_now or eval_now or step == num_steps:  # never save or evaluate an unchecked state
+                m, unchecked = finish(*unchecked), None
+            if save_now:
+                checkpoints.save(state, consumed, step=step)
+            if eval_now:
                 for hook in eval_hooks:
                     writer.write(step, hook(state.params, step), prefix="eval")
-        checkpoints.save(state, consumed, force=True)
+        if unchecked is not None:
+            m = finish(*unchecked)
+        checkpoints.save(state, consumed, step=step, force=True)
     finally:
         checkpoints.close()
         writer.close()

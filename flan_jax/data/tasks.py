@@ -289,9 +289,16 @@ def register_dataset_tasks(
     use_cot_templates: bool = False,
 ) -> list[str]:
     """Registers the tasks of every source x variant of `spec`; returns their names."""
+    # Each task declares its postprocessor and metrics (seqio.Evaluator conventions); imported
+    # here so the data layer does not load the evaluation stack at import.
+    from flan_jax.eval import metrics as eval_metrics  # noqa: PLC0415
+
     vocabulary = default_vocabulary() if vocabulary is None else vocabulary
-    templates = spec.cot_templates if use_cot_templates and spec.cot_templates else spec.templates
+    cot = bool(use_cot_templates and spec.cot_templates)
+    templates = spec.cot_templates if cot else spec.templates
     check_templates(spec, templates)
+    postprocess_fn = eval_metrics.postprocessor_for(spec, cot)
+    metric_fns = eval_metrics.metric_fns_for(spec)
     variants = variants_for(spec) if variants is None else tuple(variants)
     for v in variants:
         if v not in VARIANTS:
@@ -327,7 +334,8 @@ def register_dataset_tasks(
             ]
             seqio.TaskRegistry.add(
                 name, source=data_source, preprocessors=preprocessors,
-                output_features=output_features(vocabulary), metric_fns=[],
+                output_features=output_features(vocabulary),
+                postprocess_fn=postprocess_fn, metric_fns=metric_fns,
             )
             _REGISTERED[name] = signature
             names.append(name)

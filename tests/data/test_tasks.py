@@ -261,3 +261,20 @@ def test_rendered_tasks_identical_in_a_process_with_another_hash_seed():
     here = _render_flan_mini_sample()
     assert child == here
     assert len(here) == 12 and len({r[2] for r in here}) > 1
+
+
+def test_every_task_declares_its_metric_and_postprocessor():
+    """seqio tasks carry the dataset's metric (seqio.Evaluator conventions) and postprocessor."""
+    import seqio
+
+    from flan_jax.data import flan_mini
+    from flan_jax.eval import metrics as eval_metrics
+
+    spec = next(s for s in flan_mini.all_datasets() if s.metric == "exact_match")
+    names = tasks.register_flan_mini_tasks(seqio.ByteVocabulary(), datasets=[spec.name])
+    task = seqio.get_mixture_or_task(names[0])
+    assert task.metric_fns == eval_metrics.metric_fns_for(spec)
+    assert task.postprocessor is eval_metrics.postprocessor_for(spec, cot=False)
+    # the metric scores a hand-made prediction: one right, one wrong -> 50
+    scores = task.metric_fns[0](["12", "7"], ["12", "8"])
+    assert list(scores.values())[0] == 50.0

@@ -83,7 +83,8 @@ class Checkpointer:
         except FlanJaxError:
             raise
         except Exception as e:  # orbax/tensorstore raise many types for unreadable files
-            raise FlanJaxError(f"checkpoint {where} is corrupt or incomplete and cannot be restored "
+            raise FlanJaxError(f"checkpoint {where} cannot be restored: corrupt or incomplete files, or "
+                               "an optimizer state of another optimizer "
                                f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
                                "move it away to resume from an earlier step") from None
         data = restored.data or {}

@@ -80,6 +80,18 @@ def test_corrupt_checkpoint_raises_and_is_kept(saved, tmp_path):
     assert listing(copy) == before
 
 
+def test_checkpoint_of_another_optimizer_raises(saved):
+    root, _, _, _ = saved
+    from flan_jax.train.optim import adamw
+
+    mesh = mesh_lib.make_mesh((1, 2, 1), devices=jax.devices()[:2])
+    abstract, shardings = state_shardings(TinyLM(), adamw().tx, random_batch(0), mesh)
+    before = listing(root)
+    with pytest.raises(FlanJaxError, match="another optimizer"):
+        Checkpointer(str(root)).restore(abstract, shardings)
+    assert listing(root) == before
+
+
 def test_unfinished_write_is_ignored_and_previous_restored(saved, tmp_path):
     root, _, abstract, shardings = saved
     copy = tmp_path / "copy"

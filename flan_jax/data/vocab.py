@@ -34,6 +34,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import gin
+
 from flan_jax.errors import FlanJaxError
 
 if TYPE_CHECKING:
@@ -217,6 +219,20 @@ def load_vocabulary(path: str | os.PathLike, extra_ids: int = 0) -> "seqio.Sente
     return seqio.SentencePieceVocabulary(str(path), extra_ids=extra_ids)
 
 
+VOCAB_ENV = "FLAN_JAX_VOCAB"
+
+
+@gin.configurable
+def vocabulary_file(path: str | None = None, extra_ids: int = 0) -> tuple[str | None, int]:
+    """The user's task vocabulary, if any: gin `vocabulary_file.path = '/ckpts/spiece.model'`
+    (e.g. the T5 vocabulary when fine-tuning a converted Flan-T5) or $FLAN_JAX_VOCAB."""
+    return path or os.environ.get(VOCAB_ENV) or None, extra_ids
+
+
 def default_vocabulary(cache: str | os.PathLike | None = None) -> "seqio.SentencePieceVocabulary":
-    """The flan-mini vocabulary (built into the cache on first use, reused afterwards)."""
+    """The vocabulary every task uses unless given one: the user's `vocabulary_file` when set,
+    else the flan-mini vocabulary (built into the cache on first use, reused afterwards)."""
+    path, extra_ids = vocabulary_file()
+    if path:
+        return load_vocabulary(path, extra_ids)
     return load_vocabulary(default_vocabulary_path(cache))

@@ -157,3 +157,27 @@ def test_every_printable_ascii_character_has_a_piece(built):
     sp = spm.SentencePieceProcessor(model_file=str(built[1]))
     for ch in string.ascii_letters + string.digits + string.punctuation:
         assert not sp.is_byte(sp.piece_to_id(ch)) and sp.piece_to_id(ch) != 2, ch
+
+
+def test_vocabulary_file_binding_replaces_the_default(tmp_path, monkeypatch):
+    """A user vocabulary (gin `vocabulary_file.path` or $FLAN_JAX_VOCAB) is what tasks get."""
+    import gin
+
+    from flan_jax.data import vocab as vocab_lib
+
+    user_model = vocab_lib.train_vocabulary(["alpha beta gamma delta " * 50, "one two three"],
+                                            tmp_path / "user.model", 300)
+    default_size = vocab_lib.default_vocabulary().vocab_size
+    monkeypatch.setenv(vocab_lib.VOCAB_ENV, str(user_model))
+    assert vocab_lib.default_vocabulary().vocab_size == 300 != default_size
+    monkeypatch.delenv(vocab_lib.VOCAB_ENV)
+    with gin.unlock_config():
+        gin.bind_parameter("vocabulary_file.path", str(user_model))
+    try:
+        assert vocab_lib.default_vocabulary().vocab_size == 300
+        gin.bind_parameter("vocabulary_file.path", str(tmp_path / "missing.model"))
+        with pytest.raises(vocab_lib.VocabularyError, match="missing.model"):
+            vocab_lib.default_vocabulary()
+    finally:
+        gin.clear_config()
+    assert vocab_lib.default_vocabulary().vocab_size == default_size

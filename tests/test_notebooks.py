@@ -224,5 +224,7 @@ def test_03_evaluation(kernel_env, tmp_path):
             assert row, f"{cell_id}: no row for {dataset}"
             assert float(row.group(1)) == 50.0  # two options per comparison example
             assert int(row.group(2)) == max_examples
+    normalized = text(cells["length-normalized"])
+    assert all(re.search(rf"^flan_mini\.{d}:eval\s+[0-9.]+\s+[0-9.]+$", normalized, re.M) for d in held_out)
     assert images(cells["report-files"]) == 1
     assert (tmp_path / "eval_after" / "report.md").is_file()

@@ -200,6 +200,9 @@ def train(
     first = next(batches)
     flops = model_flops_per_step(abstract.params, config, {k: (batch_size,) + np.shape(v)[1:]
                                                            for k, v in first.items()})
+    # all positions the model processes per step (encoder + decoder, padding included)
+    tokens_per_step = batch_size * sum(np.shape(first[k])[1] for k in ("encoder_input_tokens",
+                                                                          "decoder_input_tokens") if k in first)
     step, losses, m = int(jax.device_get(state.step)), [], {}
     first_step = step + 1  # includes compilation: excluded from the throughput window
     progress = tqdm.tqdm(total=num_steps, initial=step, disable=None if host == 0 else True,
@@ -229,6 +232,7 @@ def train(
             elapsed = max(time.perf_counter() - window["start"], 1e-9)
             if window["steps"]:
                 out["target_tokens_per_s"] = window["tokens"] / elapsed
+                out["tokens_per_s"] = tokens_per_step * window["steps"] / elapsed
                 out["steps_per_s"] = window["steps"] / elapsed
                 out["mfu"] = flops * window["steps"] / elapsed / peak
             writer.write(done_step, out)

@@ -32,6 +32,9 @@ def test_t5_trains_logs_and_checkpoints(tmp_path):
     assert r.last_metrics["learning_rate"] == pytest.approx(1e-3)
     assert r.last_metrics["target_tokens"] == 8 * LENGTHS["targets"]
     assert 0 < r.last_metrics["mfu"] < 1
+    # tokens/s counts every encoder + decoder position: 8 x (6 + 4) per step
+    ratio = r.last_metrics["tokens_per_s"] / r.last_metrics["steps_per_s"]
+    assert ratio == pytest.approx(8 * (LENGTHS["inputs"] + LENGTHS["targets"]))
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "3"]
     assert any(f.startswith("events") for f in os.listdir(tmp_path / "tensorboard"))
 

@@ -33,6 +33,7 @@ import dataclasses
 import functools
 import os
 import sys
+import sysconfig
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -80,11 +81,14 @@ class Leaf:
 
 def mixtures_dir() -> Path:
     """`$FLAN_JAX_MIXTURES_DIR`, else the repo's `mixtures/` (editable install or a checkout),
-    else `<prefix>/share/flan_jax/mixtures` (where a non-editable install puts them)."""
+    else `<data prefix>/share/flan_jax/mixtures` (where a non-editable install puts them)."""
     if os.environ.get(MIXTURES_DIR_ENV):
         return Path(os.environ[MIXTURES_DIR_ENV])
     candidates = [
         Path(__file__).resolve().parents[2] / "mixtures",
+        # pip puts data-files under the scheme's "data" path (/usr/local on Debian's system
+        # Python, where sys.prefix is /usr); sys.prefix covers venvs and conda.
+        Path(sysconfig.get_path("data")) / "share" / "flan_jax" / "mixtures",
         Path(sys.prefix) / "share" / "flan_jax" / "mixtures",
     ]
     for c in candidates:

@@ -12,7 +12,8 @@
   on a Cloud TPU pod); each host reads its own data shard (train/distributed.py).
 * Gin file paths are looked up in: `--gin_search_paths` (comma separated), `$FLAN_JAX_GIN_PATH`
   (os.pathsep separated), the repo's `gin_configs/` (source checkout or editable install), then
-  `<sys.prefix>/share/flan_jax/gin_configs` (where a non-editable `pip install` puts the files),
+  `<data prefix>/share/flan_jax/gin_configs` (where a non-editable `pip install` puts the files:
+  sysconfig's "data" path, or sys.prefix),
   and the current directory.
 
 `python -m flan_jax.train ...` is the same command.
@@ -24,6 +25,7 @@ import importlib.util
 import logging
 import os
 import sys
+import sysconfig
 from pathlib import Path
 
 from flan_jax.errors import FlanJaxError
@@ -37,6 +39,7 @@ def gin_search_paths(extra: list[str] | None = None) -> list[str]:
     paths = list(extra or [])
     paths += [p for p in os.environ.get(GIN_PATH_ENV, "").split(os.pathsep) if p]
     for candidate in (Path(__file__).resolve().parents[2] / "gin_configs",
+                      Path(sysconfig.get_path("data")) / "share" / "flan_jax" / "gin_configs",
                       Path(sys.prefix) / "share" / "flan_jax" / "gin_configs"):
         if candidate.is_dir():
             paths.append(str(candidate))
@@ -69,6 +72,7 @@ def parse_gin(files: list[str], bindings: list[str], search_paths: list[str] | N
     """Clear gin, add the search path, parse files then bindings; bad input -> FlanJaxError."""
     import gin
 
+    import flan_jax.data.vocab  # noqa: F401  (vocabulary_file.path: the tasks' vocabulary)
     import flan_jax.train.optim  # noqa: F401  (register the trainer's configurables)
     import flan_jax.train.train  # noqa: F401
 

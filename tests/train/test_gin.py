@@ -102,3 +102,20 @@ def test_cli_prints_one_line_and_exits_2(capsys):
     err = capsys.readouterr().err.strip()
     assert "train: no model" in err and "\n" not in err
     gin.clear_config()
+
+
+def test_vocabulary_file_binding_reaches_the_tasks(tmp_path):
+    """`--gin.vocabulary_file.path=...` parses through flan-jax train's gin setup and is what
+    data.vocab.default_vocabulary() then loads (a missing file is named)."""
+    import gin
+
+    from flan_jax.data import vocab
+    from flan_jax.train.train_cmd import parse_gin
+
+    missing = tmp_path / "spiece.model"
+    try:
+        parse_gin([], [f"vocabulary_file.path = '{missing}'"])
+        with pytest.raises(vocab.VocabularyError, match="spiece.model"):
+            vocab.default_vocabulary()
+    finally:
+        gin.clear_config()

@@ -68,6 +68,7 @@ def test_two_processes_reach_the_same_parameters_as_one(tmp_path):
             np.testing.assert_allclose(host[name], one[name], rtol=2e-5, atol=2e-6, err_msg=name)
 
 
+@pytest.mark.slow
 def test_one_process_is_a_no_op_and_owns_every_row():
     import jax
 

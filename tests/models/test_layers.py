@@ -161,3 +161,22 @@ def test_attention_hand_written_backward_matches_autodiff():
     plain = _attention_grads(layers.reference_dot_product_attention, q, k, v, bias, mask, cotangent)
     for g, w in zip(got, plain):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_linear_hand_written_backward_matches_autodiff_of_dot():
+    rng = np.random.default_rng(9)
+    x = jnp.asarray(rng.normal(size=(2, 3, 5)), jnp.float32)
+    kernel = jnp.asarray(rng.normal(size=(5, 7)), jnp.float32)
+    cotangent = jnp.asarray(rng.normal(size=(2, 3, 7)), jnp.float32)
+
+    def grads(fn, k):
+        return jax.grad(lambda x, k: jnp.sum(fn(x, k) * cotangent), argnums=(0, 1))(x, k)
+
+    got = grads(lambda x, k: layers.linear(x, k), kernel)
+    want = grads(lambda x, k: jnp.einsum("bti,io->bto", x, k), kernel)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+    # Transposed kernel [O, I] (tied output head): same gradients, transposed.
+    got_t = grads(lambda x, k: layers.linear(x, k, True), kernel.T)
+    np.testing.assert_allclose(got_t[0], want[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got_t[1], want[1].T, rtol=1e-5, atol=1e-5)

@@ -236,6 +236,10 @@ def train(
                 out["steps_per_s"] = window["steps"] / elapsed
                 out["mfu"] = flops * window["steps"] / elapsed / peak
             writer.write(done_step, out)
+            stats = getattr(batches, "stats", None)  # the data pipeline's running counts:
+            if stats is not None:  # truncated, dropped and zero-loss examples are reported
+                writer.write(done_step, {k: v for k, v in stats.as_dict().items()
+                                         if isinstance(v, (int, float))}, prefix="data")
             window.update(start=time.perf_counter(), steps=0, tokens=0.0)
         return out
 

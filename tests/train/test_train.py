@@ -98,6 +98,24 @@ def test_bad_input(tmp_path, kwargs, msg):
 
 
 @pytest.mark.slow
+def test_data_pipeline_counts_reach_tensorboard_and_log(tmp_path, caplog):
+    """Examples dropped or truncated by the pipeline (and zero-loss ones) are reported, not
+    silently skipped: the trainer writes the pipeline's counts under "data/"."""
+    import logging
+
+    cfg = DecoderConfig(**{**DEC_TINY.__dict__, "vocab_size": 1024})
+    with caplog.at_level(logging.INFO, logger="flan_jax.train"):
+        train(model=cfg, mixture="flan_mini.mini_add:zs_noopt", feature_lengths={"inputs": 4, "targets": 4},
+              batch_size=8, num_steps=2, log_every=1, mesh_shape=(-1, 1, 1), model_dir=str(tmp_path))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data step 2")]
+    assert lines, "no data counts logged"
+    counts = dict(kv.split("=") for kv in lines[0].split(": ", 1)[1].split())
+    # every flan-mini input is longer than 4 tokens, so every example read was truncated
+    assert float(counts["examples"]) > 0
+    assert float(counts["truncated"]) == float(counts["examples"])
+    assert "zero_loss" in counts
+
+
 def test_resume_with_the_real_pipeline_equals_one_run(tmp_path):
     """Stop at a checkpoint, call train() again: it restores the data position, so the final
     parameters equal an uninterrupted run's bit for bit (real seqio task, packed rows)."""

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def hf_family(model_dir: str | Path) -> str:
     """'llama' or 't5' from config.json; FlanJaxError naming the file otherwise."""
-    from flan_jax.models.hf_llama import read_hf_config
+    from flan_jax.models.hf_config import read_hf_config
 
     config = read_hf_config(model_dir)
     model_type, archs = config.get("model_type"), config.get("architectures") or []

@@ -28,26 +28,11 @@ import numpy as np
 
 from flan_jax.errors import FlanJaxError
 from flan_jax.models.decoder import DecoderConfig
+from flan_jax.models.hf_config import read_hf_config
 from flan_jax.models.params_io import atomic_directory
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
-
-
-def read_hf_config(model_dir: str | os.PathLike) -> dict[str, Any]:
-    """config.json as a dict; refuses missing/malformed files and remote code."""
-    path = Path(model_dir) / "config.json"
-    if not path.is_file():
-        raise FlanJaxError(f"{path}: missing config.json (not a HF model directory)")
-    try:
-        config = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise FlanJaxError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(config, dict):
-        raise FlanJaxError(f"{path}: expected a JSON object")
-    if "auto_map" in config:
-        raise FlanJaxError(f"{path}: 'auto_map' asks for remote code, which flan_jax never runs")
-    return config
 
 
 def _rope_fields(config: dict[str, Any], path: Path) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from flan_jax.errors import FlanJaxError
+from flan_jax.models.hf_config import read_hf_config
 from flan_jax.models.t5 import T5Config
 
 _FF_PROJ = {
@@ -215,13 +216,7 @@ def load_hf_t5(directory: str | Path) -> tuple[T5Config, dict[str, Any]]:
     layer layout; use `stack_layers` for a `scan_layers=True` config)."""
     directory = Path(directory)
     config_path = directory / "config.json"
-    if not config_path.is_file():
-        raise FlanJaxError(f"{config_path}: not found (expected an HF model directory)")
-    try:
-        hf = json.loads(config_path.read_text())
-    except json.JSONDecodeError as e:
-        raise FlanJaxError(f"{config_path}: line {e.lineno}: invalid JSON ({e.msg})") from None
-    config = _config_from_hf(hf, config_path)
+    config = _config_from_hf(read_hf_config(directory), config_path)
     tensors = _read_tensors(directory)
     config = _resolve_head(config, tensors)
     where = ", ".join(sorted({str(p) for _, p in tensors.values()}))

@@ -137,6 +137,16 @@ def test_unknown_architecture(v11_copy):
         load_hf_t5(v11_copy)
 
 
+def test_remote_code_and_malformed_config_are_refused(v11_copy):
+    cfg = json.loads((v11_copy / "config.json").read_text())
+    (v11_copy / "config.json").write_text(json.dumps({**cfg, "auto_map": {"AutoModel": "x.Y"}}))
+    with pytest.raises(FlanJaxError, match=r"config\.json.*remote code"):
+        load_hf_t5(v11_copy)
+    (v11_copy / "config.json").write_text("{not json")
+    with pytest.raises(FlanJaxError, match=r"config\.json: not valid JSON"):
+        load_hf_t5(v11_copy)
+
+
 def test_missing_tensor(v11_copy):
     tensors = load_file(str(v11_copy / "model.safetensors"))
     del tensors["decoder.block.2.layer.1.EncDecAttention.k.weight"]

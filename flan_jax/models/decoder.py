@@ -36,12 +36,7 @@ from flan_jax.models import layers
 
 Array = jax.Array
 
-REMAT_POLICIES = {
-    "none": None,
-    "full": "full",
-    "dots": jax.checkpoint_policies.checkpoint_dots,
-    "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
-}
+REMAT_POLICIES = layers.REMAT_POLICIES
 
 
 @gin.configurable
@@ -166,14 +161,7 @@ class DecoderLayer(nn.Module):
 
 
 def _layer_class(cfg: DecoderConfig) -> type[nn.Module]:
-    policy = REMAT_POLICIES[cfg.remat]
-    if policy is None:
-        return DecoderLayer
-    return nn.remat(
-        DecoderLayer,
-        policy=None if policy == "full" else policy,
-        prevent_cse=not cfg.scan_layers,
-    )
+    return layers.remat(DecoderLayer, cfg.remat, scan_layers=cfg.scan_layers)
 
 
 class Decoder(nn.Module):

@@ -178,6 +178,23 @@ class Embed(nn.Module):
         return linear(x.astype(self.dtype), self.embedding.astype(self.dtype), True)
 
 
+# Rematerialization choices of both models: what the backward may keep instead of recomputing.
+_REMAT_SAVEABLE = {
+    "full": None,  # keep nothing: recompute the whole layer
+    "dots": jax.checkpoint_policies.checkpoint_dots,
+    "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
+REMAT_POLICIES: tuple[str, ...] = ("none", *_REMAT_SAVEABLE)
+
+
+def remat(module_cls: type[nn.Module], policy: str, *, scan_layers: bool) -> type[nn.Module]:
+    """`module_cls` wrapped in nn.remat per the policy name ("none": returned unchanged)."""
+    if policy == "none":
+        return module_cls
+    # CSE must stay possible inside a scan body, or XLA may hoist the recomputation away.
+    return nn.remat(module_cls, policy=_REMAT_SAVEABLE[policy], prevent_cse=not scan_layers)
+
+
 def make_attention_mask(
     query_segment_ids: Array,
     key_segment_ids: Array,

@@ -31,11 +31,13 @@ import numpy as np
 
 from flan_jax.errors import FlanJaxError
 from flan_jax.models.layers import (
+    REMAT_POLICIES,
     DenseGeneral,
     Embed,
     RMSNorm,
     dot_product_attention,
     make_attention_mask,
+    remat,
     with_logical_constraint,
 )
 
@@ -46,13 +48,6 @@ ACTIVATIONS = {
     "relu": jax.nn.relu,
     "silu": jax.nn.silu,
     "linear": lambda x: x,
-}
-# Same names as DecoderConfig.remat: what the backward may keep instead of recomputing.
-REMAT_POLICIES = {
-    "none": None,
-    "full": None,
-    "dots": jax.checkpoint_policies.checkpoint_dots,
-    "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
 }
 
 
@@ -290,8 +285,7 @@ def _run_layers(c: T5Config, layer_cls: type, num_layers: int, x: Array,
     """Applies `num_layers` layers, scanned (params stacked on a leading 'layers' axis, named
     `layers`) or unrolled (`layers_0`, `layers_1`, ...). `per_layer` arrays have a leading
     layer axis; the layers' extra outputs come back stacked the same way."""
-    if c.remat != "none":
-        layer_cls = nn.remat(layer_cls, policy=REMAT_POLICIES[c.remat], prevent_cse=not c.scan_layers)
+    layer_cls = remat(layer_cls, c.remat, scan_layers=c.scan_layers)
     if c.scan_layers:
         scanned = nn.scan(
             layer_cls,

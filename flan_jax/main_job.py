@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -33,18 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"gin files (default {EXPERIMENT})")
     parser.add_argument("--max_eval_examples", type=int, default=None,
                         help="examples per task in each evaluation (default: main_job_options)")
-    parser.epilog = "Any --gin.KEY=VALUE argument is a gin binding (t5x convention)."
-    from flan_jax.train.train_cmd import GIN_PREFIX
+    from flan_jax.train.train_cmd import accept_gin_flags
 
-    plain = parser.parse_known_args
-
-    def parse_known_args(args=None, namespace=None):
-        args = list(args or [])
-        ns, rest = plain([a for a in args if not a.startswith(GIN_PREFIX)], namespace)
-        ns.gin_bindings = [a[len(GIN_PREFIX):] for a in args if a.startswith(GIN_PREFIX)]
-        return ns, rest
-
-    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
+    accept_gin_flags(parser)
 
 
 def _plot_losses(losses: list[float], path: Path) -> None:

@@ -25,13 +25,13 @@ import dataclasses
 import glob
 import inspect
 import os
-import sys
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from flan_jax.errors import FlanJaxError
+# gin files, search path and errors exactly as `flan-jax train`
+from flan_jax.train.train_cmd import accept_gin_flags, parse_gin
 
 GIB = 1024**3
 INSTALL_HINT = ('libtpu is not installed; install the tpu extra: pip install "jax[tpu]==0.10.2" '
@@ -133,36 +133,6 @@ def topology_devices(topology: str) -> list[Any]:
         first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
         raise FlanJaxError(f"compile --topology {topology!r}: libtpu cannot build this topology "
                            f"({first}); names look like v5e:2x2, v5e:16x16, v4:2x2x2, v5p:2x2x4") from None
-
-
-# ---- gin ----------------------------------------------------------------------------------
-
-def gin_search_paths() -> list[Path]:
-    """The checkout's gin_configs/ and an installed package's <prefix>/share/flan_jax/gin_configs."""
-    here = Path(__file__).resolve().parents[2] / "gin_configs"
-    installed = Path(sys.prefix) / "share" / "flan_jax" / "gin_configs"
-    return [p for p in (here, installed) if p.is_dir()]
-
-
-def parse_gin(files: Sequence[str], bindings: Sequence[str]) -> None:
-    """Parse gin files (paths, or relative to gin_configs/) and KEY=VALUE bindings."""
-    import gin
-
-    for path in gin_search_paths():
-        gin.add_config_file_search_path(str(path))
-    resolved = []
-    for f in files:
-        # absolute paths: gin would otherwise also try `models/x.gin` as module `models`
-        found = [Path(f)] if os.path.isfile(f) else [p / f for p in gin_search_paths() if (p / f).is_file()]
-        if not found:
-            raise FlanJaxError(f"gin file {f}: not found (searched ., {', '.join(map(str, gin_search_paths()))})")
-        resolved.append(str(found[0].resolve()))
-    try:
-        gin.parse_config_files_and_bindings(resolved, list(bindings), finalize_config=False)
-    except FlanJaxError:
-        raise
-    except Exception as e:  # gin raises ValueError/SyntaxError/ImportError naming file and line
-        raise FlanJaxError(f"gin: {str(e).strip().splitlines()[0][:400]}") from None
 
 
 def _bound(selector: str, default: Any) -> Any:
@@ -319,19 +289,8 @@ def format_report(r: CompileReport) -> str:
 
 # ---- CLI ----------------------------------------------------------------------------------
 
-class _GinFlagParser(argparse.ArgumentParser):
-    """Accepts t5x-style `--gin.KEY=VALUE` flags (any KEY) next to the declared ones."""
-
-    def parse_known_args(self, args=None, namespace=None):  # noqa: D102
-        args = list(sys.argv[1:] if args is None else args)
-        bindings = [a[len("--gin."):] for a in args if a.startswith("--gin.")]
-        namespace, extra = super().parse_known_args([a for a in args if not a.startswith("--gin.")], namespace)
-        namespace.gin_bindings = list(getattr(namespace, "gin_bindings", None) or []) + bindings
-        return namespace, extra
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.__class__ = _GinFlagParser  # the CLI builds a plain parser; add --gin.KEY=VALUE
+    accept_gin_flags(parser)
     parser.add_argument("--gin_file", action="append", default=[], required=True,
                         help="gin file (repeatable); relative paths also resolve under gin_configs/")
     parser.add_argument("--gin_bindings", action="append", default=[], metavar="KEY=VALUE",

@@ -117,6 +117,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--process_id", type=int, default=None)
     parser.add_argument("--multihost_auto", action="store_true",
                         help="let JAX detect the cluster (Cloud TPU pods, SLURM)")
+    accept_gin_flags(parser)
+
+
+def accept_gin_flags(parser: argparse.ArgumentParser) -> None:
+    """Make `parser` take t5x-style `--gin.KEY=VALUE` flags (any KEY), appended to
+    `args.gin_bindings` after any `--gin_bindings` given; shared by train, compile and main."""
     parser.epilog = "Any --gin.KEY=VALUE argument is a gin binding (t5x convention)."
     plain_parse = parser.parse_known_args
 
@@ -128,7 +134,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if bad:
             parser.error(f"--gin.{bad[0]}: expected --gin.KEY=VALUE")
         ns, rest = plain_parse([a for a in args if not a.startswith(GIN_PREFIX)], namespace)
-        ns.gin_bindings = list(ns.gin_bindings) + gin_args
+        ns.gin_bindings = list(getattr(ns, "gin_bindings", None) or []) + gin_args
         return ns, rest
 
     parser.parse_known_args = parse_known_args  # type: ignore[method-assign]

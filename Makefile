@@ -21,7 +21,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 bench: $(STAMP)
-	$(PY) bench/run_all.py
+	$(PY) bench/packing.py
+	$(PY) bench/train_throughput.py --hf
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,7 +1,7 @@
 """Steady-state training throughput on CPU for the two fixed configs of PERFORMANCE.md.
 
     .venv/bin/python bench/train_throughput.py [--config dec-50m|t5-small|both] [--steps 10]
-        [--warmup 1] [--batch 8] [--seq 512] [--hf] [--mesh]
+        [--warmup 1] [--batch 8] [--seq 512] [--hf] [--mesh] [--malloc tuned|default]
 
 Prints figures (not a timed test). Our step is the trainer's own: `state_shardings` ->
 `create_state` -> `make_train_step` (loss with the default z-loss) -> `jit_train_step`, on one
@@ -14,6 +14,10 @@ Model FLOPs per step (PaLM appendix B, `train.metrics.model_flops_per_step`):
 6 x non-embedding params x tokens (forward 2, backward 4) + attention 12 x layers x d_model x T^2
 per sequence (T5 adds encoder S^2 and cross-attention S x T terms). dec-50m: 1.176 TFLOP/step,
 t5-small: 1.010 TFLOP/step at the default shapes.
+
+By default the bench re-executes itself with the glibc malloc settings the CLI uses
+(`flan_jax/host_malloc.py`: freed step memory is reused instead of page-faulted in again);
+`--malloc default` measures glibc's defaults. Both runs of one invocation share the setting.
 
 --hf runs the same shapes in HF transformers + torch (eager, float32, same optimizer family:
 torch AdamW with the same clip; HF's Adafactor with T5's settings) in this invocation and prints
@@ -41,12 +45,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seq", type=int, default=512, help="decoder length / T5 input length (targets = seq/4)")
     p.add_argument("--hf", action="store_true", help="also run HF transformers + torch (eager)")
     p.add_argument("--mesh", action="store_true", help="also run on an 8-device fake CPU mesh")
+    p.add_argument("--malloc", choices=["tuned", "default"], default="tuned",
+                   help="tuned: re-exec with flan_jax.host_malloc's glibc settings, as the CLI does "
+                        "(they apply to the HF run too); default: glibc's own")
     return p.parse_args(argv)
 
 
 ARGS = parse_args() if __name__ == "__main__" else None
 os.environ.setdefault("JAX_PLATFORMS", "cpu")  # never start libtpu (the tpu extra) for a CPU bench
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if ARGS is not None and ARGS.malloc == "tuned":  # must precede the jax import
+    from flan_jax import host_malloc
+
+    host_malloc.reexec_with_tuned_malloc()
 if ARGS is not None and ARGS.mesh:  # must precede the jax import
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
 
@@ -169,6 +180,9 @@ def main(args: argparse.Namespace) -> int:
     peak = measure_matmul_peak(n=2048)
     print(f"jax {jax.__version__}, {os.cpu_count()} CPUs; f32 matmul peak {peak / 1e9:.1f} GFLOP/s "
           f"(best of 5 jitted 2048^3 matmuls)")
+    malloc = {k: os.environ[k] for k in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+              if k in os.environ}
+    print(f"malloc: {args.malloc} {malloc or '(glibc defaults)'}")
     print(f"steps: median of {args.steps} after 1 compiling + {args.warmup} warm-up; batch {args.batch}, seq {args.seq}")
     header = "| config | run | params | s/step | first step s | target tok/s | model GFLOP/s | / peak | ours / HF |"
     print(header)

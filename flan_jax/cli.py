@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 
+from flan_jax import host_malloc
 from flan_jax.errors import FlanJaxError
 
 # name -> (module implementing it, one-line help)
@@ -27,9 +28,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-from flan_jax.errors import FlanJaxError
-
-
 def _quiet_native_logs() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
@@ -40,6 +38,9 @@ def _quiet_native_logs() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs one subcommand. Called without `argv` (as the `flan-jax` program) it may first
+    re-execute the process with tuned malloc settings (`flan_jax/host_malloc.py`)."""
+    is_program = argv is None
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="flan-jax", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -50,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name = argv[0]
     _quiet_native_logs()
+    if is_program:
+        try:
+            host_malloc.reexec_with_tuned_malloc()
+        except FlanJaxError as e:
+            print(f"flan-jax: error: {e}", file=sys.stderr)
+            return 2
     module = importlib.import_module(COMMANDS[name][0])
     cmd_parser = argparse.ArgumentParser(prog=f"flan-jax {name}", description=COMMANDS[name][1])
     module.add_arguments(cmd_parser)

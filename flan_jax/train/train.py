@@ -22,6 +22,7 @@ import jax
 import numpy as np
 import tqdm
 
+from flan_jax import host_malloc
 from flan_jax.errors import FlanJaxError
 from flan_jax.train import distributed
 from flan_jax.train import mesh as mesh_lib
@@ -144,6 +145,8 @@ def train(
     mesh = mesh_lib.make_mesh(mesh_shape)
     mesh_lib.check_batch(mesh, batch_size, num_microbatches)
     num_hosts, host = jax.process_count(), jax.process_index()
+    if jax.default_backend() == "cpu" and (hint := host_malloc.untuned_hint(os.environ)):
+        log.info(hint)
     host_batch_size = distributed.host_batch_size(batch_size)
     if num_hosts > 1:  # each host must own one contiguous block of rows of the global batch
         distributed.process_rows(mesh_lib.batch_sharding(mesh), batch_size)

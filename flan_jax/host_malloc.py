@@ -1,0 +1,85 @@
+"""glibc malloc settings for JAX on CPU, applied by re-executing the process once.
+
+Why: XLA:CPU mallocs a train step's temporaries on every step (3.3 GiB for the t5-small
+benchmark config at batch 8). glibc serves blocks that large with fresh `mmap` pages and unmaps
+them on free, so each step page-faults its whole working set in again: 1.09M minor faults per
+t5-small step, 9.5 s -> 7.8 s per step once they are gone (docs/benchmarks.md). With one arena
+(worker threads' arenas cap their heaps at 64 MiB and fall back to mmap) and mmap / trim
+thresholds above the step's footprint, freed memory stays in the heap and the next step reuses
+it: zero faults per step, same results bit for bit. The cost is that the process keeps its peak
+heap until it exits, which a training process reaches again every step anyway.
+
+glibc reads these settings only at start-up (`mallopt` cannot raise the mmap threshold past
+2 GiB), hence the re-exec. It happens only for the `flan-jax` / `python -m flan_jax...` programs,
+only on Linux with glibc, only when JAX runs on CPU, and never when the variables are already
+set. `FLAN_JAX_MALLOC_TUNING=0` turns it off; library code and notebooks are never re-executed
+(set the variables before starting Python to get the same effect there).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from collections.abc import Mapping, MutableMapping
+
+from flan_jax.errors import FlanJaxError
+
+# Values (bytes) far above any CPU step's footprint; glibc parses them as size_t.
+TUNED_MALLOC_ENV: dict[str, str] = {
+    "MALLOC_ARENA_MAX": "1",
+    "MALLOC_MMAP_THRESHOLD_": str(8 << 30),
+    "MALLOC_TRIM_THRESHOLD_": str(16 << 30),
+}
+SWITCH = "FLAN_JAX_MALLOC_TUNING"
+_REEXECUTED = "FLAN_JAX_MALLOC_REEXECUTED"
+
+
+def tuning_enabled(environ: Mapping[str, str]) -> bool:
+    """Whether `SWITCH` allows the tuning ("1", the default, or "0")."""
+    value = environ.get(SWITCH, "1").strip()
+    if value not in ("0", "1"):
+        raise FlanJaxError(f"environment variable {SWITCH}={value!r}: expected 0 or 1")
+    return value == "1"
+
+
+def missing_settings(environ: Mapping[str, str], *, system: str | None = None,
+                     libc: str | None = None) -> dict[str, str]:
+    """The tuned variables this process still lacks ({} = nothing to do).
+
+    Empty unless: Linux with glibc, JAX restricted to CPU (JAX_PLATFORMS=cpu, which the CLI sets
+    when the host has no TPU), tuning enabled, and not already re-executed once. Variables the
+    user set are kept as they are."""
+    system = platform.system() if system is None else system
+    libc = platform.libc_ver()[0] if libc is None else libc
+    if system != "Linux" or libc != "glibc" or not tuning_enabled(environ):
+        return {}
+    if environ.get("JAX_PLATFORMS", "").strip().lower() != "cpu" or environ.get(_REEXECUTED):
+        return {}
+    return {k: v for k, v in TUNED_MALLOC_ENV.items() if k not in environ}
+
+
+def reexec_with_tuned_malloc(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Replaces this process by the same command with `missing_settings` added to its
+    environment; returns without doing anything when none are missing. Call it first thing
+    in a program's entry point, before JAX (or anything that starts threads) is imported."""
+    missing = missing_settings(environ)
+    if not missing:
+        return
+    env = {**environ, **missing, _REEXECUTED: "1"}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, list(sys.orig_argv), env)
+
+
+def untuned_hint(environ: Mapping[str, str]) -> str | None:
+    """A one-line note for `train()` on CPU when this process runs with glibc's defaults
+    (research code and notebooks are never re-executed); None when there is nothing to say."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or environ.get(SWITCH) == "0":
+        return None
+    unset = [k for k in TUNED_MALLOC_ENV if k not in environ]
+    if not unset:
+        return None
+    settings = " ".join(f"{k}={v}" for k, v in TUNED_MALLOC_ENV.items())
+    return (f"glibc malloc defaults: CPU steps page-fault their temporaries in on every step "
+            f"(~20% of step time at the benchmark sizes); start Python with {settings} to reuse "
+            f"them (the flan-jax CLI does this itself; see flan_jax/host_malloc.py)")

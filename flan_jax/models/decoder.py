@@ -61,6 +61,10 @@ class DecoderConfig:
     remat: str = "none"  # one of REMAT_POLICIES
     scan_layers: bool = False
     dtype: str = "float32"  # compute dtype; parameters are always float32
+    # Training passes of a causal (not prefix) LM compute attention in this many query blocks,
+    # each against the keys up to its end, skipping the masked upper triangle
+    # (layers.dot_product_attention's causal_blocks; docs/benchmarks.md).
+    causal_attention_blocks: int = 4
 
     def __post_init__(self) -> None:
         if self.rope_llama3_scaling is not None:  # JSON / gin may hand a list
@@ -73,6 +77,8 @@ class DecoderConfig:
             raise ValueError(f"remat {self.remat!r} not in {sorted(REMAT_POLICIES)}")
         if self.head_dim % 2:
             raise ValueError(f"head_dim {self.head_dim} must be even for rotary embeddings")
+        if self.causal_attention_blocks < 1:
+            raise ValueError(f"causal_attention_blocks must be >= 1, got {self.causal_attention_blocks}")
 
     @property
     def compute_dtype(self) -> Any:
@@ -107,8 +113,10 @@ class Attention(nn.Module):
         v = layers.with_logical_constraint(v, ("batch", "length", "kv_heads", "head_dim"))
         if self.decode:
             k, v = self._extend_cache(k, v, cache_index)
-        # [B, T, H, Dh] attending over [B, S, K, Dh]
-        out = layers.dot_product_attention(q, k, v, mask=mask)
+        # [B, T, H, Dh] attending over [B, S, K, Dh]; the mask is causal in array index unless
+        # prefix LM (bidirectional prompt) or decoding (S is the cache).
+        blocks = 1 if self.decode or cfg.prefix_lm else cfg.causal_attention_blocks
+        out = layers.dot_product_attention(q, k, v, mask=mask, causal_blocks=blocks)
         out = layers.with_logical_constraint(out, ("batch", "length", "heads", "head_dim"))
         # [B, T, H, Dh] -> [B, T, D]
         return dense(cfg.emb_dim, ("heads", "head_dim", "embed"), "out", num_in=2)(out)

@@ -252,6 +252,7 @@ def dot_product_attention(
     mask: Array | None = None,
     bias: Array | None = None,
     scale: float | None = None,
+    causal_blocks: int = 1,
 ) -> Array:
     """Softmax attention with grouped-query support; returns [B, L, H, Dh].
 
@@ -266,6 +267,16 @@ def dot_product_attention(
     which XLA's CPU GEMM runs at half speed. Measured on the 2-core CPU (B=2, L=S=512, H=8,
     Dh=64, f32, packed causal mask + full bias, interleaved runs): forward+backward 0.69x the
     time of the plain autodiff version (`reference_dot_product_attention`); forward unchanged.
+
+    `causal_blocks` = n > 1 promises that the mask never lets a query see a key at a later array
+    index (a causal decoder over packed rows without a bidirectional prefix; needs L == S). The
+    queries are then split into n blocks and block i is computed against keys [0, end of block i)
+    only, skipping the masked upper triangle: (n + 1) / 2n of the products. Unmasked rows give
+    the same result; fully masked (padding) query rows average over their block's keys instead
+    of all keys (such rows carry no loss).
+
+    Worked example (L = S = 4, n = 2): queries 0-1 against keys 0-1, then queries 2-3 against
+    keys 0-3: 12 of the 16 query-key pairs are computed.
     """
     groups = query.shape[2] // key.shape[2]
     if groups > 1:  # [B, S, K, Dh] -> [B, S, H, Dh]; head h uses kv head h // groups
@@ -274,8 +285,38 @@ def dot_product_attention(
     scale = query.shape[-1] ** -0.5 if scale is None else scale
     # [B, L, H, Dh] -> [B, H, L, Dh] (small copies; the [B, H, L, S] tensors never move)
     q, k, v = (jnp.swapaxes(x, 1, 2) for x in (query, key, value))
-    out = _attention_core(q, k, v, mask, bias, float(scale))
+    bounds = causal_block_bounds(q.shape[2], k.shape[2], causal_blocks)
+    if len(bounds) == 1:
+        out = _attention_core(q, k, v, mask, bias, float(scale))
+    else:  # query rows [r0, r1) against keys [0, r1)
+        out = jnp.concatenate([
+            _attention_core(q[:, :, r0:r1], k[:, :, :r1], v[:, :, :r1], _block(mask, r0, r1),
+                            _block(bias, r0, r1), float(scale))
+            for r0, r1 in bounds], axis=2)
     return jnp.swapaxes(out, 1, 2)
+
+
+def causal_block_bounds(query_len: int, key_len: int, blocks: int) -> list[tuple[int, int]]:
+    """Query row ranges [r0, r1) of `dot_product_attention`'s causal blocks; block [r0, r1) sees
+    keys [0, r1). One block (the whole product) unless L == S and L splits evenly.
+
+    Worked example: causal_block_bounds(512, 512, 4) -> [(0, 128), (128, 256), (256, 384), (384, 512)]
+    """
+    if blocks < 1:
+        raise ValueError(f"causal_blocks must be >= 1, got {blocks}")
+    if blocks == 1 or query_len != key_len or query_len % blocks:
+        return [(0, query_len)]
+    size = query_len // blocks
+    return [(i * size, (i + 1) * size) for i in range(blocks)]
+
+
+def _block(x: Array | None, r0: int, r1: int) -> Array | None:
+    """Rows [r0, r1) and keys [0, r1) of a mask or bias broadcastable to [B, H, L, S]."""
+    if x is None:
+        return None
+    rows = slice(r0, r1) if x.shape[-2] > 1 else slice(None)
+    keys = slice(0, r1) if x.shape[-1] > 1 else slice(None)
+    return x[..., rows, keys]
 
 
 def reference_dot_product_attention(

@@ -52,6 +52,16 @@ def test_packed_row_equals_segments_run_alone(prefix_lm):
     np.testing.assert_allclose(packed[0, 4:7], alone_b[0], atol=1e-5, rtol=1e-5)
 
 
+def test_causal_attention_blocks_do_not_change_logits():
+    # TINY computes attention in 4 query blocks; one block is the whole [L, L] product.
+    params = _init(TINY)
+    tokens, segments = [[5, 9, 3, 7, 11, 2, 8, 0]], [[1, 1, 1, 1, 2, 2, 2, 0]]
+    positions = [[0, 1, 2, 3, 0, 1, 2, 0]]
+    blocked = _forward(TINY, params, tokens, segments, positions)
+    whole = _forward(dataclasses.replace(TINY, causal_attention_blocks=1), params, tokens, segments, positions)
+    np.testing.assert_allclose(blocked[0, :7], whole[0, :7], atol=1e-5, rtol=1e-5)
+
+
 def _embedding_grads(cfg, tokens, prefix=None):
     """d(sum of logits at each position t)/d(input embedding at each position s): [t, s] norms."""
     model = Decoder(cfg)
@@ -175,6 +185,8 @@ def test_bad_config_values_are_refused():
         dataclasses.replace(TINY, num_kv_heads=3)
     with pytest.raises(ValueError, match="remat"):
         dataclasses.replace(TINY, remat="sometimes")
+    with pytest.raises(ValueError, match="causal_attention_blocks must be >= 1"):
+        dataclasses.replace(TINY, causal_attention_blocks=0)
 
 
 def test_bfloat16_compute_stays_close_to_float32():

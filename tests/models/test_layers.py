@@ -1,6 +1,7 @@
 """Shared layers against hand-computed arrays and independent references (numpy, HF Llama)."""
 import jax
 import jax.numpy as jnp
+import pytest
 import numpy as np
 import torch
 from transformers.models.llama import modeling_llama
@@ -180,3 +181,47 @@ def test_linear_hand_written_backward_matches_autodiff_of_dot():
     got_t = grads(lambda x, k: layers.linear(x, k, True), kernel.T)
     np.testing.assert_allclose(got_t[0], want[0], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got_t[1], want[1].T, rtol=1e-5, atol=1e-5)
+
+
+def test_causal_block_bounds_worked_example_and_fallbacks():
+    assert layers.causal_block_bounds(512, 512, 4) == [(0, 128), (128, 256), (256, 384), (384, 512)]
+    assert layers.causal_block_bounds(6, 6, 1) == [(0, 6)]
+    assert layers.causal_block_bounds(6, 9, 3) == [(0, 6)]  # queries against a longer cache
+    assert layers.causal_block_bounds(6, 6, 4) == [(0, 6)]  # 6 rows do not split in 4
+    with pytest.raises(ValueError, match="causal_blocks must be >= 1"):
+        layers.causal_block_bounds(6, 6, 0)
+
+
+def test_causal_blocks_equal_one_block_on_every_row_that_sees_a_key():
+    # Two packed rows with padding (a fully masked query row), grouped-query heads and a bias:
+    # blocked attention (queries in 4 blocks, each against the keys up to its end) gives the
+    # same outputs and the same q/k/v/bias gradients as the whole product.
+    rng = np.random.default_rng(10)
+    q = jnp.asarray(rng.normal(size=(2, 8, 4, 8)), jnp.float32)
+    k, v = (jnp.asarray(rng.normal(size=(2, 8, 2, 8)), jnp.float32) for _ in range(2))
+    bias = jnp.asarray(rng.normal(size=(2, 4, 8, 8)), jnp.float32)
+    seg = jnp.array([[1, 1, 1, 2, 2, 2, 2, 0], [1, 1, 2, 2, 3, 3, 3, 3]])
+    mask = layers.make_attention_mask(seg, seg, causal=True)
+    real = (seg != 0)[:, :, None, None]
+    cotangent = jnp.asarray(rng.normal(size=(2, 8, 4, 8)), jnp.float32) * real
+
+    def attend(blocks):
+        def fn(q, k, v, bias, mask, scale):
+            return layers.dot_product_attention(q, k, v, bias=bias, mask=mask, scale=scale,
+                                                causal_blocks=blocks)
+        return fn
+
+    whole = attend(1)(q, k, v, bias, mask, 0.5)
+    for blocks in (2, 4):
+        got = attend(blocks)(q, k, v, bias, mask, 0.5)
+        np.testing.assert_allclose(got * real, whole * real, rtol=1e-5, atol=1e-6)
+        got_grads = _attention_grads(lambda *a, **kw: attend(blocks)(*a, **kw), q, k, v, bias, mask, cotangent)
+        want_grads = _attention_grads(lambda *a, **kw: attend(1)(*a, **kw), q, k, v, bias, mask, cotangent)
+        for g, w in zip(got_grads, want_grads):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    # Keys past a block's end are never read: with a mask that breaks the causal promise (all
+    # pairs visible), the first block's rows equal attention over the first block's keys only.
+    everything = jnp.ones((2, 1, 8, 8), bool)
+    first = attend(2)(q, k, v, None, everything, 0.5)[:, :4]
+    np.testing.assert_allclose(first, attend(1)(q[:, :4], k[:, :4], v[:, :4], None, None, 0.5),
+                               rtol=1e-6, atol=1e-6)

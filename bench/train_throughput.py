@@ -8,7 +8,8 @@ Prints figures (not a timed test). Our step is the trainer's own: `state_shardin
 CPU device (and with --mesh also on 8 fake devices, mesh data=8). Per run: seconds/step (median
 of --steps steps after --warmup steps; the first includes compilation), target tokens/s (tokens
 with loss weight: all positions for the decoder, the targets for T5), model FLOP/s and its ratio
-to an f32 matmul peak measured in the same run (best of 5 jitted 2048^3 matmuls).
+to an f32 matmul peak measured in the same run (best of 5 jitted 2048^3 matmuls, measured before and
+after the runs; the higher is kept).
 
 Model FLOPs per step (PaLM appendix B, `train.metrics.model_flops_per_step`):
 6 x non-embedding params x tokens (forward 2, backward 4) + attention 12 x layers x d_model x T^2
@@ -177,17 +178,12 @@ def target_tokens(name: str, batch_np: dict) -> int:
 
 def main(args: argparse.Namespace) -> int:
     names = ["dec-50m", "t5-small"] if args.config == "both" else [args.config]
-    peak = measure_matmul_peak(n=2048)
-    print(f"jax {jax.__version__}, {os.cpu_count()} CPUs; f32 matmul peak {peak / 1e9:.1f} GFLOP/s "
-          f"(best of 5 jitted 2048^3 matmuls)")
+    peak_start = measure_matmul_peak(n=2048)
     malloc = {k: os.environ[k] for k in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
               if k in os.environ}
-    print(f"malloc: {args.malloc} {malloc or '(glibc defaults)'}")
+    print(f"jax {jax.__version__}, {os.cpu_count()} CPUs; malloc: {args.malloc} {malloc or '(glibc defaults)'}")
     print(f"steps: median of {args.steps} after 1 compiling + {args.warmup} warm-up; batch {args.batch}, seq {args.seq}")
-    header = "| config | run | params | s/step | first step s | target tok/s | model GFLOP/s | / peak | ours / HF |"
-    print(header)
-    print("|" + "---|" * (header.count("|") - 1))
-    all_flops = {}
+    rows = []  # (config, run label, params or None, result, FLOPs, tokens, HF median or None)
     for name in names:
         batch_np = make_batch(name, args.batch, args.seq)
         tokens = target_tokens(name, batch_np)
@@ -196,23 +192,31 @@ def main(args: argparse.Namespace) -> int:
             print(f"(--mesh skipped: batch {args.batch} does not split over {jax.device_count()} devices)")
         elif args.mesh:
             runs.append((f"flan_jax, {jax.device_count()}-device mesh", jax.devices()))
-        results = []
-        for label, devices in runs:
-            r = run_ours(name, batch_np, devices, args.steps, args.warmup)
-            results.append((label, r))
+        results = [(label, run_ours(name, batch_np, devices, args.steps, args.warmup)) for label, devices in runs]
         hf = run_hf(name, batch_np, args.steps, args.warmup) if args.hf else None
-        flops = all_flops[name] = results[0][1]["flops"]
+        flops = results[0][1]["flops"]
         for label, r in results:
-            ratio = f"{hf['median'] / r['median']:.2f}" if hf else "-"
-            print(f"| {name} | {label} | {r['params'] / 1e6:.1f}M | {r['median']:.2f} | {r['first']:.1f} | "
-                  f"{tokens / r['median']:.0f} | {flops / r['median'] / 1e9:.1f} | "
-                  f"{flops / r['median'] / peak:.2f} | {ratio} |")
+            rows.append((name, label, r["params"], r, flops, tokens, hf["median"] if hf else None))
         if hf:
-            print(f"| {name} | HF transformers + torch {hf['torch']} eager ({hf['threads']} threads) | - | "
-                  f"{hf['median']:.2f} | {hf['first']:.1f} | {tokens / hf['median']:.0f} | "
-                  f"{flops / hf['median'] / 1e9:.1f} | {flops / hf['median'] / peak:.2f} | 1 |")
-        sys.stdout.flush()
-    print("model FLOPs/step: " + ", ".join(f"{n} {f / 1e12:.3f} TFLOP" for n, f in all_flops.items()))
+            label = f"HF transformers + torch {hf['torch']} eager ({hf['threads']} threads)"
+            rows.append((name, label, None, hf, flops, tokens, hf["median"]))
+        print(f"({name} done)", flush=True)
+    # The peak is measured before and after the runs and the higher one kept: a shared machine
+    # that was busy during one measurement would otherwise inflate every "/ peak" ratio.
+    peak_end = measure_matmul_peak(n=2048)
+    peak = max(peak_start, peak_end)
+    print(f"f32 matmul peak {peak / 1e9:.1f} GFLOP/s (best of 5 jitted 2048^3 matmuls; "
+          f"{peak_start / 1e9:.1f} before the runs, {peak_end / 1e9:.1f} after)")
+    header = "| config | run | params | s/step | first step s | target tok/s | model GFLOP/s | / peak | ours / HF |"
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for name, label, params, r, flops, tokens, hf_median in rows:
+        ratio = f"{hf_median / r['median']:.2f}" if hf_median else "-"
+        size = f"{params / 1e6:.1f}M" if params else "-"
+        print(f"| {name} | {label} | {size} | {r['median']:.2f} | {r['first']:.1f} | {tokens / r['median']:.0f} | "
+              f"{flops / r['median'] / 1e9:.1f} | {flops / r['median'] / peak:.2f} | {ratio} |")
+    flops_by_config = {name: flops for name, _, _, _, flops, _, _ in rows}
+    print("model FLOPs/step: " + ", ".join(f"{n} {f / 1e12:.3f} TFLOP" for n, f in flops_by_config.items()))
     return 0
 
 

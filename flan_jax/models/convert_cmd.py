@@ -62,17 +62,16 @@ def load_hf(model_dir: str | Path, scan_layers: bool = False) -> tuple[Any, Any]
 
 def save_hf(config: Any, params: Any, out_dir: str | Path) -> None:
     """Writes a HF directory for a flan_jax (config, params), atomically."""
-    from flan_jax.models.params_io import atomic_directory, family_of
+    from flan_jax.models.params_io import family_of
 
     if family_of(config) == "decoder":
         from flan_jax.models.hf_llama import save_hf_llama
 
         save_hf_llama(config, params, out_dir)
-        return
-    from flan_jax.models import hf_t5
+    else:
+        from flan_jax.models.hf_t5 import save_hf_t5
 
-    with atomic_directory(out_dir) as tmp:
-        hf_t5.save_hf_t5(config, params, tmp)
+        save_hf_t5(config, params, out_dir)
 
 
 def _check_out(out: str) -> None:

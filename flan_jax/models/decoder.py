@@ -32,7 +32,7 @@ import gin
 import jax
 import jax.numpy as jnp
 
-from flan_jax.models import layers
+from flan_jax.models import attention, layers
 
 Array = jax.Array
 
@@ -63,7 +63,7 @@ class DecoderConfig:
     dtype: str = "float32"  # compute dtype; parameters are always float32
     # Training passes of a causal (not prefix) LM compute attention in this many query blocks,
     # each against the keys up to its end, skipping the masked upper triangle
-    # (layers.dot_product_attention's causal_blocks; docs/benchmarks.md).
+    # (attention.dot_product_attention's causal_blocks; docs/benchmarks.md).
     causal_attention_blocks: int = 4
 
     def __post_init__(self) -> None:
@@ -116,7 +116,7 @@ class Attention(nn.Module):
         # [B, T, H, Dh] attending over [B, S, K, Dh]; the mask is causal in array index unless
         # prefix LM (bidirectional prompt) or decoding (S is the cache).
         blocks = 1 if self.decode or cfg.prefix_lm else cfg.causal_attention_blocks
-        out = layers.dot_product_attention(q, k, v, mask=mask, causal_blocks=blocks)
+        out = attention.dot_product_attention(q, k, v, mask=mask, causal_blocks=blocks)
         out = layers.with_logical_constraint(out, ("batch", "length", "heads", "head_dim"))
         # [B, T, H, Dh] -> [B, T, D]
         return dense(cfg.emb_dim, ("heads", "head_dim", "embed"), "out", num_in=2)(out)
@@ -206,7 +206,7 @@ class Decoder(nn.Module):
         else:
             if decode:  # creation pass: allocate the mask cache with this input's length
                 self._extend_mask_cache(segment_ids, prefix)
-            mask = layers.make_attention_mask(
+            mask = attention.make_attention_mask(
                 segment_ids, segment_ids, causal=True, bidirectional_query=prefix, bidirectional_key=prefix
             )
             cache_index = jnp.zeros((), jnp.int32)
@@ -256,7 +256,7 @@ class Decoder(nn.Module):
         key_prefix.value = jax.lax.dynamic_update_slice(key_prefix.value, prefix, (0, start))
         index.value = start + num_new
         # [B, 1, T, S]
-        mask = layers.make_attention_mask(
+        mask = attention.make_attention_mask(
             segment_ids, key_segments.value, causal=True,
             query_index=start + jnp.arange(num_new), key_index=jnp.arange(key_segments.value.shape[1]),
             bidirectional_query=prefix, bidirectional_key=key_prefix.value,

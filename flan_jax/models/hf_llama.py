@@ -28,10 +28,9 @@ import numpy as np
 
 from flan_jax.errors import FlanJaxError
 from flan_jax.models.decoder import DecoderConfig
-from flan_jax.models.hf_config import read_hf_config
+from flan_jax.models.hf_config import read_hf_config, read_safetensors
 from flan_jax.models.params_io import atomic_directory
 
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
 
 
@@ -86,41 +85,6 @@ def config_from_hf(config: dict[str, Any], path: Path, **overrides: Any) -> Deco
     return DecoderConfig(**fields)
 
 
-def _read_safetensors(model_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Path]]:
-    """All tensors (as float32 numpy) and the file each came from."""
-    from safetensors import safe_open
-
-    index = model_dir / "model.safetensors.index.json"
-    if index.is_file():  # sharded checkpoint: read exactly the files the index names
-        try:
-            weight_map = json.loads(index.read_text())["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise FlanJaxError(f"{index}: malformed safetensors index ({e})") from e
-        files = sorted({model_dir / name for name in weight_map.values()})
-        missing = [p for p in files if not p.is_file()]
-        if missing:
-            raise FlanJaxError(f"{index}: names {missing[0].name}, which does not exist")
-    else:
-        files = sorted(model_dir.glob("*.safetensors"))
-    if not files:
-        pickles = sorted(p.name for p in model_dir.iterdir() if p.suffix in PICKLE_SUFFIXES)
-        if pickles:
-            raise FlanJaxError(
-                f"{model_dir / pickles[0]}: pickled weights are refused (they can run code); "
-                "re-save the model with save_pretrained(safe_serialization=True)"
-            )
-        raise FlanJaxError(f"{model_dir}: no *.safetensors weight files")
-    tensors: dict[str, np.ndarray] = {}
-    origin: dict[str, Path] = {}
-    for path in files:
-        # framework="flax" reads bfloat16, which numpy alone cannot.
-        with safe_open(str(path), framework="flax") as f:
-            for name in f.keys():
-                tensors[name] = np.asarray(f.get_tensor(name), dtype=np.float32)
-                origin[name] = path
-    return tensors, origin
-
-
 def load_hf_llama(model_dir: str | os.PathLike, **overrides: Any) -> tuple[DecoderConfig, dict[str, Any]]:
     """Reads a HF Llama directory; returns (config, float32 params for `Decoder`).
 
@@ -130,7 +94,7 @@ def load_hf_llama(model_dir: str | os.PathLike, **overrides: Any) -> tuple[Decod
     model_dir = Path(model_dir)
     config_path = model_dir / "config.json"
     cfg = config_from_hf(read_hf_config(model_dir), config_path, **overrides)
-    tensors, origin = _read_safetensors(model_dir)
+    tensors, origin = read_safetensors(model_dir)
     where = ", ".join(sorted({p.name for p in origin.values()}))
     used: set[str] = set()
 
@@ -244,7 +208,7 @@ def save_hf_llama(cfg: DecoderConfig, params: Any, out_dir: str | os.PathLike) -
     from safetensors.numpy import save_file
 
     params = nn.meta.unbox(params)
-    D, H, K, Dh, F = cfg.emb_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.mlp_dim
+    D, H, K, Dh = cfg.emb_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
     out: dict[str, np.ndarray] = {
         "model.embed_tokens.weight": np.asarray(params["embed"]["embedding"]),
         "model.norm.weight": np.asarray(params["final_norm"]["scale"]),

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from flan_jax.errors import FlanJaxError
-from flan_jax.models.hf_config import read_hf_config
+from flan_jax.models.hf_config import read_hf_config, read_safetensors
+from flan_jax.models.params_io import atomic_directory
 from flan_jax.models.t5 import T5Config
 
 _FF_PROJ = {
@@ -164,33 +165,6 @@ def _to_hf(kind: str, w: np.ndarray) -> np.ndarray:
     return w.T if kind == "t" else w
 
 
-def _read_tensors(directory: Path) -> dict[str, tuple[np.ndarray, Path]]:
-    from safetensors import safe_open
-
-    files = sorted(directory.glob("*.safetensors"))
-    if not files:
-        pickles = sorted(directory.glob("*.bin"))
-        if pickles:
-            raise FlanJaxError(
-                f"{pickles[0]}: pickled PyTorch weights are not loaded (they can run code); "
-                "re-save the model with save_pretrained(safe_serialization=True)"
-            )
-        raise FlanJaxError(f"{directory}: no *.safetensors weight file")
-    tensors: dict[str, tuple[np.ndarray, Path]] = {}
-    for path in files:
-        with safe_open(str(path), framework="np") as fh:
-            for name in fh.keys():
-                try:
-                    array = fh.get_tensor(name)
-                except TypeError:  # bfloat16 has no numpy dtype: read through jax
-                    array = None
-                if array is None:
-                    with safe_open(str(path), framework="flax") as fj:
-                        array = np.asarray(fj.get_tensor(name).astype("float32"))
-                tensors[name] = (array, path)
-    return tensors
-
-
 def _resolve_head(config: T5Config, tensors: dict[str, tuple[np.ndarray, Path]]) -> T5Config:
     """Picks our head layout from the HF rescale flag and whether `lm_head.weight` differs
     from `shared.weight`:
@@ -217,7 +191,8 @@ def load_hf_t5(directory: str | Path) -> tuple[T5Config, dict[str, Any]]:
     directory = Path(directory)
     config_path = directory / "config.json"
     config = _config_from_hf(read_hf_config(directory), config_path)
-    tensors = _read_tensors(directory)
+    arrays, origin = read_safetensors(directory)
+    tensors = {name: (array, origin[name]) for name, array in arrays.items()}
     config = _resolve_head(config, tensors)
     where = ", ".join(sorted({str(p) for _, p in tensors.values()}))
     params: dict[str, Any] = {}
@@ -272,12 +247,12 @@ def unstack_layers(params: dict[str, Any], config: T5Config) -> dict[str, Any]:
 
 def save_hf_t5(config: T5Config, params: dict[str, Any], directory: str | Path) -> None:
     """Writes `config.json` + `model.safetensors` (float32) loadable by transformers'
-    `T5ForConditionalGeneration.from_pretrained(directory)`."""
+    `T5ForConditionalGeneration.from_pretrained(directory)`. Written atomically: nothing
+    appears at `directory` unless every tensor was written (an existing non-empty directory
+    is refused)."""
     from flax.core import meta
     from safetensors.numpy import save_file
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     params = unstack_layers(meta.unbox(params), config)
     tensors = {}
     for hf_name, path, kind, shape in _tensor_map(config):
@@ -290,5 +265,6 @@ def save_hf_t5(config: T5Config, params: dict[str, Any], directory: str | Path) 
         if array.shape != shape:
             raise FlanJaxError(f"params: {'/'.join(path)} has HF shape {array.shape}, expected {shape}")
         tensors[hf_name] = np.ascontiguousarray(array)
-    save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
-    (directory / "config.json").write_text(json.dumps(_config_to_hf(config), indent=2) + "\n")
+    with atomic_directory(directory) as tmp:
+        save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        (tmp / "config.json").write_text(json.dumps(_config_to_hf(config), indent=2) + "\n")

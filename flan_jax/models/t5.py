@@ -30,13 +30,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from flan_jax.errors import FlanJaxError
+from flan_jax.models.attention import dot_product_attention, make_attention_mask
 from flan_jax.models.layers import (
     REMAT_POLICIES,
     DenseGeneral,
     Embed,
     RMSNorm,
-    dot_product_attention,
-    make_attention_mask,
     remat,
     with_logical_constraint,
 )

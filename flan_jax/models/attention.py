@@ -1,0 +1,216 @@
+"""Attention for both model families: packed-batch masks and softmax attention with a
+hand-written backward.
+
+Shape letters as in `layers.py`: B batch, L query length, S key length, H query heads,
+K kv heads, Dh head dim. Logits and softmax are float32 whatever the compute dtype.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+def make_attention_mask(
+    query_segment_ids: Array,
+    key_segment_ids: Array,
+    *,
+    causal: bool,
+    query_index: Array | None = None,
+    key_index: Array | None = None,
+    bidirectional_query: Array | None = None,
+    bidirectional_key: Array | None = None,
+) -> Array:
+    """Boolean attention mask [B, 1, Lq, Lk] for packed (or padded) batches.
+
+    A query may see a key when both are in the same segment and the key is not padding
+    (segment id 0). With `causal`, additionally key_index <= query_index (indices default to
+    0..L-1 along the array), except that pairs where both `bidirectional_query` and
+    `bidirectional_key` are true (the prefix of a prefix LM, `decoder_causal_attention`) see
+    each other in both directions.
+
+    Worked example (one row, causal, prefix on the first two positions of segment 1):
+        segment_ids       = [1, 1, 1, 2, 2, 0]
+        causal_attention  = [1, 1, 0, 1, 0, 0]
+        mask (query rows, key columns):
+            q0: 1 1 0 0 0 0      <- q0 sees k1 because both are prefix
+            q1: 1 1 0 0 0 0
+            q2: 1 1 1 0 0 0
+            q3: 0 0 0 1 0 0      <- segment 2 never sees segment 1
+            q4: 0 0 0 1 1 0
+            q5: 0 0 0 0 0 0      <- padding sees nothing
+    """
+    # [B, Lq, 1] == [B, 1, Lk] -> [B, Lq, Lk]
+    mask = (query_segment_ids[:, :, None] == key_segment_ids[:, None, :]) & (
+        key_segment_ids[:, None, :] != 0
+    )
+    if causal:
+        lq, lk = query_segment_ids.shape[1], key_segment_ids.shape[1]
+        qi = jnp.arange(lq)[None, :] if query_index is None else query_index
+        ki = jnp.arange(lk)[None, :] if key_index is None else key_index
+        if qi.ndim == 1:
+            qi = qi[None, :]
+        if ki.ndim == 1:
+            ki = ki[None, :]
+        allowed = ki[:, None, :] <= qi[:, :, None]
+        if bidirectional_query is not None and bidirectional_key is not None:
+            both_prefix = bidirectional_query.astype(bool)[:, :, None] & bidirectional_key.astype(bool)[:, None, :]
+            allowed = allowed | both_prefix
+        mask = mask & allowed
+    return mask[:, None, :, :]
+
+
+def dot_product_attention(
+    query: Array,
+    key: Array,
+    value: Array,
+    *,
+    mask: Array | None = None,
+    bias: Array | None = None,
+    scale: float | None = None,
+    causal_blocks: int = 1,
+) -> Array:
+    """Softmax attention with grouped-query support; returns [B, L, H, Dh].
+
+    query [B, L, H, Dh]; key, value [B, S, K, Dh] with H a multiple of K (K == H is plain
+    multi-head); mask bool broadcastable to [B, H, L, S]; bias (e.g. T5 relative position
+    bias) broadcastable to [B, H, L, S]; scale defaults to 1/sqrt(Dh) (T5 passes 1.0).
+    Logits and softmax are float32 whatever the input dtype. Rows whose mask is all false
+    (padding queries) get a uniform average instead of NaN.
+
+    The products run on [B, H, L, Dh] views with a hand-written backward (`_attention_core`):
+    autodiff contracts the probabilities over their query axis as a transposed GEMM operand,
+    which XLA's CPU GEMM runs at half speed. Measured on the 2-core CPU (B=2, L=S=512, H=8,
+    Dh=64, f32, packed causal mask + full bias, interleaved runs): forward+backward 0.69x the
+    time of the plain autodiff version (`reference_dot_product_attention`); forward unchanged.
+
+    `causal_blocks` = n > 1 promises that the mask never lets a query see a key at a later array
+    index (a causal decoder over packed rows without a bidirectional prefix; needs L == S). The
+    queries are then split into n blocks and block i is computed against keys [0, end of block i)
+    only, skipping the masked upper triangle: (n + 1) / 2n of the products. Unmasked rows give
+    the same result; fully masked (padding) query rows average over their block's keys instead
+    of all keys (such rows carry no loss).
+
+    Worked example (L = S = 4, n = 2): queries 0-1 against keys 0-1, then queries 2-3 against
+    keys 0-3: 12 of the 16 query-key pairs are computed.
+    """
+    groups = query.shape[2] // key.shape[2]
+    if groups > 1:  # [B, S, K, Dh] -> [B, S, H, Dh]; head h uses kv head h // groups
+        key = jnp.repeat(key, groups, axis=2)
+        value = jnp.repeat(value, groups, axis=2)
+    scale = query.shape[-1] ** -0.5 if scale is None else scale
+    # [B, L, H, Dh] -> [B, H, L, Dh] (small copies; the [B, H, L, S] tensors never move)
+    q, k, v = (jnp.swapaxes(x, 1, 2) for x in (query, key, value))
+    bounds = causal_block_bounds(q.shape[2], k.shape[2], causal_blocks)
+    if len(bounds) == 1:
+        out = _attention_core(q, k, v, mask, bias, float(scale))
+    else:  # query rows [r0, r1) against keys [0, r1)
+        out = jnp.concatenate([
+            _attention_core(q[:, :, r0:r1], k[:, :, :r1], v[:, :, :r1], _block(mask, r0, r1),
+                            _block(bias, r0, r1), float(scale))
+            for r0, r1 in bounds], axis=2)
+    return jnp.swapaxes(out, 1, 2)
+
+
+def causal_block_bounds(query_len: int, key_len: int, blocks: int) -> list[tuple[int, int]]:
+    """Query row ranges [r0, r1) of `dot_product_attention`'s causal blocks; block [r0, r1) sees
+    keys [0, r1). One block (the whole product) unless L == S and L splits evenly.
+
+    Worked example: causal_block_bounds(512, 512, 4) -> [(0, 128), (128, 256), (256, 384), (384, 512)]
+    """
+    if blocks < 1:
+        raise ValueError(f"causal_blocks must be >= 1, got {blocks}")
+    if blocks == 1 or query_len != key_len or query_len % blocks:
+        return [(0, query_len)]
+    size = query_len // blocks
+    return [(i * size, (i + 1) * size) for i in range(blocks)]
+
+
+def _block(x: Array | None, r0: int, r1: int) -> Array | None:
+    """Rows [r0, r1) and keys [0, r1) of a mask or bias broadcastable to [B, H, L, S]."""
+    if x is None:
+        return None
+    rows = slice(r0, r1) if x.shape[-2] > 1 else slice(None)
+    keys = slice(0, r1) if x.shape[-1] > 1 else slice(None)
+    return x[..., rows, keys]
+
+
+def reference_dot_product_attention(
+    query: Array,
+    key: Array,
+    value: Array,
+    *,
+    mask: Array | None = None,
+    bias: Array | None = None,
+    scale: float | None = None,
+) -> Array:
+    """Plain autodiff attention, same contract as `dot_product_attention` (tests, benchmarks)."""
+    groups = query.shape[2] // key.shape[2]
+    if groups > 1:
+        key = jnp.repeat(key, groups, axis=2)
+        value = jnp.repeat(value, groups, axis=2)
+    scale = query.shape[-1] ** -0.5 if scale is None else scale
+    # [B, L, H, Dh] x [B, S, H, Dh] -> [B, H, L, S]
+    logits = jnp.einsum("blhd,bshd->bhls", query, key, preferred_element_type=jnp.float32) * scale
+    if bias is not None:
+        logits = logits + bias.astype(jnp.float32)
+    if mask is not None:
+        logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
+    probs = jax.nn.softmax(logits, axis=-1).astype(value.dtype)
+    # [B, H, L, S] x [B, S, H, Dh] -> [B, L, H, Dh]
+    return jnp.einsum("bhls,bshd->blhd", probs, value)
+
+
+def _attention_probs(q: Array, k: Array, mask: Array | None, bias: Array | None, scale: float) -> Array:
+    # q [B, H, L, Dh] x k [B, H, S, Dh] -> float32 probabilities [B, H, L, S]
+    logits = jnp.einsum("bhld,bhsd->bhls", q, k, preferred_element_type=jnp.float32) * scale
+    if bias is not None:
+        logits = logits + bias.astype(jnp.float32)
+    if mask is not None:
+        logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
+    return jax.nn.softmax(logits, axis=-1)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _attention_core(q: Array, k: Array, v: Array, mask: Array | None, bias: Array | None,
+                    scale: float) -> Array:
+    """softmax(q k^T * scale + bias, masked) v on [B, H, L|S, Dh] arrays -> [B, H, L, Dh]."""
+    probs = _attention_probs(q, k, mask, bias, scale)
+    return jnp.einsum("bhls,bhsd->bhld", probs.astype(v.dtype), v)
+
+
+def _attention_core_fwd(q, k, v, mask, bias, scale):
+    probs = _attention_probs(q, k, mask, bias, scale)
+    out = jnp.einsum("bhls,bhsd->bhld", probs.astype(v.dtype), v)
+    return out, (q, k, v, mask, bias, probs, out)
+
+
+def _attention_core_bwd(scale, residuals, d_out):
+    q, k, v, mask, bias, probs, out = residuals
+    # dV^T [B, H, Dh, S] = dO^T P: P enters as the row-major right operand (the fast GEMM form);
+    # P^T dO, autodiff's choice, runs at half speed on CPU. Same for dK^T below.
+    d_v_t = jnp.einsum("bhld,bhls->bhds", d_out, probs.astype(d_out.dtype))
+    d_probs = jnp.einsum("bhld,bhsd->bhls", d_out, v, preferred_element_type=jnp.float32)
+    # softmax backward: dS = P (dP - sum_s P dP); sum_s P dP = dO . O (a [B, H, L] reduction over Dh)
+    delta = jnp.sum(d_out.astype(jnp.float32) * out.astype(jnp.float32), axis=-1, keepdims=True)
+    d_logits = probs * (d_probs - delta)
+    if mask is not None:  # masked logits were replaced by a constant: no gradient reaches them
+        d_logits = jnp.where(mask, d_logits, 0.0)
+    d_bias = None if bias is None else _sum_to_shape(d_logits, bias.shape).astype(bias.dtype)
+    d_scaled = (d_logits * scale).astype(q.dtype)
+    d_q = jnp.einsum("bhls,bhsd->bhld", d_scaled, k)
+    d_k_t = jnp.einsum("bhld,bhls->bhds", q, d_scaled)
+    return d_q, jnp.swapaxes(d_k_t, 2, 3), jnp.swapaxes(d_v_t, 2, 3), None, d_bias
+
+
+_attention_core.defvjp(_attention_core_fwd, _attention_core_bwd)
+
+
+def _sum_to_shape(x: Array, shape: tuple[int, ...]) -> Array:
+    """Sums x over the dims that `shape` broadcasts (missing leading dims or size-1 dims)."""
+    x = jnp.sum(x, axis=tuple(range(x.ndim - len(shape)))) if x.ndim > len(shape) else x
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and x.shape[i] != 1)
+    return jnp.sum(x, axis=axes, keepdims=True) if axes else x

@@ -96,6 +96,16 @@ def test_round_trip_is_exact_and_loads_in_transformers(hf_dir, tmp_path):
     np.testing.assert_allclose(_hf_logits(reloaded, enc, dec), _hf_logits(model, enc, dec), atol=1e-6)
 
 
+def test_export_refuses_a_non_empty_directory_and_leaves_it_alone(hf_dir, tmp_path):
+    _, path = hf_dir
+    config, params = load_hf_t5(path)
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(FlanJaxError, match="exists and is not an empty directory"):
+        save_hf_t5(config, params, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
 def test_folds_rescale_into_a_distinct_head(tmp_path):
     """A checkpoint that rescales but has its own lm_head (possible in transformers 5)."""
     model = _hf_model("original")

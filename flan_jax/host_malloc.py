@@ -7,7 +7,9 @@ t5-small step, 9.5 s -> 7.8 s per step once they are gone (docs/benchmarks.md). 
 (worker threads' arenas cap their heaps at 64 MiB and fall back to mmap) and mmap / trim
 thresholds above the step's footprint, freed memory stays in the heap and the next step reuses
 it: zero faults per step, same results bit for bit. The cost is that the process keeps its peak
-heap until it exits, which a training process reaches again every step anyway.
+heap until it exits, which a training process reaches again every step anyway; a process that
+runs several different models in turn (the throughput bench) calls `release_free_memory()`
+between them, or the heaps of all of them add up.
 
 glibc reads these settings only at start-up (`mallopt` cannot raise the mmap threshold past
 2 GiB), hence the re-exec. It happens only for the `flan-jax` / `python -m flan_jax...` programs,
@@ -17,6 +19,7 @@ set. `FLAN_JAX_MALLOC_TUNING=0` turns it off; library code and notebooks are nev
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import sys
@@ -83,3 +86,12 @@ def untuned_hint(environ: Mapping[str, str]) -> str | None:
     return (f"glibc malloc defaults: CPU steps page-fault their temporaries in on every step "
             f"(~20% of step time at the benchmark sizes); start Python with {settings} to reuse "
             f"them (the flan-jax CLI does this itself; see flan_jax/host_malloc.py)")
+
+
+def release_free_memory() -> bool:
+    """Returns the heap's free pages to the kernel (glibc `malloc_trim(0)`); False where there
+    is no glibc. For the points where a tuned process switches to a different workload."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return True

@@ -19,6 +19,7 @@ t5-small: 1.010 TFLOP/step at the default shapes.
 By default the bench re-executes itself with the glibc malloc settings the CLI uses
 (`flan_jax/host_malloc.py`: freed step memory is reused instead of page-faulted in again);
 `--malloc default` measures glibc's defaults. Both runs of one invocation share the setting.
+With --mesh (8 fake devices) the settings do not apply, as in the CLI (see host_malloc).
 
 --hf runs the same shapes in HF transformers + torch (eager, float32, same optimizer family:
 torch AdamW with the same clip; HF's Adafactor with T5's settings) in this invocation and prints
@@ -58,10 +59,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 ARGS = parse_args() if __name__ == "__main__" else None
 os.environ.setdefault("JAX_PLATFORMS", "cpu")  # never start libtpu (the tpu extra) for a CPU bench
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-if ARGS is not None and ARGS.malloc == "tuned":  # must precede the jax import
-    host_malloc.reexec_with_tuned_malloc()
 if ARGS is not None and ARGS.mesh:  # must precede the jax import
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
+if ARGS is not None and ARGS.malloc == "tuned":  # must precede the jax import; not with --mesh
+    host_malloc.reexec_with_tuned_malloc()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

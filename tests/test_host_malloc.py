@@ -27,6 +27,11 @@ def test_missing_settings_on_linux_glibc_cpu():
     }
 
 
+def test_one_fake_device_still_counts_as_one():
+    env = {"JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=1 --xla_x=y"}
+    assert len(host_malloc.missing_settings(env, **LINUX_GLIBC)) == 3
+
+
 def test_user_settings_are_kept():
     env = {"JAX_PLATFORMS": "cpu", "MALLOC_ARENA_MAX": "4"}
     assert sorted(host_malloc.missing_settings(env, **LINUX_GLIBC)) == [
@@ -42,6 +47,7 @@ def test_user_settings_are_kept():
     ({"JAX_PLATFORMS": "cpu"}, {"system": "Linux", "libc": ""}),  # musl
     ({"JAX_PLATFORMS": "cpu", "FLAN_JAX_MALLOC_TUNING": "0"}, LINUX_GLIBC),
     ({"JAX_PLATFORMS": "cpu", "FLAN_JAX_MALLOC_REEXECUTED": "1"}, LINUX_GLIBC),  # never twice
+    ({"JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}, LINUX_GLIBC),
 ])
 def test_no_settings_where_they_do_not_apply(env, where):
     assert host_malloc.missing_settings(env, **where) == {}
@@ -55,8 +61,9 @@ def test_bad_switch_value_is_named(value):
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
+    # Without the suite's 8 fake devices (conftest's XLA_FLAGS), for which nothing is tuned.
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("MALLOC_") and not k.startswith("FLAN_JAX_MALLOC")}
+           if not k.startswith(("MALLOC_", "FLAN_JAX_MALLOC")) and k != "XLA_FLAGS"}
     env.update(JAX_PLATFORMS="cpu", **extra)
     return env
 
@@ -137,6 +144,7 @@ def test_untuned_hint_names_the_settings(monkeypatch):
     assert hint is not None and "MALLOC_ARENA_MAX=1" in hint
     assert host_malloc.untuned_hint(dict(host_malloc.TUNED_MALLOC_ENV)) is None
     assert host_malloc.untuned_hint({"FLAN_JAX_MALLOC_TUNING": "0"}) is None
+    assert host_malloc.untuned_hint({"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}) is None
 
 
 # In a tuned process a freed 256 MiB block stays resident; release_free_memory hands it back.

@@ -97,10 +97,7 @@ def dot_product_attention(
     Worked example (L = S = 4, n = 2): queries 0-1 against keys 0-1, then queries 2-3 against
     keys 0-3: 12 of the 16 query-key pairs are computed.
     """
-    groups = query.shape[2] // key.shape[2]
-    if groups > 1:  # [B, S, K, Dh] -> [B, S, H, Dh]; head h uses kv head h // groups
-        key = jnp.repeat(key, groups, axis=2)
-        value = jnp.repeat(value, groups, axis=2)
+    key, value = _expand_kv_heads(query, key, value)
     scale = query.shape[-1] ** -0.5 if scale is None else scale
     # [B, L, H, Dh] -> [B, H, L, Dh] (small copies; the [B, H, L, S] tensors never move)
     q, k, v = (jnp.swapaxes(x, 1, 2) for x in (query, key, value))
@@ -148,20 +145,21 @@ def reference_dot_product_attention(
     scale: float | None = None,
 ) -> Array:
     """Plain autodiff attention, same contract as `dot_product_attention` (tests, benchmarks)."""
-    groups = query.shape[2] // key.shape[2]
-    if groups > 1:
-        key = jnp.repeat(key, groups, axis=2)
-        value = jnp.repeat(value, groups, axis=2)
+    key, value = _expand_kv_heads(query, key, value)
     scale = query.shape[-1] ** -0.5 if scale is None else scale
-    # [B, L, H, Dh] x [B, S, H, Dh] -> [B, H, L, S]
-    logits = jnp.einsum("blhd,bshd->bhls", query, key, preferred_element_type=jnp.float32) * scale
-    if bias is not None:
-        logits = logits + bias.astype(jnp.float32)
-    if mask is not None:
-        logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
-    probs = jax.nn.softmax(logits, axis=-1).astype(value.dtype)
+    q, k = jnp.swapaxes(query, 1, 2), jnp.swapaxes(key, 1, 2)
+    probs = _attention_probs(q, k, mask, bias, float(scale)).astype(value.dtype)
     # [B, H, L, S] x [B, S, H, Dh] -> [B, L, H, Dh]
     return jnp.einsum("bhls,bshd->blhd", probs, value)
+
+
+def _expand_kv_heads(query: Array, key: Array, value: Array) -> tuple[Array, Array]:
+    """key, value [B, S, K, Dh] -> [B, S, H, Dh] for H query heads; head h uses kv head
+    h // (H / K) (grouped-query attention). Unchanged when K == H."""
+    groups = query.shape[2] // key.shape[2]
+    if groups == 1:
+        return key, value
+    return jnp.repeat(key, groups, axis=2), jnp.repeat(value, groups, axis=2)
 
 
 def _attention_probs(q: Array, k: Array, mask: Array | None, bias: Array | None, scale: float) -> Array:

@@ -32,8 +32,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import sys
-import sysconfig
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -42,6 +40,7 @@ from typing import Any
 from flan_jax.data import tasks as tasks_lib
 from flan_jax.data.spec import LocalSource, ProceduralSource, TfdsSource
 from flan_jax.errors import FlanJaxError
+from flan_jax.shipped import shipped_dir_candidates
 
 RATE_KINDS = ("examples_proportional", "temperature", "equal", "weights")
 MIXTURES_DIR_ENV = "FLAN_JAX_MIXTURES_DIR"
@@ -84,13 +83,7 @@ def mixtures_dir() -> Path:
     else `<data prefix>/share/flan_jax/mixtures` (where a non-editable install puts them)."""
     if os.environ.get(MIXTURES_DIR_ENV):
         return Path(os.environ[MIXTURES_DIR_ENV])
-    candidates = [
-        Path(__file__).resolve().parents[2] / "mixtures",
-        # pip puts data-files under the scheme's "data" path (/usr/local on Debian's system
-        # Python, where sys.prefix is /usr); sys.prefix covers venvs and conda.
-        Path(sysconfig.get_path("data")) / "share" / "flan_jax" / "mixtures",
-        Path(sys.prefix) / "share" / "flan_jax" / "mixtures",
-    ]
+    candidates = shipped_dir_candidates("mixtures")
     for c in candidates:
         if c.is_dir():
             return c

@@ -25,10 +25,9 @@ import importlib.util
 import logging
 import os
 import sys
-import sysconfig
-from pathlib import Path
 
 from flan_jax.errors import FlanJaxError
+from flan_jax.shipped import shipped_dir_candidates
 
 GIN_PATH_ENV = "FLAN_JAX_GIN_PATH"
 GIN_PREFIX = "--gin."
@@ -38,9 +37,7 @@ def gin_search_paths(extra: list[str] | None = None) -> list[str]:
     """Directories searched for gin files and their `include`s, first match wins."""
     paths = list(extra or [])
     paths += [p for p in os.environ.get(GIN_PATH_ENV, "").split(os.pathsep) if p]
-    for candidate in (Path(__file__).resolve().parents[2] / "gin_configs",
-                      Path(sysconfig.get_path("data")) / "share" / "flan_jax" / "gin_configs",
-                      Path(sys.prefix) / "share" / "flan_jax" / "gin_configs"):
+    for candidate in shipped_dir_candidates("gin_configs"):
         if candidate.is_dir():
             paths.append(str(candidate))
     return paths + [os.getcwd()]

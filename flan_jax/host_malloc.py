@@ -38,6 +38,14 @@ SWITCH = "FLAN_JAX_MALLOC_TUNING"
 _REEXECUTED = "FLAN_JAX_MALLOC_REEXECUTED"
 
 
+def on_glibc(system: str | None = None, libc: str | None = None) -> bool:
+    """Linux with glibc (the settings and `malloc_trim` are glibc's); arguments override the
+    detected values (tests)."""
+    system = platform.system() if system is None else system
+    libc = platform.libc_ver()[0] if libc is None else libc
+    return system == "Linux" and libc == "glibc"
+
+
 def tuning_enabled(environ: Mapping[str, str]) -> bool:
     """Whether `SWITCH` allows the tuning ("1", the default, or "0")."""
     value = environ.get(SWITCH, "1").strip()
@@ -57,9 +65,7 @@ def missing_settings(environ: Mapping[str, str], *, system: str | None = None,
     Not with several fake CPU devices (`--xla_force_host_platform_device_count` > 1 in XLA_FLAGS):
     their threads allocate at once from the one arena, and the t5-small bench step on 8 fake
     devices measured 1.17x slower with 1.7x the peak memory (20.5 vs 12.0 GiB)."""
-    system = platform.system() if system is None else system
-    libc = platform.libc_ver()[0] if libc is None else libc
-    if system != "Linux" or libc != "glibc" or not tuning_enabled(environ):
+    if not on_glibc(system, libc) or not tuning_enabled(environ):
         return {}
     if environ.get("JAX_PLATFORMS", "").strip().lower() != "cpu" or environ.get(_REEXECUTED):
         return {}
@@ -90,7 +96,7 @@ def reexec_with_tuned_malloc(environ: MutableMapping[str, str] = os.environ) -> 
 def untuned_hint(environ: Mapping[str, str]) -> str | None:
     """A one-line note for `train()` on CPU when this process runs with glibc's defaults
     (research code and notebooks are never re-executed); None when there is nothing to say."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or environ.get(SWITCH) == "0":
+    if not on_glibc() or environ.get(SWITCH) == "0":
         return None
     if several_fake_devices(environ):
         return None
@@ -106,7 +112,7 @@ def untuned_hint(environ: Mapping[str, str]) -> str | None:
 def release_free_memory() -> bool:
     """Returns the heap's free pages to the kernel (glibc `malloc_trim(0)`); False where there
     is no glibc. For the points where a tuned process switches to a different workload."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not on_glibc():
         return False
     ctypes.CDLL("libc.so.6").malloc_trim(0)
     return True

@@ -15,8 +15,7 @@ from flan_jax import host_malloc
 from flan_jax.errors import FlanJaxError
 
 LINUX_GLIBC = {"system": "Linux", "libc": "glibc"}
-needs_glibc = pytest.mark.skipif(
-    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
+needs_glibc = pytest.mark.skipif(not host_malloc.on_glibc(), reason="glibc only")
 
 
 def test_missing_settings_on_linux_glibc_cpu():

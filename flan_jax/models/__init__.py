@@ -1,4 +1,4 @@
-"""Models: the Llama-style decoder, the T5 encoder-decoder, shared layers, sharding rules and
+"""Models: the Llama-style decoder, the Gemma 3 text decoder, the T5 encoder-decoder, shared layers, sharding rules and
 HF/checkpoint conversion.
 
 Public names are resolved lazily (PEP 562), so `import flan_jax.models` loads neither JAX nor
@@ -14,6 +14,8 @@ _PUBLIC = {
     "Decoder": "decoder",
     "DecoderConfig": "decoder",
     "init_cache": "decoder",
+    "Gemma3": "gemma",
+    "Gemma3Config": "gemma",
     "T5": "t5",
     "T5Config": "t5",
     "LOGICAL_AXIS_RULES": "sharding",
@@ -21,6 +23,8 @@ _PUBLIC = {
     "rules_for_mesh": "sharding",
     "load_hf_llama": "hf_llama",
     "save_hf_llama": "hf_llama",
+    "load_hf_gemma": "hf_gemma",
+    "save_hf_gemma": "hf_gemma",
     "load_checkpoint": "params_io",
     "save_checkpoint": "params_io",
     "build_model": "params_io",

@@ -7,6 +7,7 @@ K kv heads, Dh head dim. Logits and softmax are float32 whatever the compute dty
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -61,6 +62,76 @@ def make_attention_mask(
             allowed = allowed | both_prefix
         mask = mask & allowed
     return mask[:, None, :, :]
+
+
+def sliding_window_mask(query_positions: Array, key_positions: Array, window: int) -> Array:
+    """Boolean [B, 1, Lq, Lk]: key_position > query_position - window (Gemma's local layers).
+
+    AND it with a causal `make_attention_mask`: each query then sees itself and the window - 1
+    keys before it in its segment (HF masking_utils.sliding_window_overlay). Positions, not
+    array indices, so that it also holds in a decode cache whose rows had prompts of different
+    lengths (right padding puts a row's generated tokens at slots beyond its positions).
+    Worked example, positions [0, 1, 2, 3], window 2 (and causal):
+            q0: 1 0 0 0
+            q1: 1 1 0 0
+            q2: 0 1 1 0
+            q3: 0 0 1 1
+    """
+    # [B, Lq, 1] vs [B, 1, Lk]
+    allowed = key_positions[:, None, :] > query_positions[:, :, None] - window
+    return allowed[:, None, :, :]
+
+
+def extend_kv_cache(module: Any, key: Array, value: Array, cache_index: Array) -> tuple[Array, Array]:
+    """Writes key/value [B, T, K, Dh] into `module`'s "cache" collection at slot `cache_index`;
+    returns the whole cache [B, S, K, Dh] (S = the length the cache was created with).
+
+    Called from inside a flax module's method (decode mode). On the cache creation pass (no
+    cache yet) the zero-filled variables are created with the input's shapes and the inputs
+    are returned unchanged. Example: S = 6, cache_index 3, T = 1: slot 3 of cached_key becomes
+    the new key and the 6 slots are returned.
+    """
+    initialized = module.has_variable("cache", "cached_key")
+    cached_k = module.variable("cache", "cached_key", jnp.zeros, key.shape, key.dtype)
+    cached_v = module.variable("cache", "cached_value", jnp.zeros, value.shape, value.dtype)
+    if not initialized:  # cache creation pass: shapes only
+        return key, value
+    start = (0, cache_index, 0, 0)
+    cached_k.value = jax.lax.dynamic_update_slice(cached_k.value, key.astype(cached_k.value.dtype), start)
+    cached_v.value = jax.lax.dynamic_update_slice(cached_v.value, value.astype(cached_v.value.dtype), start)
+    return cached_k.value, cached_v.value
+
+
+def extend_segment_cache(
+    module: Any, segment_ids: Array, prefix: Array | None = None, positions: Array | None = None
+) -> tuple[Array, Array, Array] | tuple[Array, Array, Array, Array] | None:
+    """Records the new keys' segment ids [B, T] (and prefix-LM flags) in `module`'s "cache".
+
+    Returns (start index, key segment ids [B, S], key prefix flags [B, S]) for building the
+    mask of the T new queries over the S cache slots: the queries sit at cache slots
+    start .. start + T - 1; with `positions` [B, T] given (a sliding-window model) these are
+    recorded too and the key positions [B, S] are returned as a fourth element. Returns None
+    on the cache creation pass (variables created with S = the input's length). Example: a prompt of 4 with segment ids [1, 1, 1, 0] then one
+    token: the second call returns start 4 and key segment ids [1, 1, 1, 0, 1, 0, ...].
+    """
+    initialized = module.has_variable("cache", "index")
+    index = module.variable("cache", "index", lambda: jnp.zeros((), jnp.int32))
+    key_segments = module.variable("cache", "key_segment_ids", jnp.zeros, segment_ids.shape, jnp.int32)
+    key_prefix = module.variable("cache", "key_prefix", jnp.zeros, segment_ids.shape, jnp.bool_)
+    key_positions = None
+    if positions is not None:
+        key_positions = module.variable("cache", "key_positions", jnp.zeros, segment_ids.shape, jnp.int32)
+    if not initialized:
+        return None
+    start = index.value
+    prefix = jnp.zeros(segment_ids.shape, jnp.bool_) if prefix is None else jnp.asarray(prefix).astype(bool)
+    key_segments.value = jax.lax.dynamic_update_slice(key_segments.value, segment_ids.astype(jnp.int32), (0, start))
+    key_prefix.value = jax.lax.dynamic_update_slice(key_prefix.value, prefix, (0, start))
+    index.value = start + segment_ids.shape[1]
+    if key_positions is None:
+        return start, key_segments.value, key_prefix.value
+    key_positions.value = jax.lax.dynamic_update_slice(key_positions.value, positions.astype(jnp.int32), (0, start))
+    return start, key_segments.value, key_prefix.value, key_positions.value
 
 
 def dot_product_attention(

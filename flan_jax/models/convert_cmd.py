@@ -4,7 +4,8 @@
     flan-jax convert --to-hf --from CKPT --out HF_DIR
 
 The HF family is read from config.json (model_type / architectures): Llama goes through
-`models.hf_llama`, T5 through `models.hf_t5` (imported only when needed). Only safetensors
+`models.hf_llama`, Gemma 3 text (gemma3_text, or a text-only gemma3) through `models.hf_gemma`,
+T5 through `models.hf_t5` (imported only when needed). Only safetensors
 are read. Outputs are written atomically: on any error nothing is left at --out.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from flan_jax.errors import FlanJaxError
 
 LLAMA_ARCHS = ("LlamaForCausalLM",)
 T5_ARCHS = ("T5ForConditionalGeneration",)
+GEMMA3_TYPES = ("gemma3_text", "gemma3")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,18 +30,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def hf_family(model_dir: str | Path) -> str:
-    """'llama' or 't5' from config.json; FlanJaxError naming the file otherwise."""
+    """'llama', 'gemma3' or 't5' from config.json; FlanJaxError naming the file otherwise."""
     from flan_jax.models.hf_config import read_hf_config
 
     config = read_hf_config(model_dir)
     model_type, archs = config.get("model_type"), config.get("architectures") or []
     if model_type == "llama" or any(a in LLAMA_ARCHS for a in archs):
         return "llama"
+    if model_type in GEMMA3_TYPES:
+        return "gemma3"
     if model_type == "t5" or any(a in T5_ARCHS for a in archs):
         return "t5"
     raise FlanJaxError(
         f"{Path(model_dir) / 'config.json'}: unsupported model_type {model_type!r} / architectures {archs} "
-        "(supported: llama, t5)"
+        "(supported: llama, gemma3_text, t5)"
     )
 
 
@@ -47,10 +51,15 @@ def load_hf(model_dir: str | Path, scan_layers: bool = False) -> tuple[Any, Any]
     """(config, params) of a HF directory of any supported family."""
     import dataclasses
 
-    if hf_family(model_dir) == "llama":
+    family = hf_family(model_dir)
+    if family == "llama":
         from flan_jax.models.hf_llama import load_hf_llama
 
         return load_hf_llama(model_dir, scan_layers=scan_layers)
+    if family == "gemma3":
+        from flan_jax.models.hf_gemma import load_hf_gemma
+
+        return load_hf_gemma(model_dir, scan_layers=scan_layers)
     from flan_jax.models import hf_t5
 
     config, params = hf_t5.load_hf_t5(model_dir)
@@ -64,10 +73,15 @@ def save_hf(config: Any, params: Any, out_dir: str | Path) -> None:
     """Writes a HF directory for a flan_jax (config, params), atomically."""
     from flan_jax.models.params_io import family_of
 
-    if family_of(config) == "decoder":
+    family = family_of(config)
+    if family == "decoder":
         from flan_jax.models.hf_llama import save_hf_llama
 
         save_hf_llama(config, params, out_dir)
+    elif family == "gemma3":
+        from flan_jax.models.hf_gemma import save_hf_gemma
+
+        save_hf_gemma(config, params, out_dir)
     else:
         from flan_jax.models.hf_t5 import save_hf_t5
 

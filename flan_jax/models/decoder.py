@@ -1,6 +1,6 @@
 """Llama-style decoder-only transformer (causal LM or prefix LM) with a decode cache.
 
-Pre-norm blocks: x += Attn(RMSNorm(x)); x += SwiGLU(RMSNorm(x)); RMSNorm; head. Attention is
+Pre-norm blocks: x += Attn(RMSNorm(x)); x += SwiGLU(RMSNorm(x)) (layers.GatedMLP); RMSNorm; head. Attention is
 grouped-query with rotary embeddings driven by `decoder_positions`, so positions restart in
 every packed segment and a packed row computes exactly what its segments compute alone.
 
@@ -112,7 +112,7 @@ class Attention(nn.Module):
         k = layers.with_logical_constraint(k, ("batch", "length", "kv_heads", "head_dim"))
         v = layers.with_logical_constraint(v, ("batch", "length", "kv_heads", "head_dim"))
         if self.decode:
-            k, v = self._extend_cache(k, v, cache_index)
+            k, v = attention.extend_kv_cache(self, k, v, cache_index)
         # [B, T, H, Dh] attending over [B, S, K, Dh]; the mask is causal in array index unless
         # prefix LM (bidirectional prompt) or decoding (S is the cache).
         blocks = 1 if self.decode or cfg.prefix_lm else cfg.causal_attention_blocks
@@ -120,35 +120,6 @@ class Attention(nn.Module):
         out = layers.with_logical_constraint(out, ("batch", "length", "heads", "head_dim"))
         # [B, T, H, Dh] -> [B, T, D]
         return dense(cfg.emb_dim, ("heads", "head_dim", "embed"), "out", num_in=2)(out)
-
-    def _extend_cache(self, k: Array, v: Array, cache_index: Array) -> tuple[Array, Array]:
-        """Writes k/v [B, T, K, Dh] at cache_index; returns the whole cache [B, S, K, Dh]."""
-        initialized = self.has_variable("cache", "cached_key")
-        cached_k = self.variable("cache", "cached_key", jnp.zeros, k.shape, k.dtype)
-        cached_v = self.variable("cache", "cached_value", jnp.zeros, v.shape, v.dtype)
-        if not initialized:  # cache creation pass: shapes only
-            return k, v
-        start = (0, cache_index, 0, 0)
-        cached_k.value = jax.lax.dynamic_update_slice(cached_k.value, k.astype(cached_k.value.dtype), start)
-        cached_v.value = jax.lax.dynamic_update_slice(cached_v.value, v.astype(cached_v.value.dtype), start)
-        return cached_k.value, cached_v.value
-
-
-class SwiGLU(nn.Module):
-    """down(silu(gate(x)) * up(x)); [B, T, D] -> [B, T, F] -> [B, T, D]."""
-
-    config: DecoderConfig
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        cfg = self.config
-        dense = lambda feats, axes, name: layers.DenseGeneral(  # noqa: E731
-            feats, axes, kernel_init=_kernel_init(), dtype=cfg.compute_dtype, name=name
-        )
-        gate = dense(cfg.mlp_dim, ("embed", "mlp"), "gate")(x)
-        up = dense(cfg.mlp_dim, ("embed", "mlp"), "up")(x)
-        hidden = layers.with_logical_constraint(nn.silu(gate) * up, ("batch", "length", "mlp"))
-        return dense(cfg.emb_dim, ("mlp", "embed"), "down")(hidden)
 
 
 class DecoderLayer(nn.Module):
@@ -164,7 +135,8 @@ class DecoderLayer(nn.Module):
         # x: [B, T, D]
         attention = Attention(cfg, decode=self.decode, name="attention")
         x = x + attention(norm("attention_norm")(x), positions, mask, cache_index)
-        x = x + SwiGLU(cfg, name="mlp")(norm("mlp_norm")(x))
+        mlp = layers.GatedMLP(cfg.emb_dim, cfg.mlp_dim, "silu", _kernel_init(), cfg.compute_dtype, name="mlp")
+        x = x + mlp(norm("mlp_norm")(x))
         return layers.with_logical_constraint(x, ("batch", "length", "embed")), None
 
 
@@ -241,25 +213,17 @@ class Decoder(nn.Module):
 
     def _extend_mask_cache(self, segment_ids: Array, prefix: Array | None) -> tuple[Array, Array]:
         """Records the new keys' segment ids / prefix flags; mask of the new queries over the cache."""
-        initialized = self.has_variable("cache", "index")
-        index = self.variable("cache", "index", lambda: jnp.zeros((), jnp.int32))
-        key_segments = self.variable("cache", "key_segment_ids", jnp.zeros, segment_ids.shape, jnp.int32)
-        key_prefix = self.variable("cache", "key_prefix", jnp.zeros, segment_ids.shape, jnp.bool_)
-        if not initialized:
+        cached = attention.extend_segment_cache(self, segment_ids, prefix)
+        if cached is None:  # creation pass
             return jnp.zeros(()), jnp.zeros((), jnp.int32)
-        start = index.value
+        start, key_segments, key_prefix = cached
         num_new = segment_ids.shape[1]
         prefix = jnp.zeros(segment_ids.shape, jnp.bool_) if prefix is None else jnp.asarray(prefix).astype(bool)
-        key_segments.value = jax.lax.dynamic_update_slice(
-            key_segments.value, segment_ids.astype(jnp.int32), (0, start)
-        )
-        key_prefix.value = jax.lax.dynamic_update_slice(key_prefix.value, prefix, (0, start))
-        index.value = start + num_new
         # [B, 1, T, S]
         mask = attention.make_attention_mask(
-            segment_ids, key_segments.value, causal=True,
-            query_index=start + jnp.arange(num_new), key_index=jnp.arange(key_segments.value.shape[1]),
-            bidirectional_query=prefix, bidirectional_key=key_prefix.value,
+            segment_ids, key_segments, causal=True,
+            query_index=start + jnp.arange(num_new), key_index=jnp.arange(key_segments.shape[1]),
+            bidirectional_query=prefix, bidirectional_key=key_prefix,
         )
         return mask, start
 
@@ -295,12 +259,14 @@ def _segments_and_positions(batch: Mapping[str, Array]) -> tuple[Array, Array]:
     return jnp.asarray(segment_ids), jnp.asarray(positions)
 
 
-def init_cache(model: Decoder, batch_size: int, max_length: int) -> Any:
-    """A zero decode cache for `max_length` positions (shapes via eval_shape: nothing is run)."""
+def init_cache(model: nn.Module, batch_size: int, max_length: int) -> Any:
+    """A zero decode cache for `max_length` positions (shapes via eval_shape: nothing is run).
+
+    Works for any module with a `decode(tokens, positions)` method (Decoder, gemma.Gemma3)."""
     tokens = jnp.zeros((batch_size, max_length), jnp.int32)
 
     def make() -> Any:
-        return model.init(jax.random.PRNGKey(0), tokens, tokens, method=Decoder.decode)["cache"]
+        return model.init(jax.random.PRNGKey(0), tokens, tokens, method="decode")["cache"]
 
     shapes = jax.eval_shape(make)
     return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)

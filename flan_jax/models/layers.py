@@ -1,4 +1,4 @@
-"""Building blocks shared by the T5 and the Llama-style decoder.
+"""Building blocks shared by the T5, the Llama-style decoder and Gemma 3.
 
 Every parameter is created through `nn.with_logical_partitioning`, so `jax.eval_shape(model.init)`
 returns boxes carrying logical axis names ('embed', 'mlp', 'heads', ...); `models/sharding.py` maps
@@ -36,27 +36,37 @@ def with_logical_constraint(x: Array, axes: LogicalAxes) -> Array:
 
 
 class RMSNorm(nn.Module):
-    """Root-mean-square norm (no mean subtraction, no bias), as in T5 and Llama.
+    """Root-mean-square norm (no mean subtraction, no bias), as in T5, Llama and Gemma.
 
-    Computes in float32 whatever the input dtype: y = x / sqrt(mean(x^2) + eps) * scale.
+    Computes in float32 whatever the input dtype: y = x / sqrt(mean(x^2) + eps) * scale, or
+    with `scale_plus_one` (Gemma; HF `Gemma3RMSNorm`) y = ... * (1 + scale) with the scale
+    initialised to zeros, so both start as the identity. The scale [x.shape[-1]] carries
+    `scale_axes` (('embed',) for the model width; ('head_dim',) for Gemma's per-head q/k norms).
+
+    Worked example (eps 0): x = [3, 4] -> rms = sqrt(12.5) = 3.5355 -> [0.8485, 1.1314];
+    scale [0.5, -1] gives [0.4243, -1.1314], or with scale_plus_one [1.2728, 0.0].
     """
 
     eps: float = 1e-6
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    scale_plus_one: bool = False
+    scale_axes: LogicalAxes = ("embed",)
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
         # x: [..., D]
+        init = nn.initializers.zeros if self.scale_plus_one else nn.initializers.ones
         scale = self.param(
             "scale",
-            nn.with_logical_partitioning(nn.initializers.ones, ("embed",)),
+            nn.with_logical_partitioning(init, self.scale_axes),
             (x.shape[-1],),
             self.param_dtype,
         )
         x32 = x.astype(jnp.float32)
         inv_rms = jax.lax.rsqrt(jnp.mean(jnp.square(x32), axis=-1, keepdims=True) + self.eps)
-        return (x32 * inv_rms * scale.astype(jnp.float32)).astype(self.dtype)
+        factor = 1.0 + scale.astype(jnp.float32) if self.scale_plus_one else scale.astype(jnp.float32)
+        return (x32 * inv_rms * factor).astype(self.dtype)
 
 
 def _as_tuple(x: int | Sequence[int]) -> tuple[int, ...]:
@@ -178,6 +188,39 @@ class Embed(nn.Module):
         return linear(x.astype(self.dtype), self.embedding.astype(self.dtype), True)
 
 
+# Activations of `GatedMLP`, by their HF config names (`hidden_act` / `hidden_activation`).
+GATED_ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "silu": jax.nn.silu,  # SwiGLU (Llama)
+    "gelu_pytorch_tanh": functools.partial(jax.nn.gelu, approximate=True),  # GeGLU, tanh GELU (Gemma)
+}
+
+
+class GatedMLP(nn.Module):
+    """down(act(gate(x)) * up(x)): [B, L, D] -> [B, L, F] -> [B, L, D] (Shazeer 2020, GLU variants).
+
+    Kernels gate/up [D, F] ('embed', 'mlp') and down [F, D] ('mlp', 'embed'). `activation` is a
+    key of GATED_ACTIVATIONS: "silu" gives SwiGLU (Llama), "gelu_pytorch_tanh" GeGLU with the
+    tanh approximation of GELU (Gemma; 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))).
+    """
+
+    emb_dim: int
+    mlp_dim: int
+    activation: str = "silu"
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        act = GATED_ACTIVATIONS[self.activation]
+        dense = lambda feats, axes, name: DenseGeneral(  # noqa: E731
+            feats, axes, kernel_init=self.kernel_init, dtype=self.dtype, name=name
+        )
+        gate = dense(self.mlp_dim, ("embed", "mlp"), "gate")(x)
+        up = dense(self.mlp_dim, ("embed", "mlp"), "up")(x)
+        hidden = with_logical_constraint(act(gate) * up, ("batch", "length", "mlp"))
+        return dense(self.emb_dim, ("mlp", "embed"), "down")(hidden)
+
+
 # Rematerialization choices of both models: what the backward may keep instead of recomputing.
 _REMAT_SAVEABLE = {
     "full": None,  # keep nothing: recompute the whole layer
@@ -222,22 +265,27 @@ def rotary_embedding(
     x: Array,
     positions: Array,
     *,
-    theta: float,
+    theta: float | None = None,
     llama3_scaling: tuple[float, float, float, int] | None = None,
+    inv_freq: Array | None = None,
 ) -> Array:
-    """Rotary position embedding in the 'rotate half' layout used by HF Llama checkpoints.
+    """Rotary position embedding in the 'rotate half' layout used by HF Llama and Gemma checkpoints.
 
     x [B, L, N, Dh], positions [B, L] int (restarting per packed segment) -> [B, L, N, Dh].
     Channel i < Dh/2 is paired with channel i + Dh/2 and rotated by angle
-    positions * frequency_i (see `rope_frequencies`). Angles are computed in float32.
+    positions * frequency_i, the frequencies [Dh/2] being `inv_freq` when given (e.g. chosen per
+    layer inside a scan) else `rope_frequencies(Dh, theta, llama3_scaling)`. Angles are float32.
 
     Worked example (Dh = 2, theta irrelevant since i = 0 has frequency 1):
         x = [[a, b]] at position p  ->  [[a cos p - b sin p, b cos p + a sin p]]
     """
     half = x.shape[-1] // 2
-    inv_freq = rope_frequencies(x.shape[-1], theta, llama3_scaling)
+    if inv_freq is None:
+        if theta is None:
+            raise ValueError("rotary_embedding needs theta or inv_freq")
+        inv_freq = rope_frequencies(x.shape[-1], theta, llama3_scaling)
     # [B, L, 1, Dh/2]
-    angles = positions.astype(jnp.float32)[:, :, None, None] * jnp.asarray(inv_freq)
+    angles = positions.astype(jnp.float32)[:, :, None, None] * jnp.asarray(inv_freq, jnp.float32)
     sin, cos = jnp.sin(angles), jnp.cos(angles)
     x32 = x.astype(jnp.float32)
     x1, x2 = x32[..., :half], x32[..., half:]

@@ -1,7 +1,7 @@
 """A flan_jax parameter checkpoint: a directory written atomically, readable without the trainer.
 
 Layout of CKPT/:
-    model_config.json   {"family": "decoder" | "t5", "config": {<config dataclass fields>}}
+    model_config.json   {"family": "decoder" | "gemma3" | "t5", "config": {<config dataclass fields>}}
     params.safetensors  float32 tensors keyed by their '/'-joined tree path,
                         e.g. "layers_0/attention/query/kernel" -> [D, H, Dh]
 
@@ -84,17 +84,21 @@ def _config_class(family: str) -> type:
         from flan_jax.models.decoder import DecoderConfig
 
         return DecoderConfig
+    if family == "gemma3":
+        from flan_jax.models.gemma import Gemma3Config
+
+        return Gemma3Config
     if family == "t5":
         from flan_jax.models import t5
 
         return t5.T5Config
-    raise FlanJaxError(f"unknown model family {family!r} (expected 'decoder' or 't5')")
+    raise FlanJaxError(f"unknown model family {family!r} (expected 'decoder', 'gemma3' or 't5')")
 
 
 def family_of(config: Any) -> str:
-    """'decoder' for a DecoderConfig, 't5' for a T5Config."""
+    """'decoder' for a DecoderConfig, 'gemma3' for a Gemma3Config, 't5' for a T5Config."""
     name = type(config).__name__
-    families = {"DecoderConfig": "decoder", "T5Config": "t5"}
+    families = {"DecoderConfig": "decoder", "Gemma3Config": "gemma3", "T5Config": "t5"}
     if name not in families:
         raise FlanJaxError(f"no checkpoint family for config type {name}")
     return families[name]
@@ -143,11 +147,16 @@ def load_checkpoint(ckpt_dir: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
 
 
 def build_model(config: Any) -> Any:
-    """The flax module for a config (Decoder for DecoderConfig, the T5 model for T5Config)."""
-    if family_of(config) == "decoder":
+    """The flax module for a config (Decoder, gemma.Gemma3 or the T5 model)."""
+    family = family_of(config)
+    if family == "decoder":
         from flan_jax.models.decoder import Decoder
 
         return Decoder(config)
+    if family == "gemma3":
+        from flan_jax.models.gemma import Gemma3
+
+        return Gemma3(config)
     from flan_jax.models import t5
 
     return t5.T5(config)

@@ -24,9 +24,11 @@ def test_the_folders_are_not_empty():
 def test_model_file_builds_its_config(name):
     train_cmd.parse_gin([name], [])
     from flan_jax.models.decoder import DecoderConfig
+    from flan_jax.models.gemma import Gemma3Config
     from flan_jax.models.t5 import T5Config
 
-    config = T5Config() if name.startswith("models/t5") else DecoderConfig()
+    config = (T5Config() if name.startswith("models/t5") else
+              Gemma3Config() if name.startswith("models/gemma") else DecoderConfig())
     assert config.vocab_size > 0
     gin.clear_config()
 

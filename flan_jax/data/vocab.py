@@ -19,7 +19,8 @@ text, the trainer options and the sentencepiece version; it is written to a temp
 renamed, so concurrent builders never expose a half-written model. Training is deterministic
 (fixed text order, one thread, no sampling/shuffling): two fresh builds give identical bytes.
 
-A user vocabulary (e.g. the T5 `sentencepiece.model`) is loaded with `load_vocabulary(path)`.
+A user vocabulary (e.g. the T5 `sentencepiece.model`, or a GGUF checkpoint's tokenizer: a
+`*.gguf` path) is loaded with `load_vocabulary(path)`.
 """
 from __future__ import annotations
 
@@ -196,10 +197,16 @@ def load_vocabulary(path: str | os.PathLike, extra_ids: int = 0) -> "seqio.Sente
     seqio loads models lazily, so a wrong path would otherwise fail deep inside a data
     pipeline; here a missing, unreadable or non-sentencepiece file raises VocabularyError
     naming the path. `extra_ids=100` reproduces T5's sentinel ids for the T5 vocabulary.
+    A GGUF checkpoint (`*.gguf`, or `gguf:gemma-3-270m` for the packaged Gemma 3 270M) gives
+    the sentencepiece model rebuilt from its tokenizer metadata (`data/gguf_vocab.py`).
     """
     import sentencepiece as spm
     import seqio
 
+    from flan_jax.data import gguf_vocab
+
+    if gguf_vocab.is_gguf_path(path):
+        path = gguf_vocab.gguf_model_path(path)
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -225,7 +232,8 @@ VOCAB_ENV = "FLAN_JAX_VOCAB"
 @gin.configurable
 def vocabulary_file(path: str | None = None, extra_ids: int = 0) -> tuple[str | None, int]:
     """The user's task vocabulary, if any: gin `vocabulary_file.path = '/ckpts/spiece.model'`
-    (e.g. the T5 vocabulary when fine-tuning a converted Flan-T5) or $FLAN_JAX_VOCAB."""
+    (e.g. the T5 vocabulary when fine-tuning a converted Flan-T5) or $FLAN_JAX_VOCAB. A `.gguf`
+    path (or `gguf:gemma-3-270m`) uses the tokenizer stored in that GGUF checkpoint."""
     return path or os.environ.get(VOCAB_ENV) or None, extra_ids
 
 

@@ -6,7 +6,7 @@ registered) one seqio task per (source, variant) and returns the task names.
 Task names
 ----------
 `<collection>.<source>:<variant>`, e.g. `flan2021.rte:zs_opt`, `flan2021.anli_r2:fs_noopt`,
-`cot.gsm8k:zs_noopt`, `flan_mini.<name>:eval`, `local.my_alpaca:zs_noopt`. seqio accepts names
+`cot.gsm8k:zs_noopt`, `flan_mini.<name>:eval`, `flan_nl.<name>:eval`, `local.my_alpaca:zs_noopt`. seqio accepts names
 matching `^[\\w\\d\\.\\:_#]+$`; `.` separates the collection and `:` the variant, so a name splits
 back unambiguously. `<source>` is a key of `DatasetSpec.sources` (ANLI has three).
 
@@ -343,9 +343,9 @@ def register_dataset_tasks(
 
 
 # ---------------------------------------------------------------------------------------------
-# Collections: the FLAN 2021 catalogue, CoT, flan-mini and local instruction files.
+# Collections: the FLAN 2021 catalogue, CoT, flan-mini, flan-nl and local instruction files.
 
-COLLECTIONS = ("flan2021", "cot", "flan_mini", "local")
+COLLECTIONS = ("flan2021", "cot", "flan_mini", "flan_nl", "local")
 SAMPLES_DIR = "assets/samples"  # bundled Alpaca/chat samples, inside the flan_jax package
 
 
@@ -363,6 +363,10 @@ def collection_datasets(collection: str) -> tuple[DatasetSpec, ...]:
         from flan_jax.data import flan_mini
 
         return tuple(flan_mini.all_datasets())
+    if collection == "flan_nl":
+        from flan_jax.data import flan_nl
+
+        return tuple(flan_nl.all_datasets())
     if collection == "local":
         return tuple(local_spec(n, p, f) for n, p, f in sample_files())
     raise unknown("collection", collection, COLLECTIONS)
@@ -430,6 +434,16 @@ def register_flan_mini_tasks(
 ) -> list[str]:
     """Tasks of the procedural flan-mini benchmark: `flan_mini.<source>:<variant>`."""
     return _register_collection("flan_mini", vocabulary, datasets, **kwargs)
+
+
+def register_flan_nl_tasks(
+    vocabulary: seqio.Vocabulary | None = None,
+    *,
+    datasets: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[str]:
+    """Tasks of the natural-language flan-nl benchmark: `flan_nl.<source>:<variant>`."""
+    return _register_collection("flan_nl", vocabulary, datasets, **kwargs)
 
 
 def register_local_tasks(

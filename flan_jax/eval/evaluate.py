@@ -92,7 +92,7 @@ def _spec_of(task: str) -> tuple[DatasetSpec, str]:
             if source in spec.sources:
                 return spec, collection
     raise FlanJaxError(f"task {task!r}: not a catalogue task (<collection>.<source>:<variant> with "
-                       f"collection in {tasks_lib.COLLECTIONS[:3]}); cannot tell its metric")
+                       f"collection in {tasks_lib.COLLECTIONS[:-1]}); cannot tell its metric")
 
 
 def _few_shot_name(task: str, spec: DatasetSpec) -> str:

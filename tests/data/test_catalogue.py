@@ -8,7 +8,7 @@ from flan_jax.data import flan2021, tasks
 from flan_jax.data.lint import TEMPLATES_PER_DATASET, lint_catalogue, lint_dataset
 from flan_jax.data.render import OPTIONS_HEADER, render
 
-CATALOGUES = ("flan2021", "cot", "flan_mini")
+CATALOGUES = ("flan2021", "cot", "flan_mini", "flan_nl")
 SEQIO_TASK_NAME = re.compile(r"^[\w\d\.\:_#]+$")  # seqio.dataset_providers' rule
 
 

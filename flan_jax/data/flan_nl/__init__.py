@@ -1,0 +1,65 @@
+"""flan-nl: a small natural-language instruction benchmark written for this repo (no downloads).
+
+6 clusters x 3 datasets of everyday-language tasks a pretrained language model has the knowledge
+for (sentiment, topic, entailment, commonsense, paraphrase, word relations), each with 10
+templates and answer options, so held-out zero-shot transfer can be measured by rank
+classification on a *pretrained* model: the knowledge is there, the instructions are what is new.
+Every text is built by code from hand-written word lists and sentence frames with fixed seeds;
+splits are disjoint by content (see `_source`).
+
+    from flan_jax.data import flan_nl
+    flan_nl.CLUSTERS                            # ("nl_sentiment", ...)
+    flan_nl.cluster_datasets("nl_nli")          # 3 DatasetSpecs
+    spec = flan_nl.all_datasets()[0]
+    src = spec.sources[spec.name]               # a ProceduralSource
+    rows = src.generate(src.split_seeds["validation"], 5)
+
+Held-out choice: HELD_OUT_CLUSTER = "nl_nli" (reasons and the base-model measurement in
+docs/flan_nl.md). Importing this package builds nothing: cluster modules are imported on first
+request, and pools are built on the first `generate` call.
+"""
+from __future__ import annotations
+
+import importlib
+
+from flan_jax.data.spec import DatasetSpec
+from flan_jax.errors import FlanJaxError
+
+# Cluster name -> module in this package (one module per cluster).
+CLUSTER_MODULES: dict[str, str] = {
+    "nl_sentiment": "sentiment",
+    "nl_topic": "topic",
+    "nl_nli": "nli",
+    "nl_commonsense": "commonsense",
+    "nl_paraphrase": "paraphrase",
+    "nl_word_relations": "word_relations",
+}
+CLUSTERS: tuple[str, ...] = tuple(CLUSTER_MODULES)
+
+HELD_OUT_CLUSTER = "nl_nli"
+HELD_IN_CLUSTERS: tuple[str, ...] = tuple(c for c in CLUSTERS if c != HELD_OUT_CLUSTER)
+
+
+class UnknownClusterError(FlanJaxError):
+    """A flan-nl cluster name that does not exist."""
+
+
+def cluster_datasets(name: str) -> tuple[DatasetSpec, ...]:
+    """The DatasetSpecs of one flan-nl cluster, e.g. cluster_datasets("nl_nli")."""
+    if name not in CLUSTER_MODULES:
+        raise UnknownClusterError(
+            f"unknown flan-nl cluster {name!r}; known: {', '.join(CLUSTERS)}"
+        )
+    module = importlib.import_module(f"flan_jax.data.flan_nl.{CLUSTER_MODULES[name]}")
+    return module.DATASETS
+
+
+def all_datasets() -> tuple[DatasetSpec, ...]:
+    """Every flan-nl DatasetSpec, clusters in CLUSTERS order, datasets in module order."""
+    return tuple(spec for cluster in CLUSTERS for spec in cluster_datasets(cluster))
+
+
+__all__ = [
+    "CLUSTERS", "CLUSTER_MODULES", "HELD_OUT_CLUSTER", "HELD_IN_CLUSTERS",
+    "UnknownClusterError", "all_datasets", "cluster_datasets",
+]

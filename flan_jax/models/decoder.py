@@ -147,7 +147,9 @@ def _layer_class(cfg: DecoderConfig) -> type[nn.Module]:
 class Decoder(nn.Module):
     """Decoder-only LM consuming the `decoder` / `prefix_lm` batch fields.
 
-    `apply({"params": p}, batch)` -> float32 logits [B, L, V]. Batch fields (int32 [B, L]):
+    `apply({"params": p}, batch)` -> float32 logits [B, L, V]; with `return_hidden=True` ->
+    (final hidden states [B, L, D], the `layers.OutputHead`) for `loss.head_cross_entropy_loss`,
+    which applies the head at the loss positions only. Batch fields (int32 [B, L]):
     decoder_input_tokens (required), decoder_segment_ids and decoder_positions (packed
     batches; when absent the padding mask comes from decoder_target_tokens != 0 if given, as
     the inputs start with the BOS id 0, and positions are 0..L-1), decoder_causal_attention
@@ -161,7 +163,8 @@ class Decoder(nn.Module):
         return "prefix_lm" if self.config.prefix_lm else "decoder"
 
     @nn.compact
-    def __call__(self, batch: Mapping[str, Array], decode: bool = False) -> Array:
+    def __call__(self, batch: Mapping[str, Array], decode: bool = False, *,
+                 return_hidden: bool = False) -> Array | tuple[Array, layers.OutputHead]:
         cfg = self.config
         tokens = jnp.asarray(batch["decoder_input_tokens"])  # [B, T]
         segment_ids, positions = _segments_and_positions(batch)
@@ -185,13 +188,13 @@ class Decoder(nn.Module):
         x = self._run_layers(x, positions, mask, cache_index, decode)
         x = layers.RMSNorm(eps=cfg.norm_eps, dtype=cfg.compute_dtype, name="final_norm")(x)
         if cfg.tie_embeddings:
-            logits = embed.attend(x)
+            head = layers.OutputHead(embed.embedding, transposed=True, dtype=cfg.compute_dtype)
         else:
-            logits = layers.DenseGeneral(
-                cfg.vocab_size, ("embed", "vocab"), kernel_init=_kernel_init(), dtype=cfg.compute_dtype,
-                name="lm_head",
-            )(x)
-        return layers.with_logical_constraint(logits.astype(jnp.float32), ("batch", "length", "vocab"))
+            kernel = layers.HeadKernel(cfg.vocab_size, kernel_init=_kernel_init(), name="lm_head")(cfg.emb_dim)
+            head = layers.OutputHead(kernel, dtype=cfg.compute_dtype)
+        if return_hidden:  # training: the loss applies the head at the loss positions only
+            return x, head
+        return layers.with_logical_constraint(head(x), ("batch", "length", "vocab"))
 
     def _run_layers(self, x: Array, positions: Array, mask: Array, cache_index: Array, decode: bool) -> Array:
         cfg = self.config

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
+import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -219,6 +220,62 @@ class GatedMLP(nn.Module):
         up = dense(self.mlp_dim, ("embed", "mlp"), "up")(x)
         hidden = with_logical_constraint(act(gate) * up, ("batch", "length", "mlp"))
         return dense(self.emb_dim, ("mlp", "embed"), "down")(hidden)
+
+
+@flax.struct.dataclass
+class OutputHead:
+    """The output projection as plain data, so a loss can apply it to chosen positions only.
+
+    kernel: [D, V] (an untied head, `transposed=False`) or the [V, D] embedding table of a tied
+    head (`transposed=True`); x is multiplied by `input_scale` first (T5's tied head: D**-0.5).
+    `head(x)`: x [..., D] -> float32 logits [..., V], computed in `dtype` through `linear` (its
+    hand-written backward). Every model family returns one from `apply(..., return_hidden=True)`
+    together with the final hidden states; `train/loss.py::head_cross_entropy_loss` uses it.
+    """
+
+    kernel: Array
+    transposed: bool = flax.struct.field(pytree_node=False, default=False)
+    input_scale: float = flax.struct.field(pytree_node=False, default=1.0)
+    dtype: Dtype = flax.struct.field(pytree_node=False, default=jnp.float32)
+
+    def __call__(self, x: Array) -> Array:
+        if self.input_scale != 1.0:
+            x = x * self.input_scale
+        return linear(x.astype(self.dtype), self.kernel.astype(self.dtype), self.transposed).astype(jnp.float32)
+
+
+class HeadKernel(nn.Module):
+    """The untied output projection's parameter `kernel` [D, V], logical axes ('embed', 'vocab').
+
+    `HeadKernel(V, init, name="lm_head")(D)` returns the kernel; the parameter path and its
+    initial values are those of `DenseGeneral(V, ("embed", "vocab"), kernel_init=init)` under
+    the same name, so checkpoints and HF conversion see the same tree.
+    """
+
+    vocab_size: int
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, emb_dim: int) -> Array:
+        return self.param("kernel", nn.with_logical_partitioning(self.kernel_init, ("embed", "vocab")),
+                          (emb_dim, self.vocab_size), self.param_dtype)
+
+
+def loss_positions_first(mask: Array) -> Array:
+    """Per row, the position indices with the masked (loss) positions first, each part in its
+    original order (a stable argsort; no host sync, static shape).
+
+    mask [G, N] bool -> int32 [G, N]. Example: [[0, 1, 0, 1, 1]] -> [[1, 3, 4, 0, 2]].
+    """
+    return jnp.argsort(jnp.logical_not(mask), axis=1, stable=True).astype(jnp.int32)
+
+
+def take_positions(x: Array, index: Array) -> Array:
+    """x [G, N, ...] at index [G, C] along axis 1 -> [G, C, ...] (row g reads only row g, so a
+    batch-sharded x stays local)."""
+    index = index.reshape(index.shape + (1,) * (x.ndim - 2))
+    return jnp.take_along_axis(x, index, axis=1)
 
 
 # Rematerialization choices of both models: what the backward may keep instead of recomputing.

@@ -35,6 +35,8 @@ from flan_jax.models.layers import (
     REMAT_POLICIES,
     DenseGeneral,
     Embed,
+    HeadKernel,
+    OutputHead,
     RMSNorm,
     remat,
     with_logical_constraint,
@@ -376,9 +378,11 @@ class T5(nn.Module):
         self.encoder = Encoder(c)
         self.decoder = Decoder(c)
         if not c.tie_embeddings:
-            self.logits_dense = _dense(c, c.vocab_size, ("embed", "vocab"), "logits_dense")
+            init = nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")
+            self.logits_dense = HeadKernel(c.vocab_size, kernel_init=init)
 
-    def __call__(self, batch: Mapping[str, Array], *, enable_dropout: bool = False) -> Array:
+    def __call__(self, batch: Mapping[str, Array], *, enable_dropout: bool = False,
+                 return_hidden: bool = False) -> Array | tuple[Array, OutputHead]:
         enc_tokens = batch["encoder_input_tokens"]
         enc_segments, _ = _segments_and_positions(
             enc_tokens, batch.get("encoder_segment_ids"), None, pad_from_tokens=True)
@@ -390,7 +394,7 @@ class T5(nn.Module):
             dec_segments = (batch["decoder_target_tokens"] != 0).astype(jnp.int32)
         return self.decode(encoded, enc_segments, batch["decoder_input_tokens"],
                            dec_segments, batch.get("decoder_positions"),
-                           enable_dropout=enable_dropout)
+                           enable_dropout=enable_dropout, return_hidden=return_hidden)
 
     def encode(self, encoder_input_tokens: Array, encoder_segment_ids: Array | None = None,
                encoder_positions: Array | None = None, *, enable_dropout: bool = False) -> Array:
@@ -402,9 +406,11 @@ class T5(nn.Module):
 
     def decode(self, encoded: Array, encoder_segment_ids: Array, decoder_input_tokens: Array,
                decoder_segment_ids: Array | None = None, decoder_positions: Array | None = None,
-               *, enable_dropout: bool = False) -> Array:
-        """Teacher-forced decoder pass -> logits [B, L, V] float32. `encoder_segment_ids`
-        [B, S] is 1 on real encoder tokens, 0 on padding when unpacked."""
+               *, enable_dropout: bool = False,
+               return_hidden: bool = False) -> Array | tuple[Array, OutputHead]:
+        """Teacher-forced decoder pass -> logits [B, L, V] float32, or with `return_hidden`
+        (decoder output [B, L, D], the `OutputHead`) for `loss.head_cross_entropy_loss`.
+        `encoder_segment_ids` [B, S] is 1 on real encoder tokens, 0 on padding when unpacked."""
         segments, positions = _segments_and_positions(
             decoder_input_tokens, decoder_segment_ids, decoder_positions, pad_from_tokens=False)
         shared = {
@@ -416,7 +422,7 @@ class T5(nn.Module):
         }
         x = self.token_embedder(decoder_input_tokens)
         x, _ = self.decoder("full", x, shared, deterministic=not enable_dropout)
-        return self._logits(x)
+        return (x, self.output_head()) if return_hidden else self._logits(x)
 
     def init_decode_cache(self, encoded: Array, encoder_segment_ids: Array,
                           max_decode_length: int) -> dict[str, Array]:
@@ -456,13 +462,17 @@ class T5(nn.Module):
         new_cache = dict(cache, **new_kv, index=index + 1)
         return self._logits(x), new_cache
 
+    def output_head(self) -> OutputHead:
+        """The output projection; tied: the embedding table after scaling x by D**-0.5."""
+        c = self.config
+        if c.tie_embeddings:
+            return OutputHead(self.token_embedder.embedding, transposed=True,
+                              input_scale=c.emb_dim ** -0.5, dtype=c.compute_dtype)
+        return OutputHead(self.logits_dense(c.emb_dim), dtype=c.compute_dtype)
+
     def _logits(self, x: Array) -> Array:
         # x [B, L, D] -> [B, L, V] float32
-        if self.config.tie_embeddings:
-            logits = self.token_embedder.attend(x * (self.config.emb_dim ** -0.5))
-        else:
-            logits = self.logits_dense(x)
-        return with_logical_constraint(logits.astype(jnp.float32), ("batch", "length", "vocab"))
+        return with_logical_constraint(self.output_head()(x), ("batch", "length", "vocab"))
 
 
 def dummy_batch(batch_size: int = 1, encoder_length: int = 8, decoder_length: int = 8) -> dict[str, Array]:

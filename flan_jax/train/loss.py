@@ -21,26 +21,33 @@ every example counts equally whatever its length.
 """
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
+import math
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 
 from flan_jax.errors import FlanJaxError
+from flan_jax.models import layers
 
 Normalization = Literal["tokens", "sequences"]
 _NORMALIZATIONS = ("tokens", "sequences")
 
 
-def _smoothed_constants(vocab_size: int, label_smoothing: float) -> tuple[float, float, float]:
-    """Soft-target weights (on, off) and the entropy of the soft target (subtracted, so a
-    perfect prediction of the soft target has loss 0, as in T5)."""
+def _smoothed_constants(vocab_size: int, label_smoothing: Any) -> tuple[Any, Any, jax.Array]:
+    """Soft-target weights (on, off) and the entropy of the soft target, subtracted so a perfect
+    prediction of the soft target has loss 0: t5x/losses.py `compute_weighted_cross_entropy`'s
+    `normalizing_constant` = -(on log on + (V - 1) off log(off + 1e-20)), on = 1 - s,
+    off = s / (V - 1). Jax arithmetic throughout, so `label_smoothing` may be traced (jit).
+
+    Worked example: V = 5, s = 0.1 -> on 0.9, off 0.025, entropy 0.463712; all-zero logits
+    then give log 5 - 0.463712 = 1.145726 per token.
+    """
     on = 1.0 - label_smoothing
-    off = label_smoothing / (vocab_size - 1) if vocab_size > 1 else 0.0
-    entropy = 0.0
-    if label_smoothing > 0.0:
-        entropy = -(on * jnp.log(on) + (vocab_size - 1) * off * jnp.log(off + 1e-20))
-    return on, off, float(entropy)
+    off = label_smoothing / max(vocab_size - 1, 1)
+    entropy = -(jax.scipy.special.xlogy(on, on) + (vocab_size - 1) * off * jnp.log(off + 1e-20))
+    return on, off, jnp.asarray(entropy, jnp.float32)
 
 
 @jax.custom_vjp
@@ -56,13 +63,9 @@ def _token_xent_fwd(logits, targets, z_loss, label_smoothing):
     # [..., 1] -> logsumexp; the backward only needs logits and this (not a saved softmax).
     lse = jax.nn.logsumexp(logits, axis=-1)
     target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
-    on = 1.0 - label_smoothing
-    off = label_smoothing / max(vocab - 1, 1)
+    on, off, entropy = _smoothed_constants(vocab, label_smoothing)
     # sum_v soft_v * (lse - logit_v) = lse - (on - off) * logit_t - off * sum_v logit_v
     xent = lse - (on - off) * target_logit - off * jnp.sum(logits, axis=-1)
-    entropy = jnp.where(
-        label_smoothing > 0,
-        -(on * jnp.log(on) + (vocab - 1) * off * jnp.log(off + 1e-20)), 0.0)
     z = z_loss * lse * lse
     return (xent - entropy + z, z), (logits, targets, lse, z_loss, label_smoothing)
 
@@ -87,7 +90,7 @@ _token_xent.defvjp(_token_xent_fwd, _token_xent_bwd)
 def _reference_token_xent(logits, targets, z_loss, label_smoothing):
     """Plain autodiff version (kept for the tests and the benchmark)."""
     vocab = logits.shape[-1]
-    on, off, entropy = _smoothed_constants(vocab, float(label_smoothing))
+    on, off, entropy = _smoothed_constants(vocab, label_smoothing)
     soft = off + (on - off) * jax.nn.one_hot(targets, vocab, dtype=logits.dtype)
     lse = jax.nn.logsumexp(logits, axis=-1)
     xent = -jnp.sum(soft * (logits - lse[..., None]), axis=-1) - entropy
@@ -110,6 +113,46 @@ def segment_weights_per_sequence(weights: jax.Array, segment_ids: jax.Array | No
     same = (segment_ids[..., :, None] == segment_ids[..., None, :]) & (segment_ids[..., None, :] > 0)
     per_token_total = jnp.einsum("bij,bj->bi", same.astype(weights.dtype), weights)
     return jnp.where(weights > 0, weights / jnp.maximum(per_token_total, 1e-9), 0.0)
+
+
+def _checked_fields(batch: dict[str, jax.Array], targets_field: str, weights_field: str,
+                    normalization: str) -> tuple[jax.Array, jax.Array]:
+    """(targets int32 [B, L], weights float32 [B, L]) after checking the options and fields."""
+    if normalization not in _NORMALIZATIONS:
+        raise FlanJaxError(f"loss normalization {normalization!r}: expected one of {_NORMALIZATIONS}")
+    for field in (targets_field, weights_field):
+        if field not in batch:
+            raise FlanJaxError(f"batch field {field!r} missing (have {sorted(batch)})")
+    return batch[targets_field].astype(jnp.int32), batch[weights_field].astype(jnp.float32)
+
+
+def _loss_weights(weights: jax.Array, segment_ids: jax.Array | None,
+                  normalization: str) -> tuple[jax.Array, jax.Array]:
+    """(per-position loss weights [B, L], normalizer): the weights themselves and their sum, or
+    with "sequences" each segment's weights divided by its weight sum and the segment count."""
+    if normalization == "sequences":
+        loss_weights = segment_weights_per_sequence(weights, segment_ids)
+        return loss_weights, jnp.sum(loss_weights)  # = number of segments that have targets
+    return weights, jnp.sum(weights)
+
+
+def _masked_sums(logits: jax.Array, targets: jax.Array, mask: jax.Array, loss_weights: jax.Array,
+                 z_loss: float, label_smoothing: float, custom_vjp: bool) -> tuple[jax.Array, ...]:
+    """(loss sum, z-loss sum, correct count) over the positions where `mask` is True.
+
+    logits [..., V] (cast to float32); targets, mask, loss_weights [...].
+    """
+    logits = logits.astype(jnp.float32)
+    if custom_vjp:
+        per_token, per_token_z = _token_xent(
+            logits, targets, jnp.float32(z_loss), jnp.float32(label_smoothing))
+    else:
+        per_token, per_token_z = _reference_token_xent(logits, targets, z_loss, label_smoothing)
+    # jnp.where (not only the multiply) so a masked inf/nan logit cannot leak into the sum.
+    loss_sum = jnp.sum(jnp.where(mask, per_token * loss_weights, 0.0))
+    z_sum = jnp.sum(jnp.where(mask, per_token_z * loss_weights, 0.0))
+    correct = jnp.sum(jnp.where(mask, jnp.argmax(logits, axis=-1) == targets, False))
+    return loss_sum, z_sum, correct.astype(jnp.float32)
 
 
 def cross_entropy_loss(
@@ -135,34 +178,115 @@ def cross_entropy_loss(
     plain autodiff (min of 15; medians equal) -- XLA already fuses the autodiff backward, so the
     default stays plain autodiff and the custom one is an option (tested equal).
     """
-    if normalization not in _NORMALIZATIONS:
-        raise FlanJaxError(f"loss normalization {normalization!r}: expected one of {_NORMALIZATIONS}")
-    for field in (targets_field, weights_field):
-        if field not in batch:
-            raise FlanJaxError(f"batch field {field!r} missing (have {sorted(batch)})")
-    targets = batch[targets_field].astype(jnp.int32)
-    weights = batch[weights_field].astype(jnp.float32)
-    logits = logits.astype(jnp.float32)
-    if custom_vjp:
-        per_token, per_token_z = _token_xent(
-            logits, targets, jnp.float32(z_loss), jnp.float32(label_smoothing))
-    else:
-        per_token, per_token_z = _reference_token_xent(logits, targets, z_loss, label_smoothing)
-
-    token_mask = (weights > 0).astype(jnp.float32)
-    if normalization == "sequences":
-        loss_weights = segment_weights_per_sequence(weights, batch.get(segment_field))
-        normalizer = jnp.sum(loss_weights)  # = number of segments that have targets
-    else:
-        loss_weights = weights
-        normalizer = jnp.sum(weights)
-    # jnp.where (not only the multiply) so a masked inf/nan logit cannot leak into the sum.
-    loss_sum = jnp.sum(jnp.where(token_mask > 0, per_token * loss_weights, 0.0))
-    correct = jnp.sum((jnp.argmax(logits, axis=-1) == targets) * token_mask)
-    aux = {
-        "weight_sum": jnp.sum(weights),
-        "correct": correct.astype(jnp.float32),
-        "z_loss": jnp.sum(jnp.where(token_mask > 0, per_token_z * loss_weights, 0.0)),
-        "normalizer": normalizer,
-    }
+    targets, weights = _checked_fields(batch, targets_field, weights_field, normalization)
+    loss_weights, normalizer = _loss_weights(weights, batch.get(segment_field), normalization)
+    loss_sum, z_sum, correct = _masked_sums(logits, targets, weights > 0, loss_weights, z_loss,
+                                            label_smoothing, custom_vjp)
+    aux = {"weight_sum": jnp.sum(weights), "correct": correct, "z_loss": z_sum, "normalizer": normalizer}
     return loss_sum, aux
+
+
+DEFAULT_HEAD_CAPACITY = 0.25  # of the positions of each device's micro-batch; docs/training.md
+
+
+def head_chunk_size(num_positions: int, capacity: float) -> int:
+    """Positions per head chunk: ceil(capacity * N) rounded up to a multiple of 8, at most N.
+
+    Example: N = 4096 (8 rows of 512 on one device), capacity 0.25 -> 1024; N = 24, 0.25 -> 8.
+    """
+    if not 0.0 < capacity <= 1.0:
+        raise FlanJaxError(f"loss head_capacity {capacity!r}: expected a fraction in (0, 1] "
+                           "(or None for the full-logits path)")
+    return min(num_positions, -(-math.ceil(capacity * num_positions) // 8) * 8)
+
+
+def head_cross_entropy_loss(
+    hidden: jax.Array,
+    head: layers.OutputHead,
+    batch: dict[str, jax.Array],
+    *,
+    capacity: float = DEFAULT_HEAD_CAPACITY,
+    groups: int = 1,
+    targets_field: str = "decoder_target_tokens",
+    weights_field: str = "decoder_loss_weights",
+    segment_field: str = "decoder_segment_ids",
+    z_loss: float = 0.0,
+    label_smoothing: float = 0.0,
+    normalization: Normalization = "tokens",
+    custom_vjp: bool = False,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """`cross_entropy_loss(head(hidden), batch, ...)` with the output projection and the
+    cross-entropy computed only at the positions that carry loss (weight > 0): same values and
+    the same gradients (up to float summation order), without the [B, L, V] logits.
+
+    hidden [B, L, D] (the final hidden states), head: the model's `OutputHead`.
+
+    How (all shapes static under jit; no host sync): the B x L positions are cut into `groups`
+    equal groups of N = B L / groups consecutive positions (groups = the batch shards, so each
+    device sorts and gathers only its own rows); a stable argsort puts each group's loss
+    positions first (`layers.loss_positions_first`). The first C = `head_chunk_size(N,
+    capacity)` of them are gathered and go through the head and the loss as usual. Loss
+    positions beyond C are never dropped: they go through further chunks of C, each computed
+    only when it holds a loss position (`lax.cond`) and rematerialised in the backward pass
+    (`jax.checkpoint`), so their memory is one chunk's logits and the common case (all loss
+    positions in the first chunk) pays nothing for them. capacity 1.0 computes every position
+    in one chunk without sorting (the full head).
+
+    Worked example (one row, N = 8, capacity 0.25 -> C = 8 would be N, so say C = 2):
+        weights [[0, 0, 1, 1, 0, 0, 1, 0]]  -> order [[2, 3, 6, 0, 1, 4, 5, 7]]
+        chunk 0 = positions [2, 3] (computed), chunk 1 = [6, 0] (computed, only 6 counts),
+        chunks 2, 3 = [1, 4], [5, 7] (skipped: no loss position).
+    """
+    targets, weights = _checked_fields(batch, targets_field, weights_field, normalization)
+    loss_weights, normalizer = _loss_weights(weights, batch.get(segment_field), normalization)
+    rows, length, emb = hidden.shape
+    groups = groups if groups >= 1 and rows % groups == 0 else 1
+    n = rows * length // groups
+    chunk = head_chunk_size(n, capacity)
+    # [B, L, ...] -> [G, N, ...]: consecutive rows, so a batch-sharded array splits along G.
+    h = layers.with_logical_constraint(hidden.reshape(groups, n, emb), ("batch", "length", "embed"))
+    t, w, m = (x.reshape(groups, n) for x in (targets, loss_weights, weights > 0))
+
+    def chunk_sums(h, kernel, index, valid):
+        def pick(x):
+            return x if index is None else layers.take_positions(x, index)
+
+        logits = dataclasses.replace(head, kernel=kernel)(pick(h))  # [G, C, V] float32
+        logits = layers.with_logical_constraint(logits, ("batch", "length", "vocab"))
+        return _masked_sums(logits, pick(t), valid, pick(w), z_loss, label_smoothing, custom_vjp)
+
+    if chunk >= n:
+        sums = chunk_sums(h, head.kernel, None, m)
+    else:
+        num_chunks = -(-n // chunk)
+        pad = ((0, 0), (0, num_chunks * chunk - n))
+        order = layers.loss_positions_first(m)
+        valid = jnp.pad(jnp.take_along_axis(m, order, axis=1), pad)  # padding slots: False
+        order = jnp.pad(order, pad)
+        sums = chunk_sums(h, head.kernel, order[:, :chunk], valid[:, :chunk])
+        if num_chunks > 1:
+            sums = jax.tree.map(jnp.add, sums, _overflow_sums(chunk_sums, h, head.kernel,
+                                                             order[:, chunk:], valid[:, chunk:], chunk))
+    loss_sum, z_sum, correct = sums
+    aux = {"weight_sum": jnp.sum(weights), "correct": correct, "z_loss": z_sum, "normalizer": normalizer}
+    return loss_sum, aux
+
+
+def _overflow_sums(chunk_sums, h, kernel, order, valid, chunk):
+    """Sums over the chunks after the first: a scan over [K, G, C] index chunks whose body is
+    skipped (`lax.cond`) when the chunk has no loss position and recomputed in the backward
+    (`jax.checkpoint`: the scan saves no per-chunk logits)."""
+    groups = order.shape[0]
+    order = jnp.swapaxes(order.reshape(groups, -1, chunk), 0, 1)  # [K, G, C]
+    valid = jnp.swapaxes(valid.reshape(groups, -1, chunk), 0, 1)
+    zeros = (jnp.zeros((), jnp.float32),) * 3
+
+    @jax.checkpoint
+    def one(h, kernel, index, ok):
+        return jax.lax.cond(jnp.any(ok), lambda: chunk_sums(h, kernel, index, ok), lambda: zeros)
+
+    def body(acc, xs):
+        return jax.tree.map(jnp.add, acc, one(h, kernel, *xs)), None
+
+    sums, _ = jax.lax.scan(body, zeros, (order, valid))
+    return sums

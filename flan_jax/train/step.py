@@ -12,6 +12,7 @@ and no rows move between devices. Example, B=4, k=2: rows [r0, r1, r2, r3] -> mi
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,13 +23,14 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from flan_jax.models.sharding import LOGICAL_AXIS_RULES, LogicalRules, rules_for_mesh
-from flan_jax.train.loss import cross_entropy_loss
-from flan_jax.train.mesh import BATCH_AXES, batch_sharding
+from flan_jax.train.loss import cross_entropy_loss, head_cross_entropy_loss
+from flan_jax.train.mesh import BATCH_AXES, batch_sharding, batch_shards
 from flan_jax.train.optim import Optimizer
 from flan_jax.train.state import TrainState
 
 Batch = Mapping[str, jax.Array]
-ApplyFn = Callable[[Any, Batch, jax.Array], jax.Array]  # (params, batch, dropout rng) -> logits [B, L, V]
+# (params, batch, dropout rng) -> logits [B, L, V]; model_apply_fn's also takes return_hidden=True
+ApplyFn = Callable[..., Any]
 
 
 def split_microbatches(batch: Batch, k: int) -> dict[str, jax.Array]:
@@ -60,11 +62,24 @@ def make_train_step(
     params (gradients flow back to float32 through the cast); None keeps the params' dtype.
     The dropout rng of micro-batch i at step s is fold_in(fold_in(key(dropout_seed), s), i), a
     pure function of the step, so a resumed run draws the same dropout masks.
+
+    loss_kwargs: `cross_entropy_loss` options plus `head_capacity` (train.loss_options): a
+    fraction in (0, 1] computes the output projection and the loss at the loss positions only
+    (`head_cross_entropy_loss`, in groups of the batch shards of `mesh`) when `apply_fn`
+    supports it (`model_apply_fn` of a model whose `__call__` takes `return_hidden`); None, or
+    an apply_fn without that support, computes the full [B, L, V] logits.
     """
     loss_kwargs = dict(loss_kwargs or {})
+    head_capacity = loss_kwargs.pop("head_capacity", None)
+    at_positions = head_capacity is not None and getattr(apply_fn, "returns_hidden", False)
+    groups = 1 if mesh is None else batch_shards(mesh)
 
     def micro_loss(params: Any, micro: Batch, rng: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
         p = params if compute_dtype is None else _cast_floats(params, compute_dtype)
+        if at_positions:
+            hidden, head = apply_fn(p, micro, rng, return_hidden=True)
+            return head_cross_entropy_loss(hidden, head, micro, capacity=head_capacity, groups=groups,
+                                           **loss_kwargs)
         logits = apply_fn(p, micro, rng)
         return cross_entropy_loss(logits, micro, **loss_kwargs)
 
@@ -135,12 +150,19 @@ def jit_train_step(step_fn: Callable, mesh: Mesh, shardings: TrainState,
 
 def model_apply_fn(model: nn.Module) -> ApplyFn:
     """(params, batch, rng) -> logits for any flan_jax model (`model.apply({"params": p}, batch)`);
-    models whose config has dropout_rate > 0 (T5) run with enable_dropout and the rng."""
+    models whose config has dropout_rate > 0 (T5) run with enable_dropout and the rng.
+
+    When the model's `__call__` takes `return_hidden` (every flan_jax family), the function has
+    `returns_hidden = True` and `apply(params, batch, rng, return_hidden=True)` gives
+    (hidden [B, L, D], layers.OutputHead) instead of the logits.
+    """
     dropout = float(getattr(getattr(model, "config", None), "dropout_rate", 0.0) or 0.0) > 0
 
-    def apply(params: Any, batch: Batch, rng: jax.Array) -> jax.Array:
+    def apply(params: Any, batch: Batch, rng: jax.Array, return_hidden: bool = False) -> Any:
+        kwargs = {"return_hidden": True} if return_hidden else {}
         if dropout:
-            return model.apply({"params": params}, batch, enable_dropout=True, rngs={"dropout": rng})
-        return model.apply({"params": params}, batch)
+            return model.apply({"params": params}, batch, enable_dropout=True, rngs={"dropout": rng}, **kwargs)
+        return model.apply({"params": params}, batch, **kwargs)
 
+    apply.returns_hidden = "return_hidden" in inspect.signature(type(model).__call__).parameters
     return apply

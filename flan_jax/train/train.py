@@ -27,6 +27,7 @@ from flan_jax.errors import FlanJaxError
 from flan_jax.train import distributed
 from flan_jax.train import mesh as mesh_lib
 from flan_jax.train.checkpoint import Checkpointer
+from flan_jax.train.loss import DEFAULT_HEAD_CAPACITY
 from flan_jax.train.metrics import MetricsWriter, measure_matmul_peak, model_flops_per_step
 from flan_jax.train.optim import Optimizer, adafactor
 from flan_jax.train.state import TrainState, create_state, num_params, state_shardings
@@ -53,10 +54,14 @@ class TrainResult:
 
 @gin.configurable
 def loss_options(z_loss: float = 1e-4, label_smoothing: float = 0.0, normalization: str = "tokens",
-                 custom_vjp: bool = False) -> dict[str, Any]:
-    """Keyword arguments for `loss.cross_entropy_loss` (t5x's default z-loss 1e-4)."""
+                 custom_vjp: bool = False,
+                 head_capacity: float | None = DEFAULT_HEAD_CAPACITY) -> dict[str, Any]:
+    """Keyword arguments for `loss.cross_entropy_loss` (t5x's default z-loss 1e-4) and the
+    step's `head_capacity`: the output projection and the loss run at the loss positions only,
+    in chunks of this fraction of each device's micro-batch positions (exact whatever the
+    fraction; `loss.head_cross_entropy_loss`, docs/training.md); None: full [B, L, V] logits."""
     return {"z_loss": z_loss, "label_smoothing": label_smoothing, "normalization": normalization,
-            "custom_vjp": custom_vjp}
+            "custom_vjp": custom_vjp, "head_capacity": head_capacity}
 
 
 @gin.configurable

@@ -106,3 +106,57 @@ def test_batch_must_fit_mesh_and_microbatches():
         mesh_lib.check_batch(mesh, 16, 3)
     with pytest.raises(FlanJaxError, match="batch shards"):
         mesh_lib.check_batch(mesh, 8, 4)
+
+
+# ---- the head at the loss positions only (loss_options.head_capacity, the train() default)
+
+def tiny_decoder(vocab=97):
+    from flan_jax.models.decoder import Decoder, DecoderConfig
+    return Decoder(DecoderConfig(vocab_size=vocab, emb_dim=16, num_heads=2, num_kv_heads=2, head_dim=8,
+                                 mlp_dim=24, num_layers=1))
+
+
+def decoder_batch(seed, batch_size=8, length=32):
+    b = random_batch(seed, batch_size=batch_size, length=length)
+    b["decoder_loss_weights"][:, : length // 2] = 0  # loss on at most half the positions
+    return b
+
+
+@pytest.mark.slow
+def test_positions_head_on_8_device_mesh_equals_full_logits_on_one_device():
+    model, opt = tiny_decoder(), adafactor()
+    batches = [decoder_batch(7, 16), decoder_batch(8, 16)]
+    runs = []
+    for mesh, capacity in ((one_device(), None), (mesh_lib.make_mesh((2, 2, 2)), 0.125)):
+        abstract, shardings = state_shardings(model, opt.tx, batches[0], mesh)
+        state = create_state(model, opt.tx, batches[0], abstract, shardings)
+        loss_kwargs = {"z_loss": 1e-4, "label_smoothing": 0.1, "head_capacity": capacity}
+        step = jit_train_step(make_train_step(model_apply_fn(model), opt, num_microbatches=2, mesh=mesh,
+                                              loss_kwargs=loss_kwargs), mesh, shardings)
+        metrics = []
+        for b in batches:
+            state, m = step(state, b)
+            metrics.append(jax.device_get(m))
+        runs.append((jax.device_get(state), metrics))
+    (full, mfull), (pos, mpos) = runs
+    assert_trees_close(full.params, pos.params)
+    for key in ("loss", "z_loss", "accuracy", "grad_norm"):
+        np.testing.assert_allclose(mpos[-1][key], mfull[-1][key], rtol=1e-5)
+
+
+def test_train_default_computes_no_full_logits():
+    from flan_jax.train.train import loss_options
+
+    model, opt, mesh = tiny_decoder(), sgd(), one_device()
+    b = decoder_batch(9)
+    abstract, shardings = state_shardings(model, opt.tx, b, mesh)
+    assert model_apply_fn(model).returns_hidden and not model_apply_fn(TinyLM()).returns_hidden
+    texts = {}
+    for name, kwargs in (("default", loss_options()), ("full", dict(loss_options(), head_capacity=None))):
+        step = jit_train_step(make_train_step(model_apply_fn(model), opt, loss_kwargs=kwargs, mesh=mesh),
+                              mesh, shardings)
+        state_in = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), abstract)
+        texts[name] = step.jitted.lower(state_in, b).as_text()
+    assert "8x32x97xf32" in texts["full"]  # the [B, L, V] logits
+    assert "8x32x97xf32" not in texts["default"]
+    assert "1x64x97xf32" in texts["default"]  # one group, a chunk of 0.25 x 256 positions

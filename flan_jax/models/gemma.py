@@ -224,7 +224,8 @@ class Gemma3(nn.Module):
     FEATURE_FORMAT = "decoder"
 
     @nn.compact
-    def __call__(self, batch: Mapping[str, Array], decode: bool = False) -> Array:
+    def __call__(self, batch: Mapping[str, Array], decode: bool = False, *,
+                 return_hidden: bool = False) -> Array | tuple[Array, layers.OutputHead]:
         cfg = self.config
         tokens = jnp.asarray(batch["decoder_input_tokens"])  # [B, T]
         segment_ids, positions = _segments_and_positions(batch)
@@ -240,19 +241,15 @@ class Gemma3(nn.Module):
         masks, cache_index = self._masks(segment_ids, positions, decode)
         x = self._run_layers(x, positions, masks, cache_index, decode)
         x = _norm(cfg, "final_norm")(x)
-        return self._logits(x, embed)
-
-    def _logits(self, x: Array, embed: layers.Embed) -> Array:
-        """x [B, L, D] -> float32 logits [B, L, V] (the tied table, or lm_head when untied)."""
-        cfg = self.config
+        # the tied table, or lm_head when untied (the decoder's head, shared)
         if cfg.tie_embeddings:
-            logits = embed.attend(x)
+            head = layers.OutputHead(embed.embedding, transposed=True, dtype=cfg.compute_dtype)
         else:
-            logits = layers.DenseGeneral(
-                cfg.vocab_size, ("embed", "vocab"), kernel_init=_kernel_init(), dtype=cfg.compute_dtype,
-                name="lm_head",
-            )(x)
-        return layers.with_logical_constraint(logits.astype(jnp.float32), ("batch", "length", "vocab"))
+            kernel = layers.HeadKernel(cfg.vocab_size, kernel_init=_kernel_init(), name="lm_head")(cfg.emb_dim)
+            head = layers.OutputHead(kernel, dtype=cfg.compute_dtype)
+        if return_hidden:  # training: the loss applies the head at the loss positions only
+            return x, head
+        return layers.with_logical_constraint(head(x), ("batch", "length", "vocab"))
 
     def _masks(self, segment_ids: Array, positions: Array, decode: bool) -> tuple[tuple[Array, Array], Array]:
         """(global mask, local mask) [B, 1, T, S] and the cache slot of the first new token.

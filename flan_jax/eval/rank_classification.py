@@ -130,28 +130,31 @@ def sequence_log_likelihood(logits: jax.Array, targets: jax.Array, weights: jax.
     return jnp.where(w > 0, token * w, 0.0).sum(-1), w.sum(-1)
 
 
-_SCORE_FNS: dict[int, tuple[Any, Any]] = {}
+_SCORE_FNS: dict[tuple[int, int | None], tuple[Any, Any]] = {}
 
 
-def score_fn(model: Any):
+def score_fn(model: Any, max_targets: int | None = None):
     """A jitted (params, batch) -> (log-likelihood [B], tokens [B]) for `model` (cached, so
-    repeated calls with the same shapes reuse one compilation)."""
-    key = id(model)
+    repeated calls with the same shapes reuse one compilation).
+
+    `max_targets`: an upper bound on the weighted positions of a row (the targets length);
+    models that return their hidden states then apply the output head at those positions only
+    (`scoring.target_logits`), which is most of the cost with a large vocabulary."""
+    key = (id(model), max_targets)
     if key not in _SCORE_FNS or _SCORE_FNS[key][0] is not model:
 
         def score(params: Any, batch: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
-            logits = model.apply({"params": params}, dict(batch))
-            return sequence_log_likelihood(
-                logits, batch["decoder_target_tokens"], batch["decoder_loss_weights"])
+            logits, targets, weights = scoring.target_logits(model, params, dict(batch), max_targets)
+            return sequence_log_likelihood(logits, targets, weights)
 
         _SCORE_FNS[key] = (model, jax.jit(score))
     return _SCORE_FNS[key][1]
 
 
-def run_batches(model: Any, params: Any, batches: Iterator[dict[str, np.ndarray]], mesh: Any = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+def run_batches(model: Any, params: Any, batches: Iterator[dict[str, np.ndarray]], mesh: Any = None,
+                max_targets: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Scores every row of every batch; returns concatenated (log-likelihoods, token counts)."""
-    fn = score_fn(model)
+    fn = score_fn(model, max_targets)
     lls, counts = [], []
     for batch in batches:
         if mesh is not None:
@@ -205,7 +208,8 @@ def rank_classify(
         raise FlanJaxError(f"{where}: no examples to rank-classify (empty split?)")
     fmt = model.FEATURE_FORMAT
     segments, owner, options, truncated = option_rows(examples, vocabulary, fmt, lengths, where)
-    ll, n = run_batches(model, params, fixed_batches(segments, fmt, lengths, batch_size), mesh)
+    ll, n = run_batches(model, params, fixed_batches(segments, fmt, lengths, batch_size), mesh,
+                        max_targets=int(lengths["targets"]))
     ll, n = ll[: len(segments)], n[: len(segments)]
     scores = ll / np.maximum(n, 1.0) if length_normalize else ll
     result = RankResult([], options, [], [], [], truncated)

@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flan_jax.models import layers
+
 
 def token_log_likelihoods(logits: jax.Array, targets: jax.Array) -> jax.Array:
     """log p(target) per position: logits [B, L, V] f32, targets [B, L] int -> [B, L] f32."""
@@ -29,6 +31,26 @@ def token_log_likelihoods(logits: jax.Array, targets: jax.Array) -> jax.Array:
     # log_softmax at the target only: logit[target] - logsumexp(logits), no [B, L, V] output.
     target_logit = jnp.take_along_axis(logits, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
     return target_logit - jax.nn.logsumexp(logits, axis=-1)
+
+
+def target_logits(model: Any, params: Any, batch: Mapping[str, jax.Array], max_targets: int | None = None
+                  ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(logits [B, C, V], targets [B, C], weights [B, C]) at the weighted positions of each row.
+
+    With `max_targets` (at least the number of weighted positions of any row) and a model that
+    returns its hidden states, the head runs at C = max_targets positions per row: each row's
+    weighted positions first, in order (`layers.loss_positions_first`), then unweighted filler.
+    Otherwise C = L and the logits are the model's full output.
+
+    Worked example (one row, max_targets 2): weights [[0, 0, 1, 1, 0]] -> positions [[2, 3]].
+    """
+    targets, weights = batch["decoder_target_tokens"], batch["decoder_loss_weights"]
+    if max_targets is None or max_targets >= targets.shape[1] or not layers.returns_hidden(model):
+        return model.apply({"params": params}, batch), targets, weights
+    hidden, head = model.apply({"params": params}, batch, return_hidden=True)
+    order = layers.loss_positions_first(weights > 0)[:, :max_targets]  # [B, C]
+    return (head(layers.take_positions(hidden, order)), layers.take_positions(targets, order),
+            layers.take_positions(weights, order))
 
 
 @functools.lru_cache(maxsize=16)

@@ -243,14 +243,9 @@ def load_gguf(path: str | os.PathLike, **overrides: Any) -> tuple[Any, dict[str,
         from flan_jax.models.hf_llama import convert_hf_llama
 
         return convert_hf_llama(config, tensors, where, **overrides)
-    try:
-        from flan_jax.models import hf_gemma  # type: ignore[attr-defined]
-    except ImportError:
-        raise FlanJaxError(
-            f"{where}: gemma3 checkpoints need the Gemma model (flan_jax.models.hf_gemma), "
-            "which this installation does not have"
-        ) from None
-    return hf_gemma.convert_hf_gemma(config, tensors, where, **overrides)
+    from flan_jax.models import hf_gemma
+
+    return hf_gemma.params_from_hf(tensors, config, where=str(where), **overrides)
 
 
 def packaged_gemma3_270m() -> Path:

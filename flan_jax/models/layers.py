@@ -15,6 +15,7 @@ Dtypes: parameters are stored in `param_dtype` (float32); computation runs in `d
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -260,6 +261,11 @@ class HeadKernel(nn.Module):
     def __call__(self, emb_dim: int) -> Array:
         return self.param("kernel", nn.with_logical_partitioning(self.kernel_init, ("embed", "vocab")),
                           (emb_dim, self.vocab_size), self.param_dtype)
+
+
+def returns_hidden(model: Any) -> bool:
+    """Whether `model.apply(..., return_hidden=True)` gives (hidden states, OutputHead)."""
+    return "return_hidden" in inspect.signature(type(model).__call__).parameters
 
 
 def loss_positions_first(mask: Array) -> Array:

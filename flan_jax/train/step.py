@@ -12,7 +12,6 @@ and no rows move between devices. Example, B=4, k=2: rows [r0, r1, r2, r3] -> mi
 """
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +21,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from flan_jax.models import layers
 from flan_jax.models.sharding import LOGICAL_AXIS_RULES, LogicalRules, rules_for_mesh
 from flan_jax.train.loss import cross_entropy_loss, head_cross_entropy_loss
 from flan_jax.train.mesh import BATCH_AXES, batch_sharding, batch_shards
@@ -164,5 +164,5 @@ def model_apply_fn(model: nn.Module) -> ApplyFn:
             return model.apply({"params": params}, batch, enable_dropout=True, rngs={"dropout": rng}, **kwargs)
         return model.apply({"params": params}, batch, **kwargs)
 
-    apply.returns_hidden = "return_hidden" in inspect.signature(type(model).__call__).parameters
+    apply.returns_hidden = layers.returns_hidden(model)
     return apply

@@ -1,4 +1,6 @@
 """Scoring: hand-computed log-likelihoods, and `flan-jax score` against HF transformers' loss."""
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import sentencepiece as spm
@@ -86,3 +88,29 @@ def test_score_cli_names_a_missing_checkpoint(tmp_path, capsys):
     assert main(["score", "--checkpoint", str(tmp_path / "none"), "--vocab", vocab,
                  "--inputs", "a", "--targets", "b"]) == 2
     assert "none/model_config.json: missing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("family", ["decoder", "gemma"])
+def test_head_at_target_positions_scores_like_the_full_logits(family):
+    """rank classification's scorer with max_targets equals the full-logits scorer."""
+    import flax.linen as nn
+    from flan_jax.data import features
+    from flan_jax.eval import rank_classification
+    if family == "decoder":
+        from flan_jax.models.decoder import Decoder, DecoderConfig
+        model = Decoder(DecoderConfig(vocab_size=64, emb_dim=16, num_heads=2, num_kv_heads=1, head_dim=8,
+                                      mlp_dim=32, num_layers=1, tie_embeddings=True))
+    else:
+        from flan_jax.models.gemma import Gemma3, Gemma3Config
+        model = Gemma3(Gemma3Config(vocab_size=64, emb_dim=16, num_heads=2, num_kv_heads=1, head_dim=8,
+                                    mlp_dim=32, num_layers=2, sliding_window=4))
+    rng = np.random.default_rng(0)
+    examples = [{"inputs": rng.integers(3, 60, int(rng.integers(1, 8))).astype(np.int32),
+                 "targets": np.r_[rng.integers(3, 60, int(rng.integers(0, 3))), 1].astype(np.int32)}
+                for _ in range(6)]
+    batch = features.convert_examples(examples, "decoder", {"inputs": 8, "targets": 4})
+    params = nn.meta.unbox(model.init(jax.random.PRNGKey(0), {k: jnp.asarray(v) for k, v in batch.items()})["params"])
+    full = rank_classification.score_fn(model)(params, batch)
+    at = rank_classification.score_fn(model, 4)(params, batch)
+    np.testing.assert_allclose(np.asarray(at[0]), np.asarray(full[0]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(at[1]), np.asarray(full[1]))

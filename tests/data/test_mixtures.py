@@ -88,8 +88,14 @@ include = [{{ task = "{MINI_A}" }}, {{ task = "{MINI_B}" }}]
     ('[mixture.m]\nrate = "weights"\ninclude = [{ task = "%s", weight = 0 }]' % MINI_A, "include[0]: weight must be a positive number, got 0"),
     ('[mixture.m]\nrate = "weights"\ninclude = [{ task = "%s", weight = -1.5 }]' % MINI_A, "weight must be a positive number, got -1.5"),
     ('[mixture.m]\ncap = 0\ninclude = [{ task = "%s" }]' % MINI_A, "cap must be a positive number"),
-    ('[mixture.a]\ninclude = [{ mixture = "b" }]\n[mixture.b]\ninclude = [{ mixture = "a" }]', "includes itself: a -> b -> a"),
-    ('[mixture.m]\ninclude = [{ mixture = "nowhere" }]', "unknown mixture 'nowhere'"),
+    ('[mixture.a]\nrate = "weights"\ninclude = [{ mixture = "b", weight = 1 }]\n'
+     '[mixture.b]\nrate = "weights"\ninclude = [{ mixture = "a", weight = 1 }]', "includes itself: a -> b -> a"),
+    ('[mixture.m]\nrate = "weights"\ninclude = [{ mixture = "nowhere", weight = 1 }]', "unknown mixture 'nowhere'"),
+    # issue 13: a weight or a nested mixture in a size-proportional mixture would be ignored
+    ('[mixture.m]\ninclude = [{ task = "%s", weight = 0.9 }]' % MINI_A, 'include[0]: a weight needs rate = "weights"'),
+    ('[mixture.m]\nrate = "equal"\ninclude = [{ mixture = "m2" }]\n[mixture.m2]\ninclude = [{ task = "%s" }]' % MINI_A,
+     'include[0]: a mixture entry needs rate = "weights"'),
+    ('[mixture.m]\nsize_source = "guess"\ninclude = [{ task = "%s" }]' % MINI_A, "size_source 'guess' is not one of"),
     ('[mixture.m]\nrate = "fancy"\ninclude = [{ task = "%s" }]' % MINI_A, "rate 'fancy' is not one of"),
     ('[mixture.m]\ninclude = []', "'include' must be a non-empty list"),
     ('[mixture.m]\ninclude = [{ collection = "flan_mini", clusters = ["mini_nothing"] }]', "unknown cluster 'mini_nothing'"),
@@ -161,3 +167,54 @@ def test_cli_unknown_mixture_is_one_line_error():
     assert proc.returncode == 2
     assert "unknown mixture 'flan_mini_al'; did you mean flan_mini_all" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_mixture_without_training_examples_is_one_line_error(tmp_path):
+    # issue 13: was a ZeroDivisionError traceback
+    path = write(tmp_path, '[mixture.empty]\ncap = 3000\ninclude = [{ task = "%s" }]' % MINI_A)
+    decls, _ = mixtures.load_files([path])
+    with pytest.raises(mixtures.MixtureError) as e:
+        mixtures.resolve("empty", decls, sizes={MINI_A: 0})
+    assert str(e.value) == (f"{path}: mixture 'empty': none of its tasks has training examples "
+                            f"({MINI_A})")
+    # next to a task with examples, an empty task just gets no share
+    path = write(tmp_path, '[mixture.m]\ninclude = [{ task = "%s" }, { task = "%s" }]' % (MINI_A, MINI_B))
+    decls, _ = mixtures.load_files([path])
+    got = {leaf.task: leaf.share for leaf in mixtures.resolve("m", decls, sizes={MINI_A: 0, MINI_B: 7})}
+    assert got == {MINI_A: 0.0, MINI_B: 1.0}
+
+
+def test_nested_weights_are_honoured(tmp_path):
+    # issue 13: a 0.9 / 0.1 mixture inside another keeps its 9:1 ratio (as seqio flattens it)
+    c = "flan_mini.mini_subtract:zs_noopt"
+    path = write(tmp_path, f"""
+[mixture.inner]
+rate = "weights"
+include = [{{ task = "{MINI_A}", weight = 0.9 }}, {{ task = "{MINI_B}", weight = 0.1 }}]
+
+[mixture.outer]
+rate = "weights"
+include = [{{ mixture = "inner", weight = 1 }}, {{ task = "{c}", weight = 1 }}]
+""")
+    decls, _ = mixtures.load_files([path])
+    got = {leaf.task: leaf.share for leaf in mixtures.resolve("outer", decls)}
+    assert got == pytest.approx({MINI_A: 0.45, MINI_B: 0.05, c: 0.5}, abs=1e-12)
+
+
+def test_task_selected_twice_gets_both_rates(tmp_path):
+    # a dataset without options asked for with and without options: its no-options task
+    # stands for both settings, so it carries two rates (flan/v2/mixtures_utils.py puts
+    # every dataset in every setting)
+    path = write(tmp_path, """
+[mixture.m]
+cap = 3000
+include = [{ collection = "flan_mini", datasets = ["mini_parity", "mini_add"], variants = ["zs_opt", "zs_noopt"] }]
+""")
+    from flan_jax.data import flan_mini
+
+    opts = {s.name: s.has_options for s in flan_mini.all_datasets()}
+    assert opts["mini_parity"] and not opts["mini_add"]
+    decls, _ = mixtures.load_files([path])
+    sizes = {MINI_A: 100, MINI_B: 100, "flan_mini.mini_add:zs_noopt": 100}
+    got = {leaf.task: leaf.share for leaf in mixtures.resolve("m", decls, sizes=sizes)}
+    assert got == pytest.approx({MINI_A: 0.25, MINI_B: 0.25, "flan_mini.mini_add:zs_noopt": 0.5})

@@ -39,7 +39,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from flan_jax.data import published_sizes
+from flan_jax.data import flan2022_readers, published_sizes
 from flan_jax.data import tasks as tasks_lib
 from flan_jax.data.spec import LocalSource, ProceduralSource, TfdsSource
 from flan_jax.errors import FlanJaxError
@@ -137,6 +137,7 @@ class _Catalog:
     data_dir: str | None = None
     overrides: dict[str, int] = dataclasses.field(default_factory=dict)
     _specs: dict[str, tuple] = dataclasses.field(default_factory=dict)
+    _releases: dict[str, dict[str, int] | None] = dataclasses.field(default_factory=dict)
 
     def specs(self, collection: str):
         if collection not in self._specs:
@@ -181,6 +182,34 @@ class _Catalog:
             raise MixtureError(f"{where}: the selector matches no task")
         return picks
 
+    def release_sizes(self, collection: str) -> dict[str, int] | None:
+        if collection not in self._releases:
+            self._releases[collection] = flan2022_readers.train_sizes(collection, self.data_dir)
+        return self._releases[collection]
+
+    def release_picks(self, entry: Mapping[str, Any], where: str) -> list[_Pick]:
+        """Source tasks of a NIv2 / T0-SF / Dialog collection: the files present, else the
+        published list (T0-SF, Dialog), else one placeholder `<collection>.*` task that
+        registration refuses, naming the missing directory."""
+        collection = entry["release"]
+        if collection not in flan2022_readers.RELEASES:
+            raise MixtureError(f"{where}: {tasks_lib.unknown('release collection', collection, flan2022_readers.RELEASES)}")
+        sizes = self.release_sizes(collection)
+        if sizes is None:
+            sources = [s for (c, s) in published_sizes.table() if c == collection] or ["*"]
+        else:
+            sources = sorted(sizes)
+        if not sources:
+            raise MixtureError(f"{where}: no {collection} task files found")
+        picks = []
+        for variant in entry.get("variants", ["zs_opt"]):
+            if variant not in flan2022_readers.RECIPE_VARIANTS:
+                raise MixtureError(f"{where}: {tasks_lib.unknown('variant', variant, flan2022_readers.RECIPE_VARIANTS)}")
+            rendered = variant.replace("_opt", "_noopt")
+            picks += [_Pick(tasks_lib.task_name(collection, s, rendered), collection, s, variant)
+                      for s in sources]
+        return picks
+
     def cluster(self, task: str) -> tuple[str, str]:
         """(collection, cluster) of a leaf task name."""
         collection, _, rest = task.partition(".")
@@ -203,6 +232,10 @@ class _Catalog:
             n, how = self._data_size(spec.sources[pick.source])
             if n is not None:
                 return _Size((n,), how)
+        if pick.collection in flan2022_readers.RELEASES:
+            n = (self.release_sizes(pick.collection) or {}).get(pick.source)
+            if n is not None:
+                return _Size((n,), "local_file")
         if published is not None:
             return _Size((published.zero_shot,), origin)
         return _Size(None, "unknown")
@@ -277,6 +310,8 @@ def resolve(
                 picks = [_task_pick(entry["task"])]
             elif "local" in entry:
                 picks = [_task_pick(tasks_lib.task_name("local", entry["local"], "zs_noopt"))]
+            elif "release" in entry:
+                picks = catalog.release_picks(entry, where)
             else:  # a selector; mixture entries need rate = "weights" (checked when parsed)
                 picks = catalog.select(entry, where)
             for pick in picks:
@@ -304,7 +339,8 @@ def resolve(
             elif "local" in entry:
                 inner = {tasks_lib.task_name("local", entry["local"], "zs_noopt"): 1.0}
             else:
-                tasks = list(dict.fromkeys(p.task for p in catalog.select(entry, where)))
+                picks = catalog.release_picks(entry, where) if "release" in entry else catalog.select(entry, where)
+                tasks = list(dict.fromkeys(p.task for p in picks))
                 inner = {t: 1.0 / len(tasks) for t in tasks}
             groups.append((float(entry["weight"]), inner))
         total = sum(w for w, _ in groups)

@@ -13,8 +13,9 @@ A file declares mixtures, held-out-cluster families and local collections:
     include = [{ mixture = "flan_mini_all", weight = 0.7 }, { task = "local.alpaca_sample:zs_noopt", weight = 0.3 }]
 
 An `include` entry is one of `{task = NAME}`, `{mixture = NAME}`, `{local = NAME}` (a `[local.NAME]`
-collection read from FLAN_JAX_DATA_DIR) or a selector `{collection, variants, clusters,
-exclude_clusters, datasets}`. `weight` (and `{mixture = ...}` entries) belong to rate = "weights"
+collection read from FLAN_JAX_DATA_DIR), `{release = "niv2" | "t0_sf" | "dialog", variants}`
+(one task per source task of a Flan 2022 collection on disk, flan_jax.data.flan2022_readers) or
+a selector `{collection, variants, clusters, exclude_clusters, datasets}`. `weight` (and `{mixture = ...}` entries) belong to rate = "weights"
 mixtures only; elsewhere they are refused, since a size-proportional rate has no place for them.
 A mixture may set `size_source = "published"` (the Flan 2022 recipe's counts, see
 flan_jax.data.mixture_rates, which resolves mixtures into leaf tasks and shares).
@@ -40,7 +41,7 @@ from flan_jax.data.spec import LocalSource
 from flan_jax.shipped import shipped_dir_candidates
 
 MIXTURES_DIR_ENV = "FLAN_JAX_MIXTURES_DIR"
-ENTRY_KINDS = ("task", "mixture", "local", "collection")
+ENTRY_KINDS = ("task", "mixture", "local", "release", "collection")
 SELECTOR_KEYS = {"collection", "variants", "clusters", "exclude_clusters", "datasets", "weight"}
 
 
@@ -100,8 +101,9 @@ def _parse_mixture(name: str, body: Mapping[str, Any], file: str) -> MixtureDecl
             _positive(entry["weight"], "weight", at)
         elif rate == "weights":
             raise MixtureError(f"{at}: rate = \"weights\" needs a weight on every entry")
-        if kinds[0] == "collection":
-            extra = set(entry) - SELECTOR_KEYS
+        if kinds[0] in ("collection", "release"):
+            allowed = SELECTOR_KEYS if kinds[0] == "collection" else {"release", "variants", "weight"}
+            extra = set(entry) - allowed
             if extra:
                 raise MixtureError(f"{at}: unknown selector keys {sorted(extra)}")
         elif set(entry) - {kinds[0], "weight"}:
@@ -200,16 +202,30 @@ def register_mixture(
 ) -> list[Leaf]:
     """Register mixture `name` (and the tasks it needs) as a seqio mixture; returns its leaves.
 
-    Local collections (`{local = NAME}`) need their files under `data_dir`/FLAN_JAX_DATA_DIR;
-    a missing file is an error naming the file, never a silently smaller mixture.
+    Local collections (`{local = NAME}`) and release collections (`{release = ...}`) need their
+    files under `data_dir`/FLAN_JAX_DATA_DIR; a missing file is an error naming the file or
+    directory, never a silently smaller mixture.
     """
     import seqio
+
+    from flan_jax.data import flan2022_readers
 
     decls, locals_ = load_files(paths)
     leaves = resolve(name, decls, data_dir)
     base = data_dir or os.environ.get("FLAN_JAX_DATA_DIR")
+    released: dict[str, set[str]] = {}
     for leaf in leaves:
-        if leaf.collection == "local" and leaf.task not in seqio.TaskRegistry.names():
+        if leaf.collection in flan2022_readers.RELEASES:
+            if leaf.collection not in released:
+                try:
+                    released[leaf.collection] = set(flan2022_readers.register_release_tasks(
+                        leaf.collection, data_dir, vocabulary))
+                except flan2022_readers.ReleaseFileError as e:
+                    raise MixtureError(f"mixture {name!r}: {e}") from None
+            if leaf.task not in released[leaf.collection]:
+                raise MixtureError(f"mixture {name!r}: task {leaf.task!r} has no file under "
+                                   f"{flan2022_readers.collection_dir(leaf.collection, data_dir)}")
+        elif leaf.collection == "local" and leaf.task not in seqio.TaskRegistry.names():
             local_name = leaf.task.partition(".")[2].partition(":")[0]
             if local_name not in locals_:
                 raise MixtureError(f"mixture {name!r}: local collection {local_name!r} is not declared")

@@ -42,9 +42,11 @@ def published():
 
 
 def catalogue(collection):
-    """[(source, cluster, has_options)] of a collection."""
+    """[(source, cluster, has_options)] of a collection (T0-SF, Dialog: the published list)."""
     from flan_jax.data import tasks
 
+    if collection in ("t0_sf", "dialog"):
+        return [(s, collection, False) for (c, s) in published() if c == collection]
     return [(source, spec.cluster, spec.has_options)
             for spec in tasks.collection_datasets(collection) for source in spec.sources]
 
@@ -82,6 +84,9 @@ def flan2022_recipe(collection, cap, settings):
 FLAN2022_FLAN2021 = dict(collection="flan2021", cap=30000,
                          settings={"zs_opt": 0.25, "zs_noopt": 0.25, "fs_opt": 0.25, "fs_noopt": 0.25})
 FLAN2022_COT = dict(collection="cot", cap=100000, settings={"zs_opt": 0.5, "fs_opt": 0.5})
+FLAN2022_T0_SF = dict(collection="t0_sf", cap=20000,
+                      settings={"zs_opt": 0.25, "zs_noopt": 0.25, "fs_opt": 0.25, "fs_noopt": 0.25})
+FLAN2022_DIALOG = dict(collection="dialog", cap=200000, settings={"zs_opt": 0.5, "fs_opt": 0.5})
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +120,8 @@ def test_published_table_holds_flan_numbers():
     assert table["flan2021", "multi_news"] == {"zero_shot": 44960, "x_shot": 3118, "five_shot": 1927}
     assert table["cot", "qed"]["zero_shot"] == 5145
     sources = {("flan2021", s) for s, _, _ in catalogue("flan2021")} | {("cot", s) for s, _, _ in catalogue("cot")}
-    assert set(table) == sources and len(sources) == 66 + 9
+    assert {k for k in table if k[0] in ("flan2021", "cot")} == sources and len(sources) == 66 + 9
+    assert len(catalogue("t0_sf")) == 193 and {s for s, _, _ in catalogue("dialog")} == {"wiki_dialog", "qrecc"}
     small = [s for (c, s), v in table.items() if c == "flan2021" and v["zero_shot"] < 3000]
     assert len(small) == 10
 
@@ -146,15 +152,21 @@ def test_flan2022_flan2021_is_the_2022_submixture(decls):
     assert xsum == pytest.approx(ag_news, abs=1e-12)
 
 
-def test_flan2022_cot_and_collection_weights(decls):
+def test_flan2022_cot_t0_dialog_and_collection_weights(decls):
     cot = flan2022_recipe(**FLAN2022_COT)
     assert_same(shares("flan2022_cot", decls), cot)
+    t0 = flan2022_recipe(**FLAN2022_T0_SF)
+    assert_same(shares("flan2022_t0_sf", decls), t0)
+    dialog = flan2022_recipe(**FLAN2022_DIALOG)
+    assert_same(shares("flan2022_dialog", decls), dialog)
     flan = flan2022_recipe(**FLAN2022_FLAN2021)
-    # flan/v2/run_example.py flan2022_submix: 0.4 / 0.32 / 0.2 / 0.05 / 0.03
+    # flan/v2/run_example.py flan2022_submix: 0.4 / 0.32 / 0.2 / 0.05 / 0.03; NIv2 files absent:
+    # one placeholder task per setting
     expected = {t: 0.40 * s for t, s in flan.items()} | {t: 0.05 * s for t, s in cot.items()}
-    expected |= {"local.t0_sf:zs_noopt": 0.32, "local.niv2:zs_noopt": 0.20, "local.dialog:zs_noopt": 0.03}
+    expected |= {t: 0.32 * s for t, s in t0.items()} | {t: 0.03 * s for t, s in dialog.items()}
+    expected |= {"niv2.*:zs_noopt": 0.10, "niv2.*:fs_noopt": 0.10}
     assert_same(shares("flan2022", decls), expected)
-    available = {t: s / 0.45 for t, s in expected.items() if not t.startswith("local.")}
+    available = {t: 0.40 * s / 0.45 for t, s in flan.items()} | {t: 0.05 * s / 0.45 for t, s in cot.items()}
     assert_same(shares("flan2022_available", decls), available)
 
 

@@ -24,7 +24,7 @@ def write(tmp_path, text, name="m.toml"):
 def test_every_declared_mixture_resolves():
     decls, locals_ = mixtures.load_files()
     assert {"flan2021", "flan_mini_all", "cot", "flan2022"} <= set(decls)
-    assert {"t0_sf", "niv2", "dialog"} == set(locals_)
+    assert locals_ == {}
     for name in decls:
         leaves = mixtures.resolve(name, decls)
         assert leaves, name
@@ -51,7 +51,9 @@ def test_flan2022_collection_weights():
     by_collection = mixtures.group_shares(mixtures.resolve("flan2022", decls), "collection")
     assert by_collection["flan2021"] == pytest.approx(0.40)
     assert by_collection["cot"] == pytest.approx(0.05)
-    assert by_collection["local"] == pytest.approx(0.32 + 0.20 + 0.03)
+    assert by_collection["t0_sf"] == pytest.approx(0.32)
+    assert by_collection["niv2"] == pytest.approx(0.20)
+    assert by_collection["dialog"] == pytest.approx(0.03)
 
 
 def test_examples_proportional_with_cap_and_nesting_by_hand(tmp_path):
@@ -118,11 +120,23 @@ def test_duplicate_name_across_files(tmp_path):
 
 
 def test_local_collection_missing_file_is_an_error(tmp_path):
-    decls_path = REPO / "mixtures" / "flan2022.toml"
-    with pytest.raises(mixtures.MixtureError, match="t0_sf/train.jsonl"):
-        mixtures.register_mixture("flan2022", paths=[decls_path, REPO / "mixtures" / "flan2021.toml",
-                                                     REPO / "mixtures" / "cot.toml"],
-                                  data_dir=str(tmp_path))
+    path = write(tmp_path, """
+[local.mine]
+file_pattern = "mine/{split}.jsonl"
+format = "alpaca"
+how_to_obtain = "Write it."
+
+[mixture.m]
+rate = "weights"
+include = [{ local = "mine", weight = 1 }]
+""")
+    with pytest.raises(mixtures.MixtureError, match="mine/train.jsonl .* Write it."):
+        mixtures.register_mixture("m", paths=[path], data_dir=str(tmp_path))
+
+
+def test_flan2022_without_release_files_names_the_directory(tmp_path):
+    with pytest.raises(mixtures.MixtureError, match=f"niv2: directory {tmp_path / 'niv2'} not found"):
+        mixtures.register_mixture("flan2022", data_dir=str(tmp_path))
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """NIv2 / T0-SF / Dialog readers: one seqio task per source task, per-task caps in mixtures,
 bad files named. Fixtures are tiny files written here."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +112,20 @@ def test_bad_t0_line_names_file_and_line(tmp_path, monkeypatch):
     monkeypatch.setenv("FLAN_JAX_DATA_DIR", str(tmp_path))
     with pytest.raises(FlanJaxError, match="cos_e_v1.11_rationale.jsonl:1"):
         readers.train_sizes("t0_sf")
+
+
+def test_cli_mixture_of_empty_tasks_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "niv2" / "tasks").mkdir(parents=True)
+    (tmp_path / "niv2" / "tasks" / "task5_empty.json").write_text(json.dumps(niv2_task("d", [], [])))
+    path = tmp_path / "m.toml"
+    path.write_text('[mixture.m]\ncap = 5000\ninclude = [{ release = "niv2", variants = ["zs_opt"] }]\n')
+    env = {"PATH": "/usr/bin:/bin", "FLAN_JAX_DATA_DIR": str(tmp_path),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run([sys.executable, "-m", "flan_jax.cli", "mixture", "m", "--mixtures_file", str(path)],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert f"{path}: mixture 'm': none of its tasks has training examples (niv2.task5_empty:zs_noopt)" in proc.stderr

@@ -12,8 +12,8 @@ becomes its own seqio task `<collection>.<source>:<variant>` (e.g.
              {"input", "output": list of str}); if splits/default/train_tasks.txt exists, only
              the tasks it names (one per line) are read.
     t0_sf/   one JSONL file per P3 subset, <subset>.jsonl, each line {"inputs": str,
-             "targets": str} (P3's inputs_pretokenized / targets_pretokenized: the prompt is
-             already applied). Only the 193 T0-SF subsets of the published table are read
+             "targets": str} or P3's own field names {"inputs_pretokenized",
+             "targets_pretokenized"} (the prompt is already applied; other keys are ignored). Only the 193 T0-SF subsets of the published table are read
              (flan/v2/constants_t0.py: not in Flan 2021, not *_score_eval); "." in a P3 name
              is "_" in the file name.
     dialog/  one JSONL file per dialog task, <task>.jsonl, each line a chat row
@@ -116,10 +116,20 @@ def read_niv2_task(path: str | os.PathLike) -> SourceTask:
     return SourceTask("niv2", Path(path).stem, path, tuple(rows), tuple(exemplars))
 
 
+def _t0_row(row: Mapping[str, Any], where: str) -> Fields:
+    """{"inputs", "targets"} or P3's own {"inputs_pretokenized", "targets_pretokenized"}."""
+    for inputs, targets in (("inputs_pretokenized", "targets_pretokenized"), ("inputs", "targets")):
+        if inputs in row and targets in row:
+            if not all(isinstance(row[k], str) and row[k].strip() for k in (inputs, targets)):
+                raise ReleaseFileError(f"{where}: {inputs!r} and {targets!r} must be non-empty strings")
+            return {"inputs": row[inputs], "answer": row[targets]}
+    raise ReleaseFileError(f"{where}: needs 'inputs' and 'targets' (or P3's 'inputs_pretokenized' "
+                           f"and 'targets_pretokenized'), got keys {sorted(row)}")
+
+
 def _jsonl_task(collection: str, path: Path) -> SourceTask:
     if collection == "t0_sf":
-        rows = [{"inputs": r["inputs"], "answer": r["targets"]}
-                for r in read_rows(path, "jsonl", ("inputs", "targets"), target="targets")]
+        rows = [_t0_row(r, f"{path}: row {i}") for i, r in enumerate(read_rows(path, "jsonl"), start=1)]
     else:
         rows = [chat_fields(r) for r in read_rows(path, "chat")]
     return SourceTask(collection, path.stem, str(path), tuple(rows))

@@ -31,6 +31,9 @@ def data_dir(tmp_path, monkeypatch):
     # a T0-SF subset (dot in its P3 name) and a P3 subset that is in Flan 2021 (skipped)
     (t0 / "cos_e_v1.11_rationale.jsonl").write_text(
         "".join(json.dumps({"inputs": f"q{i}", "targets": f"a{i}"}) + "\n" for i in range(4)))
+    # P3's own field names are read too
+    (t0 / "cos_e_v1.11_explain_why_human.jsonl").write_text(json.dumps(
+        {"inputs_pretokenized": "Why?", "targets_pretokenized": "Because.", "inputs": [1, 2]}) + "\n")
     (t0 / "ag_news_classify.jsonl").write_text(json.dumps({"inputs": "x", "targets": "y"}) + "\n")
     dialog = tmp_path / "dialog"
     dialog.mkdir()
@@ -42,7 +45,9 @@ def data_dir(tmp_path, monkeypatch):
 
 def test_sizes_per_source_task(data_dir):
     assert readers.train_sizes("niv2") == {"task1_add": 7, "task2_upper": 2}
-    assert readers.train_sizes("t0_sf") == {"cos_e_v1_11_rationale": 4}
+    assert readers.train_sizes("t0_sf") == {"cos_e_v1_11_rationale": 4, "cos_e_v1_11_explain_why_human": 1}
+    (p3,) = [t for t in readers.read_collection("t0_sf") if t.name.endswith("human")]
+    assert p3.rows == ({"inputs": "Why?", "answer": "Because."},)
     assert readers.train_sizes("dialog") == {"qrecc": 3}
 
 
@@ -108,9 +113,13 @@ def test_bad_niv2_file_names_file_and_field(tmp_path, task, message):
 
 def test_bad_t0_line_names_file_and_line(tmp_path, monkeypatch):
     (tmp_path / "t0_sf").mkdir()
-    (tmp_path / "t0_sf" / "cos_e_v1.11_rationale.jsonl").write_text('{"inputs": "q"}\n')
+    bad = tmp_path / "t0_sf" / "cos_e_v1.11_rationale.jsonl"
+    bad.write_text('{"inputs": "q"}\n')
     monkeypatch.setenv("FLAN_JAX_DATA_DIR", str(tmp_path))
-    with pytest.raises(FlanJaxError, match="cos_e_v1.11_rationale.jsonl:1"):
+    with pytest.raises(FlanJaxError, match=f"{bad}: row 1: needs 'inputs' and 'targets'"):
+        readers.train_sizes("t0_sf")
+    bad.write_text('{"inputs": "q", "targets": "a"}\n{"inputs": "q", "targets": \n')
+    with pytest.raises(FlanJaxError, match=f"{bad}:2: malformed JSON"):
         readers.train_sizes("t0_sf")
 
 

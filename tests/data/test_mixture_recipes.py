@@ -61,9 +61,11 @@ def proportional(rates):
     return {t: r / total for t, r in rates.items()}
 
 
-def flan2021_recipe(excluded=frozenset()):
+def flan2021_recipe(excluded=frozenset(), setting="zs_opt"):
+    """flan/mixtures.py: one setting, rate min(train examples, 3000); train examples = the
+    published zero-shot count (no TFDS data prepared here)."""
     table = published()
-    rates = {task("flan2021", s, "zs_opt", opt): min(table["flan2021", s]["zero_shot"], 3000)
+    rates = {task("flan2021", s, setting, opt): min(table["flan2021", s]["zero_shot"], 3000)
              for s, cluster, opt in catalogue("flan2021") if cluster not in excluded}
     return proportional(rates)
 
@@ -124,6 +126,12 @@ def test_published_table_holds_flan_numbers():
     assert len(catalogue("t0_sf")) == 193 and {s for s, _, _ in catalogue("dialog")} == {"wiki_dialog", "qrecc"}
     small = [s for (c, s), v in table.items() if c == "flan2021" and v["zero_shot"] < 3000]
     assert len(small) == 10
+
+
+@pytest.mark.parametrize("name, setting", [("flan2021", "zs_opt"), ("flan2021_fs_opt", "fs_opt"),
+                                           ("flan2021_zs_noopt", "zs_noopt"), ("flan2021_fs_noopt", "fs_noopt")])
+def test_flan2021_single_setting_mixtures(name, setting, decls):
+    assert_same(shares(name, decls), flan2021_recipe(setting=setting))
 
 
 def test_flan2021_is_the_2021_recipe(decls):

@@ -3,7 +3,8 @@
 Rates (seqio's `mixing_rate_num_examples` with `maximum=cap` and `temperature`):
 
     examples_proportional / temperature:
-        rate_i = (sum over the entries that select task i of min(n_e, cap)) ** (1 / temperature)
+        rate_i = sum over the entries e that select task i of r_e ** (1 / temperature),
+        r_e = min(n, cap) (or, for published per-template counts, the sum of each capped count)
     equal:    rate_i = 1 for every leaf task
     weights:  entry e gets weight_e / sum(weights); inside e, the entry's own shares (seqio
               flattens a nested mixture the same way)

@@ -207,11 +207,12 @@ def _rows_source(rows: Sequence[Mapping[str, Any]]):
 
 
 def register_release_tasks(collection: str, data_dir: str | None = None, vocabulary=None,
-                           variants: Sequence[str] = VARIANTS, pool_size: int = 32) -> list[str]:
+                           variants: Sequence[str] = VARIANTS, config=None) -> list[str]:
     """Registers `<collection>.<source>:<variant>` for every source task on disk; returns names.
 
+    `config` is a flan_jax.data.tasks.RenderConfig (seed, shots, pool size, length limit).
     Raises ReleaseFileError when the collection directory is missing or a file is bad. Few-shot
-    exemplars: NIv2's positive examples; otherwise the first `pool_size` training rows.
+    exemplars: NIv2's positive examples; otherwise the first `config.pool_size` training rows.
     """
     import seqio
 
@@ -224,16 +225,17 @@ def register_release_tasks(collection: str, data_dir: str | None = None, vocabul
             f"{collection}: directory {collection_dir(collection, data_dir) or collection + '/'} not found "
             f"(set {DATA_DIR_ENV}; its layout is described in flan_jax/data/flan2022_readers.py)")
     vocabulary = tasks_lib.default_vocabulary() if vocabulary is None else vocabulary
+    config = tasks_lib.RenderConfig() if config is None else config
     names = []
     for task in found:
         spec = dataset_spec(task)
-        pool_rows = task.exemplars or task.rows[:pool_size]
+        pool_rows = task.exemplars or task.rows[:config.pool_size]
         pool = [(fewshot.example_key(r), dict(r)) for r in pool_rows]
         for variant in variants:
             name = tasks_lib.task_name(collection, spec.name, variant)
             if name in seqio.TaskRegistry.names():
                 seqio.TaskRegistry.remove(name)
-            renderer = tasks_lib.ExampleRenderer(spec, name, variant, spec.templates)
+            renderer = tasks_lib.ExampleRenderer(spec, name, variant, spec.templates, config)
             seqio.TaskRegistry.add(
                 name, source=_rows_source(task.rows),
                 preprocessors=[tasks_lib.render_preprocessor(renderer, lambda pool=pool: pool),

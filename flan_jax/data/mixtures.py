@@ -219,7 +219,7 @@ def register_mixture(
             if leaf.collection not in released:
                 try:
                     released[leaf.collection] = set(flan2022_readers.register_release_tasks(
-                        leaf.collection, data_dir, vocabulary))
+                        leaf.collection, data_dir, vocabulary, config=task_kwargs.get("config")))
                 except flan2022_readers.ReleaseFileError as e:
                     raise MixtureError(f"mixture {name!r}: {e}") from None
             if leaf.task not in released[leaf.collection]:

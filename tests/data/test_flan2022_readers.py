@@ -51,6 +51,7 @@ def test_sizes_per_source_task(data_dir):
     assert readers.train_sizes("dialog") == {"qrecc": 3}
 
 
+@pytest.mark.slow
 def test_niv2_rendering_uses_definition_and_positive_examples(data_dir):
     import seqio
 
@@ -123,6 +124,7 @@ def test_bad_t0_line_names_file_and_line(tmp_path, monkeypatch):
         readers.train_sizes("t0_sf")
 
 
+@pytest.mark.slow
 def test_cli_mixture_of_empty_tasks_is_one_line(tmp_path):
     import subprocess
     import sys

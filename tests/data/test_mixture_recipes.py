@@ -178,6 +178,7 @@ def test_flan2022_cot_t0_dialog_and_collection_weights(decls):
     assert_same(shares("flan2022_available", decls), available)
 
 
+@pytest.mark.slow
 def test_cli_json_rates_and_size_sources(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "TFDS_DATA_DIR": str(tmp_path), "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, "-m", "flan_jax.cli", "mixture", "flan2021", "--json"],

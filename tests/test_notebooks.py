@@ -4,8 +4,9 @@ Each notebook has one cell tagged "parameters"; the test replaces the values of 
 overrides there (a name that is missing fails the test, so a renamed parameter is noticed), runs
 the notebook with nbclient in a kernel of this interpreter, and then reads the outputs:
 
-* 01: the mixture table's shares sum to 1 and equal 1/n each (every flan-mini train split has
-  2,000 rows, below the 3,000 cap, so examples-proportional mixing is uniform), the held-out
+* 01: the mixture table's shares sum to 1 and give each of the n datasets 1/n (every flan-mini
+  train split has 2,000 rows, below the 3,000 cap; a dataset with options splits its 1/n
+  between its zs_opt and zs_noopt tasks), the held-out
   cluster is absent, every variant was rendered, the loss-mask image was drawn;
 * 02: 8 devices, the MLP kernel's mesh axes follow the rules table, and the loss decreased;
 * 03: both reports (before/after training) list every held-out task with the chance level and
@@ -184,7 +185,9 @@ def test_01_templates_tasks_mixtures(kernel_env, tmp_path):
     assert {r[0] for r in rows} == held_in and not held_out & {r[0] for r in rows}
     shares = [float(r[4]) for r in rows]
     assert sum(shares) == pytest.approx(1.0, abs=1e-6)
-    assert shares == pytest.approx([1 / len(rows)] * len(rows), abs=1e-8)
+    has_options = {s.name: s.has_options for s in flan_mini.all_datasets()}
+    expected = [1 / len(held_in) / (2 if has_options[r[0]] else 1) for r in rows]
+    assert shares == pytest.approx(expected, abs=1e-8)
     assert {int(r[3]) for r in rows} == {2000}
 
 

@@ -1,7 +1,8 @@
 """`flan-jax mixture NAME [--json] [--plot out.png]`: a mixture's composition.
 
-Prints every leaf task with its share, then the shares per cluster and per collection.
-Resolution reads no data (see flan_jax.data.mixtures), so it works offline for every mixture.
+Prints every leaf task with its share, its training-example count and where that count came
+from (prepared TFDS, a local file, the published Flan table, ...), then the shares per cluster and
+per collection. Resolution reads no data (see flan_jax.data.mixture_rates), so it works offline.
 """
 from __future__ import annotations
 
@@ -58,12 +59,16 @@ def run(args: argparse.Namespace) -> int:
         }, indent=1))
     else:
         print(f"mixture {args.name}: {len(leaves)} tasks  ({decls[args.name].description})")
-        print(f"{'task':52s} {'cluster':34s} {'train n':>9s} {'share':>8s}")
+        print(f"{'task':52s} {'cluster':34s} {'train n':>9s} {'share':>8s}  size from")
         for leaf in leaves:
             n = f"{leaf.num_examples}" if leaf.size_known else "cap*"
-            print(f"{leaf.task:52s} {leaf.cluster:34s} {n:>9s} {100 * leaf.share:7.3f}%")
+            source = leaf.size_source.partition(":")[0]
+            print(f"{leaf.task:52s} {leaf.cluster:34s} {n:>9s} {100 * leaf.share:7.3f}%  {source}")
+        origins = sorted({leaf.size_source for leaf in leaves if ":" in leaf.size_source})
+        for origin in origins:
+            print(f"{origin.partition(':')[0]}: {origin.partition(':')[2].strip()}")
         if not all(leaf.size_known for leaf in leaves):
-            print("* size unknown offline (dataset not prepared): counted at the mixture's cap")
+            print("* size unknown offline (no prepared data, no published count): counted at the cap")
         print("\nper cluster:")
         for c, s in clusters.items():
             print(f"  {c:40s} {100 * s:7.3f}%")

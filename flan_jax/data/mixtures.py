@@ -13,66 +13,36 @@ A file declares mixtures, held-out-cluster families and local collections:
     include = [{ mixture = "flan_mini_all", weight = 0.7 }, { task = "local.alpaca_sample:zs_noopt", weight = 0.3 }]
 
 An `include` entry is one of `{task = NAME}`, `{mixture = NAME}`, `{local = NAME}` (a `[local.NAME]`
-collection read from FLAN_JAX_DATA_DIR) or a selector `{collection, variants, clusters,
-exclude_clusters, datasets}`. Resolution flattens nesting into leaf tasks with shares summing to 1:
+collection read from FLAN_JAX_DATA_DIR), `{release = "niv2" | "t0_sf" | "dialog", variants}`
+(one task per source task of a Flan 2022 collection on disk, flan_jax.data.flan2022_readers) or
+a selector `{collection, variants, clusters, exclude_clusters, datasets}`. `weight` (and `{mixture = ...}` entries) belong to rate = "weights"
+mixtures only; elsewhere they are refused, since a size-proportional rate has no place for them.
+A mixture may set `size_source = "published"` (the Flan 2022 recipe's counts, see
+flan_jax.data.mixture_rates, which resolves mixtures into leaf tasks and shares).
 
-    examples_proportional: rate_i = min(n_i, cap) ** (1 / temperature), n_i = train examples
-    equal:                 rate_i = 1 for every leaf task
-    weights:               entry e gets weight_e / sum(weights); inside e, its own shares
+A `[family.NAME]` table expands to a train and an eval mixture per held-out cluster; its
+`exclude_together` table lists what else leaves training with a held-out cluster.
 
-Worked example: tasks a (n=5000), b (n=1000), cap 3000 -> rates 3000, 1000 -> shares 0.75, 0.25.
-Nested inside `weights` with weight 0.4 next to a task c with weight 0.6 -> a 0.30, b 0.10, c 0.60.
-
-Sizes come from the source without reading data: ProceduralSource split sizes, local files' line
-counts, TFDS split sizes where the dataset is prepared locally; an unknown size is taken as the
-cap and flagged (`size_known=False`), so an offline machine still gets FLAN's capped rates.
+This module parses files and registers mixtures with seqio; the rates live in mixture_rates.
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
 import os
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from flan_jax.data import tasks as tasks_lib
-from flan_jax.data.spec import LocalSource, ProceduralSource, TfdsSource
-from flan_jax.errors import FlanJaxError
+from flan_jax.data.mixture_rates import (  # noqa: F401 - the public names of mixtures
+    RATE_KINDS, SIZE_SOURCES, Leaf, MixtureDecl, MixtureError, group_shares, resolve,
+)
+from flan_jax.data.spec import LocalSource
 from flan_jax.shipped import shipped_dir_candidates
 
-RATE_KINDS = ("examples_proportional", "temperature", "equal", "weights")
 MIXTURES_DIR_ENV = "FLAN_JAX_MIXTURES_DIR"
-ENTRY_KINDS = ("task", "mixture", "local", "collection")
+ENTRY_KINDS = ("task", "mixture", "local", "release", "collection")
 SELECTOR_KEYS = {"collection", "variants", "clusters", "exclude_clusters", "datasets", "weight"}
-
-
-class MixtureError(FlanJaxError):
-    """A mixture file problem: the message names the file and the entry."""
-
-
-@dataclasses.dataclass(frozen=True)
-class MixtureDecl:
-    name: str
-    file: str
-    rate: str
-    include: tuple[Mapping[str, Any], ...]
-    cap: int | None = None
-    temperature: float = 1.0
-    description: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class Leaf:
-    """One task of a resolved mixture with its share of the examples drawn."""
-
-    task: str
-    share: float
-    collection: str
-    cluster: str
-    num_examples: int | None  # train examples, None when the source cannot tell offline
-    size_known: bool
 
 
 # ----------------------------------------------------------------------------- finding files
@@ -104,12 +74,15 @@ def _positive(value: Any, what: str, where: str) -> float:
 
 def _parse_mixture(name: str, body: Mapping[str, Any], file: str) -> MixtureDecl:
     where = f"{file}: mixture {name!r}"
-    unknown_keys = set(body) - {"description", "rate", "cap", "temperature", "include"}
+    unknown_keys = set(body) - {"description", "rate", "cap", "temperature", "include", "size_source"}
     if unknown_keys:
         raise MixtureError(f"{where}: unknown keys {sorted(unknown_keys)}")
     rate = body.get("rate", "examples_proportional")
     if rate not in RATE_KINDS:
         raise MixtureError(f"{where}: rate {rate!r} is not one of {', '.join(RATE_KINDS)}")
+    size_source = body.get("size_source", "data")
+    if size_source not in SIZE_SOURCES:
+        raise MixtureError(f"{where}: size_source {size_source!r} is not one of {', '.join(SIZE_SOURCES)}")
     include = body.get("include")
     if not include or not isinstance(include, list):
         raise MixtureError(f"{where}: 'include' must be a non-empty list of entries")
@@ -120,12 +93,17 @@ def _parse_mixture(name: str, body: Mapping[str, Any], file: str) -> MixtureDecl
         kinds = [k for k in ENTRY_KINDS if k in entry]
         if len(kinds) != 1:
             raise MixtureError(f"{at}: give exactly one of {', '.join(ENTRY_KINDS)}: {entry}")
+        if rate != "weights" and ("weight" in entry or kinds[0] == "mixture"):
+            what = "a weight" if "weight" in entry else "a mixture entry"
+            raise MixtureError(f"{at}: {what} needs rate = \"weights\" (rate {rate!r} sets shares "
+                               "from task sizes and would ignore it)")
         if "weight" in entry:
             _positive(entry["weight"], "weight", at)
         elif rate == "weights":
             raise MixtureError(f"{at}: rate = \"weights\" needs a weight on every entry")
-        if kinds[0] == "collection":
-            extra = set(entry) - SELECTOR_KEYS
+        if kinds[0] in ("collection", "release"):
+            allowed = SELECTOR_KEYS if kinds[0] == "collection" else {"release", "variants", "weight"}
+            extra = set(entry) - allowed
             if extra:
                 raise MixtureError(f"{at}: unknown selector keys {sorted(extra)}")
         elif set(entry) - {kinds[0], "weight"}:
@@ -135,14 +113,16 @@ def _parse_mixture(name: str, body: Mapping[str, Any], file: str) -> MixtureDecl
         cap = int(_positive(cap, "cap", where))
     temperature = _positive(body.get("temperature", 1.0), "temperature", where)
     return MixtureDecl(name, file, rate, tuple(include), cap, float(temperature),
-                       body.get("description", ""))
+                       body.get("description", ""), size_source)
 
 
 def _expand_family(name: str, body: Mapping[str, Any], file: str) -> list[MixtureDecl]:
     """A held-out-cluster family -> `<name>_no_<C>` (train) and `<name>_<C>_eval` per cluster C.
 
-    `exclude_together = {A = ["B"]}` also drops cluster B from training when A is held out (FLAN
-    drops reading comprehension with commonsense when reading comprehension is held out).
+    `exclude_together = {A = ["B"]}` also drops cluster B from training when A is held out: the
+    table of which clusters leave together is data in the family's file (for FLAN 2021 it is the
+    rule of google-research/FLAN flan/task_splits.py, generate_inter_cluster_splits).
+    `train_variants`, `cap`, `rate`, `temperature` and `size_source` shape the train mixtures.
     """
     where = f"{file}: family {name!r}"
     collection = body.get("collection")
@@ -163,6 +143,7 @@ def _expand_family(name: str, body: Mapping[str, Any], file: str) -> list[Mixtur
               "exclude_clusters": excluded},),
             body.get("cap"), float(body.get("temperature", 1.0)),
             f"{collection} training mixture without {', '.join(excluded)}",
+            body.get("size_source", "data"),
         ))
         out.append(MixtureDecl(
             f"{name}_{held}_eval", file, "equal",
@@ -208,202 +189,6 @@ def load_files(paths: Iterable[str | os.PathLike] | None = None
     return decls, locals_
 
 
-# ----------------------------------------------------------------------------- resolving
-
-
-@dataclasses.dataclass
-class _Catalog:
-    """Leaf-task facts (collection, cluster, size) from the DatasetSpecs, read once."""
-
-    data_dir: str | None = None
-    sizes: dict[str, int] = dataclasses.field(default_factory=dict)
-    _specs: dict[str, tuple] = dataclasses.field(default_factory=dict)
-
-    def specs(self, collection: str):
-        if collection not in self._specs:
-            self._specs[collection] = tasks_lib.collection_datasets(collection)
-        return self._specs[collection]
-
-    def select(self, entry: Mapping[str, Any], where: str) -> list[str]:
-        collection = entry["collection"]
-        if collection not in tasks_lib.COLLECTIONS:
-            raise MixtureError(f"{where}: {tasks_lib.unknown('collection', collection, tasks_lib.COLLECTIONS)}")
-        specs = self.specs(collection)
-        clusters = {s.cluster for s in specs}
-        for key in ("clusters", "exclude_clusters"):
-            for c in entry.get(key, []):
-                if c not in clusters:
-                    raise MixtureError(f"{where}: {tasks_lib.unknown('cluster', c, sorted(clusters))}")
-        names = []
-        for spec in specs:
-            if "clusters" in entry and spec.cluster not in entry["clusters"]:
-                continue
-            if spec.cluster in entry.get("exclude_clusters", []):
-                continue
-            if "datasets" in entry and spec.name not in entry["datasets"]:
-                continue
-            for variant in entry.get("variants", ["zs_opt"]):
-                if variant not in tasks_lib.VARIANTS:
-                    raise MixtureError(f"{where}: {tasks_lib.unknown('variant', variant, tasks_lib.VARIANTS)}")
-                if variant not in tasks_lib.variants_for(spec):
-                    # datasets without options have no *_opt variants: use the no-options one
-                    variant = variant.replace("_opt", "_noopt")
-                for source in spec.sources:
-                    names.append(tasks_lib.task_name(collection, source, variant))
-        if not names:
-            raise MixtureError(f"{where}: the selector matches no task")
-        return list(dict.fromkeys(names))
-
-    def describe(self, task: str) -> tuple[str, str, int | None]:
-        """(collection, cluster, train examples or None) of a leaf task name."""
-        collection, _, rest = task.partition(".")
-        source_name = rest.partition(":")[0]
-        if task in self.sizes:
-            cluster = self.describe_cluster(collection, source_name)
-            return collection, cluster, self.sizes[task]
-        if collection in tasks_lib.COLLECTIONS and collection != "local":
-            for spec in self.specs(collection):
-                if source_name in spec.sources:
-                    return collection, spec.cluster, self._size(spec.sources[source_name], spec.name)
-        return collection, "local" if collection == "local" else collection, None
-
-    def describe_cluster(self, collection: str, source_name: str) -> str:
-        if collection in tasks_lib.COLLECTIONS and collection != "local":
-            for spec in self.specs(collection):
-                if source_name in spec.sources:
-                    return spec.cluster
-        return collection
-
-    def _size(self, source, dataset: str) -> int | None:
-        if isinstance(source, ProceduralSource):
-            return int(source.split_sizes.get("train", 0)) or None
-        if isinstance(source, TfdsSource):
-            return _tfds_train_size(source)
-        if isinstance(source, LocalSource):
-            return _local_train_size(source, self.data_dir, dataset)
-        return None
-
-
-def _tfds_train_size(source: TfdsSource) -> int | None:
-    """The prepared TFDS train split size, or None (not prepared here: nothing is downloaded)."""
-    return _tfds_split_size(source.tfds_name, source.splits.get("train", "train"),
-                            os.environ.get("TFDS_DATA_DIR"))
-
-
-@functools.lru_cache(maxsize=None)
-def _tfds_split_size(tfds_name: str, split: str, data_dir: str | None) -> int | None:
-    try:
-        import tensorflow_datasets as tfds
-
-        builder = tfds.builder(tfds_name, try_gcs=False, data_dir=data_dir)
-        if not builder.is_prepared():
-            return None
-        return int(builder.info.splits[split].num_examples)
-    except Exception:  # noqa: BLE001 - any failure means "size unknown offline"
-        return None
-
-
-def _local_train_size(source: LocalSource, data_dir: str | None, dataset: str) -> int | None:
-    base = data_dir or os.environ.get("FLAN_JAX_DATA_DIR")
-    path = Path(source.file_pattern.replace("{split}", "train"))
-    if not path.is_absolute():
-        if not base:
-            return None
-        path = Path(base) / path
-    if not path.is_file():
-        return None
-    with open(path, "rb") as f:
-        return sum(1 for line in f if line.strip())
-
-
-def _entry_weight(entry: Mapping[str, Any]) -> float:
-    return float(entry.get("weight", 1.0))
-
-
-def resolve(
-    name: str,
-    decls: Mapping[str, MixtureDecl],
-    data_dir: str | None = None,
-    sizes: Mapping[str, int] | None = None,
-) -> list[Leaf]:
-    """Flatten mixture `name` into leaf tasks with shares (sorted by share, largest first).
-
-    `sizes` overrides train-example counts per task name (e.g. published sizes of datasets
-    that are not prepared on this machine).
-    """
-    catalog = _Catalog(data_dir, dict(sizes or {}))
-    known_tasks: list[str] | None = None
-
-    def check_task(task: str, where: str) -> None:
-        nonlocal known_tasks
-        if known_tasks is None:
-            known_tasks = tasks_lib.all_task_names()
-        if task not in known_tasks:
-            raise MixtureError(f"{where}: {tasks_lib.unknown('task', task, known_tasks)}")
-
-    def shares_of(mix: str, stack: tuple[str, ...]) -> dict[str, float]:
-        if mix not in decls:
-            raise MixtureError(tasks_lib.unknown("mixture", mix, list(decls)).args[0])
-        decl = decls[mix]
-        if mix in stack:
-            cycle = " -> ".join([*stack[stack.index(mix):], mix])
-            raise MixtureError(f"{decl.file}: mixture {mix!r} includes itself: {cycle}")
-        groups: list[tuple[float, dict[str, float]]] = []  # (entry weight, shares within entry)
-        for i, entry in enumerate(decl.include):
-            where = f"{decl.file}: mixture {mix!r}, include[{i}]"
-            if "task" in entry:
-                check_task(entry["task"], where)
-                inner = {entry["task"]: 1.0}
-            elif "mixture" in entry:
-                if entry["mixture"] not in decls:
-                    raise MixtureError(f"{where}: {tasks_lib.unknown('mixture', entry['mixture'], list(decls)).args[0]}")
-                inner = shares_of(entry["mixture"], (*stack, mix))
-            elif "local" in entry:
-                inner = {tasks_lib.task_name("local", entry["local"], "zs_noopt"): 1.0}
-            else:
-                tasks = catalog.select(entry, where)
-                inner = {t: 1.0 / len(tasks) for t in tasks}
-            groups.append((_entry_weight(entry), inner))
-        if decl.rate == "weights":
-            total = sum(w for w, _ in groups)
-            out: dict[str, float] = {}
-            for w, inner in groups:
-                for t, s in inner.items():
-                    out[t] = out.get(t, 0.0) + w / total * s
-            return out
-        leaves = list(dict.fromkeys(t for _, inner in groups for t in inner))
-        if decl.rate == "equal":
-            rates = {t: 1.0 for t in leaves}
-        else:
-            cap = decl.cap
-            rates = {}
-            for t in leaves:
-                n = catalog.describe(t)[2]
-                n = cap if n is None else (min(n, cap) if cap else n)
-                if n is None:
-                    raise MixtureError(
-                        f"{decl.file}: mixture {mix!r}: size of {t!r} unknown offline; give a cap")
-                rates[t] = float(n) ** (1.0 / decl.temperature)
-        total = sum(rates.values())
-        return {t: r / total for t, r in rates.items()}
-
-    shares = shares_of(name, ())
-    leaves = []
-    for task, share in shares.items():
-        collection, cluster, n = catalog.describe(task)
-        leaves.append(Leaf(task, share, collection, cluster, n, n is not None))
-    return sorted(leaves, key=lambda leaf: (-leaf.share, leaf.task))
-
-
-def group_shares(leaves: Sequence[Leaf], key: str) -> dict[str, float]:
-    """Sum of shares per `cluster` or `collection`."""
-    out: dict[str, float] = {}
-    for leaf in leaves:
-        k = getattr(leaf, key)
-        out[k] = out.get(k, 0.0) + leaf.share
-    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
-
-
 # ----------------------------------------------------------------------------- registering
 
 
@@ -417,16 +202,30 @@ def register_mixture(
 ) -> list[Leaf]:
     """Register mixture `name` (and the tasks it needs) as a seqio mixture; returns its leaves.
 
-    Local collections (`{local = NAME}`) need their files under `data_dir`/FLAN_JAX_DATA_DIR;
-    a missing file is an error naming the file, never a silently smaller mixture.
+    Local collections (`{local = NAME}`) and release collections (`{release = ...}`) need their
+    files under `data_dir`/FLAN_JAX_DATA_DIR; a missing file is an error naming the file or
+    directory, never a silently smaller mixture.
     """
     import seqio
+
+    from flan_jax.data import flan2022_readers
 
     decls, locals_ = load_files(paths)
     leaves = resolve(name, decls, data_dir)
     base = data_dir or os.environ.get("FLAN_JAX_DATA_DIR")
+    released: dict[str, set[str]] = {}
     for leaf in leaves:
-        if leaf.collection == "local" and leaf.task not in seqio.TaskRegistry.names():
+        if leaf.collection in flan2022_readers.RELEASES:
+            if leaf.collection not in released:
+                try:
+                    released[leaf.collection] = set(flan2022_readers.register_release_tasks(
+                        leaf.collection, data_dir, vocabulary, config=task_kwargs.get("config")))
+                except flan2022_readers.ReleaseFileError as e:
+                    raise MixtureError(f"mixture {name!r}: {e}") from None
+            if leaf.task not in released[leaf.collection]:
+                raise MixtureError(f"mixture {name!r}: task {leaf.task!r} has no file under "
+                                   f"{flan2022_readers.collection_dir(leaf.collection, data_dir)}")
+        elif leaf.collection == "local" and leaf.task not in seqio.TaskRegistry.names():
             local_name = leaf.task.partition(".")[2].partition(":")[0]
             if local_name not in locals_:
                 raise MixtureError(f"mixture {name!r}: local collection {local_name!r} is not declared")

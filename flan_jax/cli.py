@@ -11,13 +11,15 @@ import importlib
 import os
 import sys
 
-from flan_jax import host_malloc
+from flan_jax import host_malloc, noise
 from flan_jax.errors import FlanJaxError
 
 # name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "catalog": ("flan_jax.data.inspect_cmd", "list every dataset with cluster, source and templates"),
     "show": ("flan_jax.data.show_cmd", "print rendered examples of a task"),
+    "check": ("flan_jax.data.check_cmd",
+              "validate a data file (every problem at once) and show its loss mask"),
     "mixture": ("flan_jax.data.mixture_cmd", "print (and plot) a mixture's composition"),
     "convert": ("flan_jax.models.convert_cmd", "convert HF checkpoints to/from flan_jax"),
     "score": ("flan_jax.eval.score_cmd", "print the log-likelihood of targets given inputs"),
@@ -29,7 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _quiet_native_logs() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not noise.verbose():
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     # Without TPU chips (/dev/accel*, /dev/vfio/N), keep JAX off libtpu (the `tpu` extra): it
     # would load anyway (~230 MB, start-up errors, /tmp/libtpu_lockfile). `compile` loads it itself.
@@ -42,7 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     re-execute the process with tuned malloc settings (`flan_jax/host_malloc.py`)."""
     is_program = argv is None
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="flan-jax", description=__doc__.splitlines()[0])
+    if "--verbose" in argv:  # any position: native start-up logs come back (flan_jax/noise.py)
+        argv = [a for a in argv if a != "--verbose"]
+        os.environ[noise.VERBOSE_ENV] = "1"
+    parser = argparse.ArgumentParser(
+        prog="flan-jax", description=__doc__.splitlines()[0],
+        epilog=f"--verbose (any position) or {noise.VERBOSE_ENV}=1 keeps TensorFlow's and "
+               "sentencepiece's start-up log lines, which are hidden by default.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
@@ -57,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         except FlanJaxError as e:
             print(f"flan-jax: error: {e}", file=sys.stderr)
             return 2
+    if is_program and not noise.verbose():
+        noise.filter_stderr()
     module = importlib.import_module(COMMANDS[name][0])
     cmd_parser = argparse.ArgumentParser(prog=f"flan-jax {name}", description=COMMANDS[name][1])
     module.add_arguments(cmd_parser)

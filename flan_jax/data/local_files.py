@@ -190,6 +190,8 @@ def _check_row(row: Any, format: str, columns: Sequence[str], target: str | None
             return f"missing required field {key!r} (has: {', '.join(sorted(row))})"
         if row[key] is None:
             return f"field {key!r} is null"
+        if isinstance(row[key], str) and not row[key].strip():
+            return f"field {key!r} is empty"
     if target is not None:
         return _string_field(row, target)
     return None

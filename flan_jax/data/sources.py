@@ -24,6 +24,7 @@ File formats (one example per line unless said otherwise; UTF-8 only):
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -144,20 +145,62 @@ def chat_fields(row: Mapping[str, Any]) -> Fields:
     return {"conversation": "\n\n".join(lines), "answer": messages[last]["content"]}
 
 
+LOCAL_SPEC_FORMATS = ("alpaca", "chat", "cot", "jsonl", "tsv")
+
+
+def columns_fields(row: Mapping[str, Any], columns: Sequence[str]) -> Fields:
+    """A jsonl/tsv row -> its `columns` as text: {"q": "Is ice cold?", "a": "yes"} with
+    columns ("q", "a") -> {"q": "Is ice cold?", "a": "yes"} (non-strings via json.dumps)."""
+    return {c: row[c] if isinstance(row[c], str) else json.dumps(row[c]) for c in columns}
+
+
 def local_spec(
-    name: str, path: str | os.PathLike, format: str, splits: Sequence[str] = ("train",)
+    name: str,
+    path: str | os.PathLike,
+    format: str,
+    splits: Sequence[str] = ("train",),
+    columns: Sequence[str] = (),
 ) -> DatasetSpec:
-    """A DatasetSpec over an Alpaca or chat file; `path` may contain "{split}"."""
+    """A DatasetSpec over a user's file; `path` may contain "{split}".
+
+    format    rows                                  rendered as
+    alpaca    instruction, input?, output           "{prompt}" -> "{answer}" (alpaca_fields)
+    chat      messages                              "{conversation}\n\nAssistant:" -> "{answer}"
+    cot       question, answer, chain_of_thought    the CoT collection's templates (cot.py); the
+              (TSV without header, or JSONL)        file is TSV when its name ends in .tsv
+    jsonl/tsv `columns` (at least two)              "{c1}\n\n{c2}..." -> "{last column}"
+    """
+    absolute = str(Path(path).absolute())
+    if format == "cot":
+        from flan_jax.data import cot
+
+        return cot.local_cot_spec(name, absolute, splits)
     if format == "alpaca":
         to_fields, fields = alpaca_fields, ("prompt", "answer")
         template = Template("{prompt}", "{answer}")
+        columns = ALPACA_COLUMNS
     elif format == "chat":
         to_fields, fields = chat_fields, ("conversation", "answer")
         template = Template("{conversation}\n\nAssistant:", "{answer}")
+        columns = ("messages",)
+    elif format in ("jsonl", "tsv"):
+        columns = tuple(columns)
+        if len(columns) < 2 or len(set(columns)) != len(columns):
+            raise LocalFileError(
+                f"{path}: a {format} file needs `columns` naming at least two distinct fields "
+                f"(the last is the target), got {list(columns)}")
+        to_fields, fields = functools.partial(columns_fields, columns=columns), columns
+        template = Template("\n\n".join(f"{{{c}}}" for c in columns[:-1]), f"{{{columns[-1]}}}")
+        source = LocalSource(absolute, format, columns, tuple(splits))
+        return DatasetSpec(
+            name=name, cluster="local", sources={name: source}, to_fields=to_fields,
+            fields=fields, templates=(template,), answer_field=columns[-1], metric="rouge",
+            description=f"{format} file {path}",
+        )
     else:
-        raise LocalFileError(f"{path}: local tasks read 'alpaca' or 'chat' files, not {format!r}")
-    columns = ALPACA_COLUMNS if format == "alpaca" else ("messages",)
-    source = LocalSource(str(Path(path).absolute()), format, columns, tuple(splits))
+        raise LocalFileError(f"{path}: unknown local format {format!r} (known: "
+                             f"{', '.join(LOCAL_SPEC_FORMATS)})")
+    source = LocalSource(absolute, format, columns, tuple(splits))
     return DatasetSpec(
         name=name, cluster="local", sources={name: source}, to_fields=to_fields,
         fields=fields, templates=(template,), metric="rouge",

@@ -14,6 +14,8 @@ import sys
 from flan_jax import host_malloc, noise
 from flan_jax.errors import FlanJaxError
 
+MIXTURES_PATH_ENV = "FLAN_JAX_MIXTURES_PATH"  # = flan_jax.data.mixtures.MIXTURES_PATH_ENV
+
 # name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "catalog": ("flan_jax.data.inspect_cmd", "list every dataset with cluster, source and templates"),
@@ -40,6 +42,23 @@ def _quiet_native_logs() -> None:
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
+def _take_mixtures_path(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Lifts every `--mixtures_path DIR` / `--mixtures_path=DIR` (any position) out of argv."""
+    rest, dirs, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--mixtures_path" and i + 1 < len(argv):
+            dirs.append(argv[i + 1])
+            i += 2
+            continue
+        if arg.startswith("--mixtures_path="):
+            dirs.append(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, dirs
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs one subcommand. Called without `argv` (as the `flan-jax` program) it may first
     re-execute the process with tuned malloc settings (`flan_jax/host_malloc.py`)."""
@@ -48,10 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     if "--verbose" in argv:  # any position: native start-up logs come back (flan_jax/noise.py)
         argv = [a for a in argv if a != "--verbose"]
         os.environ[noise.VERBOSE_ENV] = "1"
+    argv, extra_mixtures = _take_mixtures_path(argv)
+    if extra_mixtures:  # read by flan_jax.data.mixtures.mixture_files()
+        known = [p for p in os.environ.get(MIXTURES_PATH_ENV, "").split(os.pathsep) if p]
+        added = [d for d in dict.fromkeys(extra_mixtures) if d not in known]
+        os.environ[MIXTURES_PATH_ENV] = os.pathsep.join(added + known)
     parser = argparse.ArgumentParser(
         prog="flan-jax", description=__doc__.splitlines()[0],
         epilog=f"--verbose (any position) or {noise.VERBOSE_ENV}=1 keeps TensorFlow's and "
-               "sentencepiece's start-up log lines, which are hidden by default.")
+               "sentencepiece's start-up log lines, which are hidden by default. "
+               f"--mixtures_path DIR (any position, repeatable) or {MIXTURES_PATH_ENV} adds "
+               "your mixture files (*.toml) to the shipped ones.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)

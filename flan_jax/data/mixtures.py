@@ -106,7 +106,7 @@ def mixture_files() -> list[Path]:
         if not Path(extra).is_dir():
             raise MixtureError(f"{extra}: not a directory (from ${MIXTURES_PATH_ENV})")
         files += sorted(Path(extra).glob("*.toml"))
-    return files
+    return list(dict.fromkeys(f.resolve() for f in files))  # a folder named twice reads once
 
 
 # ----------------------------------------------------------------------------- parsing

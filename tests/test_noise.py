@@ -60,7 +60,7 @@ def test_help_imports_no_tensorflow(command):
 
 @pytest.mark.slow
 def test_program_is_quiet_by_default_and_verbose_brings_the_lines_back():
-    args = [sys.executable, "-m", "flan_jax.cli", "catalog"]  # imports TensorFlow
+    args = [sys.executable, "-m", "flan_jax.cli", "mixture", "--list"]  # imports TensorFlow
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop(noise.VERBOSE_ENV, None)
     quiet = subprocess.run(args, env=env, capture_output=True, timeout=600)

@@ -13,10 +13,10 @@ a mixture would register it, `-n` examples are printed as text, and the first pa
 trainer's pipeline (flan_jax.data.pipeline) builds from it is printed token by token, with the
 tokens that carry loss (loss weight 1) inside ⟦ ⟧:
 
-    packed row 0 (decoder, 128 positions): 3 examples, 61 tokens, 9 carry loss
-    [1] ▁Add ▁ 2 ▁and ▁ 3 . ⟦▁ 5 </s>⟧
-    [2] ...
-    padding: 67 positions
+    packed row 0 (decoder, 128 decoder positions): 2 examples, 20 tokens, 6 carry loss (marked ⟦ ⟧)
+    [1] ▁A dd ▁ 2 ▁and ▁ 3 . ⟦▁ 5 </s>⟧
+    [2] ▁Name ▁a ▁co lou r . ⟦▁B lue </s>⟧
+    padding: 108 positions
 
 `--json` prints the same as one JSON object (counts, problems, the row's ids, pieces, loss
 weights and segment ids). Format guessing: ".tsv" -> cot; ".json" -> alpaca; ".jsonl" -> the

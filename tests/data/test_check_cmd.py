@@ -144,3 +144,26 @@ def test_missing_added_mixture_folder_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv(mixtures.MIXTURES_PATH_ENV, str(tmp_path / "nope"))
     with pytest.raises(mixtures.MixtureError, match=rf"^{tmp_path / 'nope'}: not a directory"):
         mixtures.load_files()
+
+
+@pytest.mark.slow
+def test_loss_mask_view_of_a_task(capsys):
+    from flan_jax.data.vocab import default_vocabulary
+
+    assert cli.main(["check", "flan_mini.mini_add:zs_noopt", "--json", "-n", "0",
+                     "--lengths", "48,16"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    row = report["packed_row"]
+    vocab = default_vocabulary()
+    segments = {}
+    for tok, w, s in zip(row["decoder_target_tokens"], row["decoder_loss_weights"],
+                         row["decoder_segment_ids"]):
+        if s:
+            segments.setdefault(s, []).append((tok, w))
+    assert len(segments) >= 2  # packed
+    for pairs in segments.values():
+        weights = [w for _, w in pairs]
+        k = weights.index(1)
+        assert weights == [0] * k + [1] * (len(weights) - k)  # inputs untrained, targets trained
+        target = [t for t, w in pairs if w]
+        assert target[-1] == 1 and vocab.decode(target[:-1]).strip().lstrip("-").isdigit()

@@ -1,4 +1,4 @@
-"""Row readers: one seqio DataSource per `spec.Source`, and the validating local-file readers.
+"""Row readers: one seqio DataSource per `spec.Source`, and DatasetSpecs over users' files.
 
 * `TfdsSource`       -> `seqio.TfdsDataSource` (TFDS features as TFDS decodes them).
 * `LocalSource`      -> `seqio.FunctionDataSource` over rows read and validated in Python.
@@ -31,6 +31,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from flan_jax.data.local_files import (  # noqa: F401  (re-exported: the readers' public names)
+    ALPACA_COLUMNS,
+    CHAT_ROLES,
+    FORMATS,
+    LocalFileError,
+    read_rows,
+    scan,
+)
 from flan_jax.data.spec import (
     DatasetSpec,
     Fields,
@@ -39,14 +47,6 @@ from flan_jax.data.spec import (
     Source,
     Template,
     TfdsSource,
-)
-from flan_jax.data.local_files import (  # noqa: F401  (re-exported: the readers' public names)
-    ALPACA_COLUMNS,
-    CHAT_ROLES,
-    FORMATS,
-    LocalFileError,
-    read_rows,
-    scan,
 )
 
 ROW_JSON_KEY = "row_json"

@@ -167,3 +167,17 @@ def test_loss_mask_view_of_a_task(capsys):
         assert weights == [0] * k + [1] * (len(weights) - k)  # inputs untrained, targets trained
         target = [t for t, w in pairs if w]
         assert target[-1] == 1 and vocab.decode(target[:-1]).strip().lstrip("-").isdigit()
+
+
+def test_mixtures_path_flag_adds_to_the_shipped_mixtures(tmp_path, monkeypatch, capsys):
+    (tmp_path / "mine.toml").write_text(
+        '[mixture.my_added_mix]\ndescription = "mine"\nrate = "equal"\n'
+        'include = [{ task = "flan_mini.mini_add:zs_noopt" }]\n')
+    monkeypatch.delenv(mixtures.MIXTURES_DIR_ENV, raising=False)
+    monkeypatch.setenv(mixtures.MIXTURES_PATH_ENV, "")  # restored after the test
+    assert cli.main(["mixture", "--list", "--mixtures_path", str(tmp_path)]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert "my_added_mix" in names and "flan_mini_all" in names
+    # given twice (flag and variable): read once, not "declared twice"
+    assert cli.main(["mixture", "my_added_mix", f"--mixtures_path={tmp_path}"]) == 0
+    assert "flan_mini.mini_add:zs_noopt" in capsys.readouterr().out

@@ -92,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         except FlanJaxError as e:
             print(f"flan-jax: error: {e}", file=sys.stderr)
             return 2
-    if is_program and not noise.verbose():
-        noise.filter_stderr()
+    if not noise.verbose():
+        noise.quiet_python_logs()
+        if is_program:
+            noise.filter_stderr()
     module = importlib.import_module(COMMANDS[name][0])
     cmd_parser = argparse.ArgumentParser(prog=f"flan-jax {name}", description=COMMANDS[name][1])
     module.add_arguments(cmd_parser)

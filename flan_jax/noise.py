@@ -9,6 +9,8 @@ TensorFlow's C++ start-up lines are written by absl logging before Python can co
     I0000 00:00:1795988219.292942    8287 cudart_stub.cc:31] Could not find cuda drivers ...
     normalizer.cc(51) LOG(INFO) precompiled_charsmap is empty. use identity normalization.
 
+`quiet_python_logs()` also drops two seqio log records that are expected here (SEQIO_NOISE).
+
 `filter_stderr()` routes file descriptor 2 through a small forked process that drops the lines
 matching NOISE and passes every other line on unchanged, in order (Python tracebacks, warnings,
 logging, native errors). A process rather than a thread: native code can write to stderr while
@@ -18,6 +20,7 @@ off (cli.py).
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -33,6 +36,24 @@ NOISE = re.compile(
     rb"|cuda_diagnostics|cpu_feature_guard)\.cc:\d+\] .*"
     rb"|normalizer\.cc\(\d+\) LOG\(INFO\) precompiled_charsmap is empty\..*"
     rb")\r?\n?$")
+
+
+# seqio log records (absl logger) that say nothing to a flan_jax user: local files are read
+# through FunctionDataSource on purpose (validated whole, see data/local_files.py), and a task
+# that fails to load inside a mixture is followed by its own one-line error.
+SEQIO_NOISE = ("Using an uncached FunctionDataset", "Failed to load task ")
+
+
+class _DropSeqioNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(SEQIO_NOISE)
+
+
+def quiet_python_logs() -> None:
+    """Drop the SEQIO_NOISE records from the absl logger (seqio logs through absl)."""
+    absl_logger = logging.getLogger("absl")
+    if not any(isinstance(f, _DropSeqioNoise) for f in absl_logger.filters):
+        absl_logger.addFilter(_DropSeqioNoise())
 
 
 def is_noise(line: bytes) -> bool:

@@ -114,3 +114,27 @@ def test_bad_vocabulary_model_and_gin_files_exit_2_with_one_line(tmp_path):
     _assert_one_line_error(proc, f"{gin_file}:2", "did you mean 'num_steps'?")
 
     assert _snapshot(tmp_path) == before  # no ckpt/ or run/ left half-written, inputs unchanged
+
+
+@pytest.mark.slow
+def test_bad_row_in_a_mixture_file_stops_training_with_one_error_line(tmp_path):
+    """The user's route: their file declared in an added mixture folder, then `flan-jax train`."""
+    (tmp_path / "data" / "mine").mkdir(parents=True)
+    (tmp_path / "data" / "mine" / "train.jsonl").write_text(
+        _jsonl(ALPACA, '{"instruction": "x", "output": "a", "output": "b"}'))
+    (tmp_path / "mix").mkdir()
+    (tmp_path / "mix" / "mine.toml").write_text(
+        '[local.mine]\nfile_pattern = "mine/{split}.jsonl"\nformat = "alpaca"\nsplits = ["train"]\n\n'
+        '[mixture.my_mix]\nrate = "equal"\ninclude = [{ local = "mine" }]\n')
+    before = _snapshot(tmp_path)
+    proc = _flan_jax("train", "--gin_file=experiments/flan_mini_t5_tiny.gin",
+                     "--gin.train.mixture='my_mix'", "--gin.train.num_steps=2",
+                     "--mixtures_path", str(tmp_path / "mix"), f"--model_dir={tmp_path / 'run'}",
+                     cwd=tmp_path, env={"FLAN_JAX_DATA_DIR": str(tmp_path / "data")})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1] == (f"flan-jax train: error: {tmp_path}/data/mine/train.jsonl:2: key 'output' "
+                         "appears twice in one object (JSON would keep only the last value); remove one")
+    assert all(" INFO " in line for line in lines[:-1]), lines  # only the trainer's own log lines
+    after = _snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if not k.startswith("run")} == before

@@ -70,3 +70,15 @@ def test_program_is_quiet_by_default_and_verbose_brings_the_lines_back():
     assert quiet.stdout == loud.stdout
     # the lines the filter removed are there without it (TensorFlow's start-up)
     assert any(noise.is_noise(line + b"\n") for line in loud.stderr.splitlines())
+
+
+def test_expected_seqio_records_are_dropped_others_kept(caplog):
+    import logging
+
+    noise.quiet_python_logs()
+    absl_logger = logging.getLogger("absl")
+    with caplog.at_level(logging.INFO, logger="absl"):
+        absl_logger.warning("Using an uncached FunctionDataset for training is not recommended")
+        absl_logger.error("Failed to load task 'local.mine:zs_noopt' as part of mixture 'm'")
+        absl_logger.warning("something else")
+    assert [r.getMessage() for r in caplog.records] == ["something else"]

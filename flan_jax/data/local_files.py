@@ -234,8 +234,12 @@ def _json_list_items(text: str) -> list[tuple[int, Any]] | str:
             p += 1
         return p
 
+    counted = [0, 1]  # (position, line there): positions only grow, so count incrementally
     def line_of(p: int) -> int:
-        return text.count("\n", 0, p) + 1
+        if p < counted[0]:
+            return text.count("\n", 0, p) + 1
+        counted[:] = [p, counted[1] + text.count("\n", counted[0], p)]
+        return counted[1]
 
     items: list[tuple[int, Any]] = []
     pos = skip(0)
@@ -243,7 +247,8 @@ def _json_list_items(text: str) -> list[tuple[int, Any]] | str:
         return f"{line_of(pos)}: malformed JSON (expected a JSON list '[')"
     pos = skip(pos + 1)
     if text[pos:pos + 1] == "]":
-        return items
+        return items if not text[pos + 1:].strip() else (
+            f"{line_of(skip(pos + 1))}: malformed JSON (extra data after the list)")
     while True:
         try:
             item, end = _decode(text, pos)
@@ -252,6 +257,8 @@ def _json_list_items(text: str) -> list[tuple[int, Any]] | str:
         items.append((line_of(pos), item))
         pos = skip(end)
         if text[pos:pos + 1] == "]":
+            if text[pos + 1:].strip():
+                return f"{line_of(skip(pos + 1))}: malformed JSON (extra data after the list)"
             return items
         if text[pos:pos + 1] != ",":
             return f"{line_of(pos)}: malformed JSON (expected ',' or ']')"

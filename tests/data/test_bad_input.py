@@ -152,3 +152,15 @@ def test_scan_reports_every_problem_with_counts(tmp_path):
     result = scan(p, "alpaca")
     assert [line for line, _ in result.rows] == [1, 4]
     assert [str(e).split(": ")[0] for e in result.problems] == [f"{p}:2", f"{p}:3", f"{p}:5"]
+
+
+def test_json_list_lines_stay_right_deep_into_a_long_list_and_trailing_data_is_refused(tmp_path):
+    items = [{"instruction": f"q{i}", "output": f"a{i}"} for i in range(300)]
+    text = "[\n" + ",\n".join("  " + json.dumps(it) if i != 250 else "  7" for i, it in enumerate(items)) + "\n]\n"
+    p = _write(tmp_path, "long.json", text)
+    result = scan(p, "alpaca")
+    assert [str(e) for e in result.problems] == [f"{p}:252: item 250: expected a JSON object, found a number (7)"]
+    assert result.rows[-1][0] == 301 and len(result.rows) == 299
+    p = _write(tmp_path, "tail.json", '[{"instruction": "a", "output": "b"}]\n\nxx\n')
+    with pytest.raises(LocalFileError, match=rf"^{p}:3: malformed JSON \(extra data after the list\)"):
+        read_rows(p, "alpaca")

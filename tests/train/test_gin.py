@@ -146,3 +146,9 @@ def test_bad_statement_in_an_included_file_names_that_file(tmp_path):
     with pytest.raises(FlanJaxError, match=rf"^gin file {inner}:2: .*did you mean 'batch_size'\?"):
         train_cmd.parse_gin([str(outer)], [])
     gin.clear_config()
+
+
+def test_misspelt_binding_gets_the_closest_name():
+    with pytest.raises(FlanJaxError, match=r"^gin binding 'train\.num_stepz = 3': .*'num_stepz'; did you mean 'num_steps'\?$"):
+        train_cmd.parse_gin(["runs/finetune.gin"], ["train.num_stepz = 3"])
+    gin.clear_config()

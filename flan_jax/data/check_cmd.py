@@ -175,6 +175,9 @@ def run(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {"target": args.target}
     format = columns = None
     if path.is_file():
+        if args.split != "train":
+            raise FlanJaxError(f"--split {args.split}: a file is read as one train split; "
+                               "--split is for task names")
         columns = tuple(c for c in args.columns.split(",") if c)
         format = args.format or guess_format(path)
         try:
@@ -206,7 +209,12 @@ def run(args: argparse.Namespace) -> int:
     task = _register(args, path, format, columns or (), vocabulary)
     import seqio
 
-    dataset = seqio.get_mixture_or_task(task).get_dataset(
+    from flan_jax.data.tasks import unknown
+
+    provider = seqio.get_mixture_or_task(task)
+    if args.split not in provider.splits:
+        raise unknown(f"split of {task}", args.split, provider.splits)
+    dataset = provider.get_dataset(
         None, split=args.split, shuffle=False, use_cached=False, try_in_mem_cache=False)
     examples = []
     for ex in dataset.take(args.n).as_numpy_iterator():

@@ -44,6 +44,8 @@ def test_unknown_format_and_unknown_target_are_one_line_errors(tmp_path, capsys)
     assert "cannot tell the file's format" in capsys.readouterr().err
     assert cli.main(["check", str(tmp_path / "missing.jsonl")]) == 2
     assert "no such file, and not a task name" in capsys.readouterr().err
+    assert cli.main(["check", str(path), "--split", "validation"]) == 2
+    assert "--split is for task names" in capsys.readouterr().err
 
 
 def test_marked_tokens():

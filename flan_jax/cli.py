@@ -11,13 +11,17 @@ import importlib
 import os
 import sys
 
-from flan_jax import host_malloc
+from flan_jax import host_malloc, noise
 from flan_jax.errors import FlanJaxError
+
+MIXTURES_PATH_ENV = "FLAN_JAX_MIXTURES_PATH"  # = flan_jax.data.mixtures.MIXTURES_PATH_ENV
 
 # name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "catalog": ("flan_jax.data.inspect_cmd", "list every dataset with cluster, source and templates"),
     "show": ("flan_jax.data.show_cmd", "print rendered examples of a task"),
+    "check": ("flan_jax.data.check_cmd",
+              "validate a data file (every problem at once) and show its loss mask"),
     "mixture": ("flan_jax.data.mixture_cmd", "print (and plot) a mixture's composition"),
     "convert": ("flan_jax.models.convert_cmd", "convert HF checkpoints to/from flan_jax"),
     "score": ("flan_jax.eval.score_cmd", "print the log-likelihood of targets given inputs"),
@@ -29,7 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _quiet_native_logs() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not noise.verbose():
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     # Without TPU chips (/dev/accel*, /dev/vfio/N), keep JAX off libtpu (the `tpu` extra): it
     # would load anyway (~230 MB, start-up errors, /tmp/libtpu_lockfile). `compile` loads it itself.
@@ -37,12 +42,42 @@ def _quiet_native_logs() -> None:
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
+def _take_mixtures_path(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Lifts every `--mixtures_path DIR` / `--mixtures_path=DIR` (any position) out of argv."""
+    rest, dirs, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--mixtures_path" and i + 1 < len(argv):
+            dirs.append(argv[i + 1])
+            i += 2
+            continue
+        if arg.startswith("--mixtures_path="):
+            dirs.append(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, dirs
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs one subcommand. Called without `argv` (as the `flan-jax` program) it may first
     re-execute the process with tuned malloc settings (`flan_jax/host_malloc.py`)."""
     is_program = argv is None
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="flan-jax", description=__doc__.splitlines()[0])
+    if "--verbose" in argv:  # any position: native start-up logs come back (flan_jax/noise.py)
+        argv = [a for a in argv if a != "--verbose"]
+        os.environ[noise.VERBOSE_ENV] = "1"
+    argv, extra_mixtures = _take_mixtures_path(argv)
+    if extra_mixtures:  # read by flan_jax.data.mixtures.mixture_files()
+        known = [p for p in os.environ.get(MIXTURES_PATH_ENV, "").split(os.pathsep) if p]
+        added = [d for d in dict.fromkeys(extra_mixtures) if d not in known]
+        os.environ[MIXTURES_PATH_ENV] = os.pathsep.join(added + known)
+    parser = argparse.ArgumentParser(
+        prog="flan-jax", description=__doc__.splitlines()[0],
+        epilog=f"--verbose (any position) or {noise.VERBOSE_ENV}=1 keeps TensorFlow's and "
+               "sentencepiece's start-up log lines, which are hidden by default. "
+               f"--mixtures_path DIR (any position, repeatable) or {MIXTURES_PATH_ENV} adds "
+               "your mixture files (*.toml) to the shipped ones.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
@@ -57,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         except FlanJaxError as e:
             print(f"flan-jax: error: {e}", file=sys.stderr)
             return 2
+    if not noise.verbose():
+        noise.quiet_python_logs()
+        if is_program:
+            noise.filter_stderr()
     module = importlib.import_module(COMMANDS[name][0])
     cmd_parser = argparse.ArgumentParser(prog=f"flan-jax {name}", description=COMMANDS[name][1])
     module.add_arguments(cmd_parser)

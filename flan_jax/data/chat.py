@@ -97,11 +97,11 @@ def _check_messages(messages: Sequence[Mapping[str, Any]], where: str) -> None:
         raise FlanJaxError(f"{where}: messages must be a list of {{'role', 'content'}} dicts")
     for i, msg in enumerate(messages):
         if not isinstance(msg, Mapping) or "role" not in msg or "content" not in msg:
-            raise FlanJaxError(f"{where}: message {i} needs 'role' and 'content' keys, got {msg!r}")
+            raise FlanJaxError(f"{where}: messages[{i}] needs 'role' and 'content' keys, got {msg!r}")
         if msg["role"] not in ROLES:
-            raise FlanJaxError(f"{where}: message {i} has role {msg['role']!r}; expected one of {ROLES}")
+            raise FlanJaxError(f"{where}: messages[{i}] has role {msg['role']!r}; expected one of {ROLES}")
         if not isinstance(msg["content"], str):
-            raise FlanJaxError(f"{where}: message {i} content must be a string")
+            raise FlanJaxError(f"{where}: messages[{i}] content must be a string")
 
 
 def _merge_system(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

@@ -178,3 +178,19 @@ COT_DATASETS: tuple[DatasetSpec, ...] = (GSM8K,) + tuple(
     _spec(name, kind, _local(name, flan_file, what), tsv_fields, what)
     for name, kind, flan_file, what in _LOCAL
 )
+
+
+def local_cot_spec(name: str, path: str, splits: tuple[str, ...] | list[str] = ("train",)) -> DatasetSpec:
+    """A CoT dataset over a user's file of (question, answer, chain_of_thought) rows: TSV in the
+    FLAN v2 layout above when `path` ends in ".tsv", else JSONL objects with those keys. Rendered
+    with the collection's templates ("[kind]" = "question"). `path` may contain "{split}"."""
+    file_format = "tsv" if path.endswith(".tsv") else "jsonl"
+    source = LocalSource(path, file_format, COT_FIELDS, tuple(splits))
+    to_fields = tsv_fields if file_format == "tsv" else jsonl_fields
+    return _spec(name, "question", source, to_fields, f"CoT {file_format} file {path}")
+
+
+def jsonl_fields(row: Mapping[str, Any]) -> Fields | None:
+    """A CoT JSONL row: the three fields, stripped (JSON strings hold real line breaks)."""
+    fields = {k: str(row[k]).strip() for k in COT_FIELDS}
+    return fields if fields["answer"] and fields["chain_of_thought"] else None

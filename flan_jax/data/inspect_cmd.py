@@ -19,7 +19,6 @@ import sys
 from typing import Any
 
 from flan_jax.data.spec import DatasetSpec, LocalSource, Source, TfdsSource
-from flan_jax.data.tasks import COLLECTIONS, importable_datasets, task_name, variants_for
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +34,8 @@ def describe_source(source: Source) -> str:
 
 
 def entry(collection: str, spec: DatasetSpec) -> dict[str, Any]:
+    from flan_jax.data.tasks import task_name, variants_for  # TensorFlow: not for `--help`
+
     splits: list[str] = []
     for source in spec.sources.values():
         splits += [s for s in source.splits if s not in splits]
@@ -60,6 +61,8 @@ def entry(collection: str, spec: DatasetSpec) -> dict[str, Any]:
 
 def catalogue_entries(warn=lambda msg: print(msg, file=sys.stderr)) -> list[dict[str, Any]]:
     """Entries of every importable collection; `warn` gets one line per module that failed."""
+    from flan_jax.data.tasks import COLLECTIONS, importable_datasets
+
     return [
         entry(collection, spec)
         for collection in COLLECTIONS

@@ -10,8 +10,6 @@ import argparse
 import json
 from collections.abc import Sequence
 
-from flan_jax.data import mixtures
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="mixture name (omit with --list)")
@@ -23,9 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data_dir", help="local data directory (default $FLAN_JAX_DATA_DIR)")
 
 
-def plot_shares(name: str, leaves: Sequence[mixtures.Leaf], path: str) -> None:
+def plot_shares(name: str, leaves: Sequence["mixtures.Leaf"], path: str) -> None:
     """A horizontal bar chart of the per-cluster shares of a mixture."""
     import matplotlib
+
+    from flan_jax.data import mixtures
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -42,6 +42,8 @@ def plot_shares(name: str, leaves: Sequence[mixtures.Leaf], path: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from flan_jax.data import mixtures  # here, so `--help` does not start TensorFlow
+
     decls, _ = mixtures.load_files(args.mixtures_file)
     if args.list or not args.name:
         for name, decl in sorted(decls.items()):

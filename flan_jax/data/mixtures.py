@@ -48,6 +48,9 @@ SELECTOR_KEYS = {"collection", "variants", "clusters", "exclude_clusters", "data
 # ----------------------------------------------------------------------------- finding files
 
 
+MIXTURES_PATH_ENV = "FLAN_JAX_MIXTURES_PATH"
+
+
 def mixtures_dir() -> Path:
     """`$FLAN_JAX_MIXTURES_DIR`, else the repo's `mixtures/` (editable install or a checkout),
     else `<data prefix>/share/flan_jax/mixtures` (where a non-editable install puts them)."""
@@ -61,6 +64,19 @@ def mixtures_dir() -> Path:
         f"no mixtures directory found (looked in {', '.join(map(str, candidates))}); "
         f"set {MIXTURES_DIR_ENV}"
     )
+
+
+def mixture_files() -> list[Path]:
+    """The *.toml files read by default: `mixtures_dir()` (which $FLAN_JAX_MIXTURES_DIR
+    replaces), then every directory of $FLAN_JAX_MIXTURES_PATH (os.pathsep separated; set by
+    the commands' `--mixtures_path` flag), which *add* to it. A missing added directory is an
+    error naming it."""
+    files = sorted(mixtures_dir().glob("*.toml"))
+    for extra in (p for p in os.environ.get(MIXTURES_PATH_ENV, "").split(os.pathsep) if p):
+        if not Path(extra).is_dir():
+            raise MixtureError(f"{extra}: not a directory (from ${MIXTURES_PATH_ENV})")
+        files += sorted(Path(extra).glob("*.toml"))
+    return list(dict.fromkeys(f.resolve() for f in files))  # a folder named twice reads once
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -158,7 +174,7 @@ def load_files(paths: Iterable[str | os.PathLike] | None = None
                ) -> tuple[dict[str, MixtureDecl], dict[str, LocalSource]]:
     """Parse mixture files (default: every *.toml in `mixtures_dir()`), checking names are unique."""
     if paths is None:
-        paths = sorted(mixtures_dir().glob("*.toml"))
+        paths = mixture_files()
     decls: dict[str, MixtureDecl] = {}
     locals_: dict[str, LocalSource] = {}
     for path in paths:
@@ -237,7 +253,8 @@ def register_mixture(
                     f"mixture {name!r}: local collection {local_name!r} needs "
                     f"{str(path).replace('{split}', 'train')} (set FLAN_JAX_DATA_DIR). {src.how_to_obtain}")
             tasks_lib.register_local_tasks(local_name, str(path), format=src.format,
-                                           splits=src.splits, vocabulary=vocabulary)
+                                           splits=src.splits, vocabulary=vocabulary,
+                                           columns=src.columns)
         else:
             tasks_lib.ensure_task(leaf.task, vocabulary, **task_kwargs)
     if name in seqio.MixtureRegistry.names():

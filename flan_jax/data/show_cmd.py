@@ -17,10 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-import seqio
-
-from flan_jax.data.tasks import ensure_task, unknown
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", help="task name, e.g. flan2021.rte:zs_opt")
@@ -32,8 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "flan_jax/assets/samples for the bundled CoT samples")
 
 
-def _vocabulary() -> seqio.Vocabulary:
+def _vocabulary() -> "seqio.Vocabulary":
     """The project vocabulary if present; only text is printed, so bytes do as a fallback."""
+    import seqio  # here, so `flan-jax show --help` does not start TensorFlow
+
     try:
         from flan_jax.data.vocab import default_vocabulary
     except ImportError:
@@ -46,6 +44,8 @@ def _text(value) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from flan_jax.data.tasks import ensure_task, unknown
+
     if args.mock:
         import tensorflow_datasets as tfds
 

@@ -1,4 +1,4 @@
-"""Row readers: one seqio DataSource per `spec.Source`, and the validating local-file readers.
+"""Row readers: one seqio DataSource per `spec.Source`, and DatasetSpecs over users' files.
 
 * `TfdsSource`       -> `seqio.TfdsDataSource` (TFDS features as TFDS decodes them).
 * `LocalSource`      -> `seqio.FunctionDataSource` over rows read and validated in Python.
@@ -11,8 +11,9 @@ fixed tf.data signature cannot, so those sources yield one string feature per ro
     rows    [{"instruction": "Add 2 and 3.", "input": "", "output": "5"}]
     dataset [{"row_json": b'{"instruction": "Add 2 and 3.", "input": "", "output": "5"}'}]
 
-Local files are read and validated *completely* before the first row is yielded, so a bad line
-raises `LocalFileError` ("path:line: reason") instead of leaving a partially read split.
+Local files are read and validated *completely* (flan_jax.data.local_files) before the first row
+is yielded, so a bad line raises `LocalFileError` ("path:line: reason") instead of leaving a
+partially read split.
 
 File formats (one example per line unless said otherwise; UTF-8 only):
 
@@ -23,12 +24,21 @@ File formats (one example per line unless said otherwise; UTF-8 only):
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from flan_jax.data.local_files import (  # noqa: F401  (re-exported: the readers' public names)
+    ALPACA_COLUMNS,
+    CHAT_ROLES,
+    FORMATS,
+    LocalFileError,
+    read_rows,
+    scan,
+)
 from flan_jax.data.spec import (
     DatasetSpec,
     Fields,
@@ -38,161 +48,9 @@ from flan_jax.data.spec import (
     Template,
     TfdsSource,
 )
-from flan_jax.errors import FlanJaxError
 
 ROW_JSON_KEY = "row_json"
 DATA_DIR_ENV = "FLAN_JAX_DATA_DIR"
-CHAT_ROLES = ("system", "user", "assistant")
-ALPACA_COLUMNS = ("instruction", "output")  # "input" is optional (often "")
-FORMATS = ("jsonl", "tsv", "alpaca", "chat")
-
-
-class LocalFileError(FlanJaxError):
-    """A local data file is missing or has a bad line; the message starts with "path:line:"."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Validating readers (pure Python; each returns every row or raises).
-
-
-def _decode_utf8(data: bytes, path: str) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise LocalFileError(
-            f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); "
-            "re-encode the file as UTF-8"
-        ) from None
-
-
-def _check_row(
-    row: Any, where: str, columns: Sequence[str], target: str | None
-) -> dict[str, Any]:
-    if not isinstance(row, dict):
-        raise LocalFileError(f"{where}: expected a JSON object, got {type(row).__name__}")
-    missing = [c for c in columns if c not in row]
-    if missing:
-        raise LocalFileError(
-            f"{where}: missing required field {missing[0]!r} (has: {', '.join(sorted(row))})"
-        )
-    if target is not None:
-        value = row.get(target)
-        if not isinstance(value, str) or not value.strip():
-            raise LocalFileError(f"{where}: empty target field {target!r}")
-    return row
-
-
-def _check_chat(row: dict[str, Any], where: str) -> dict[str, Any]:
-    messages = row.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise LocalFileError(f"{where}: 'messages' must be a non-empty list of turns")
-    for n, turn in enumerate(messages):
-        if not isinstance(turn, dict) or not isinstance(turn.get("content"), str):
-            raise LocalFileError(f"{where}: turn {n} needs a string 'content'")
-        if turn.get("role") not in CHAT_ROLES:
-            raise LocalFileError(
-                f"{where}: turn {n} has unknown role {turn.get('role')!r} "
-                f"(known: {', '.join(CHAT_ROLES)})"
-            )
-        if turn["role"] == "assistant" and not turn["content"].strip():
-            raise LocalFileError(f"{where}: turn {n} is an empty assistant message")
-    if not any(t["role"] == "assistant" for t in messages):
-        raise LocalFileError(f"{where}: no assistant turn (nothing to learn)")
-    return row
-
-
-def _json_lines(text: str, path: str) -> list[tuple[int, Any]]:
-    rows = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append((line_no, json.loads(line)))
-        except json.JSONDecodeError as e:
-            raise LocalFileError(
-                f"{path}:{line_no}: malformed JSON ({e.msg}, column {e.colno})"
-            ) from None
-    return rows
-
-
-def _json_list(text: str, path: str) -> list[tuple[int, Any]]:
-    """Items of a top-level JSON list, each with the line it starts on."""
-    decoder = json.JSONDecoder()
-    rows, pos = [], 0
-
-    def skip(p: int) -> int:
-        while p < len(text) and text[p].isspace():
-            p += 1
-        return p
-
-    def fail(p: int, msg: str) -> LocalFileError:
-        return LocalFileError(f"{path}:{text.count(chr(10), 0, p) + 1}: malformed JSON ({msg})")
-
-    pos = skip(pos)
-    if text[pos:pos + 1] != "[":
-        raise fail(pos, "expected a JSON list '['")
-    pos = skip(pos + 1)
-    if text[pos:pos + 1] == "]":
-        return rows
-    while True:
-        try:
-            item, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as e:
-            raise fail(e.pos, e.msg) from None
-        rows.append((text.count("\n", 0, pos) + 1, item))
-        pos = skip(end)
-        if text[pos:pos + 1] == "]":
-            return rows
-        if text[pos:pos + 1] != ",":
-            raise fail(pos, "expected ',' or ']'")
-        pos = skip(pos + 1)
-
-
-def read_rows(
-    path: str | os.PathLike,
-    format: str,
-    columns: Sequence[str] = (),
-    target: str | None = None,
-) -> list[dict[str, Any]]:
-    """Every row of a local file, validated; raises LocalFileError naming path:line and why.
-
-    `columns` are required keys (tsv: the column order); `target` names the field that must be a
-    non-empty string (alpaca: "output"; chat checks its assistant turns instead).
-    """
-    path = str(path)
-    if format not in FORMATS:
-        raise LocalFileError(f"{path}: unknown format {format!r} (known: {', '.join(FORMATS)})")
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise LocalFileError(f"{path}: cannot read ({e.strerror})") from None
-    text = _decode_utf8(data, path)
-    if format == "tsv":
-        rows = []
-        for line_no, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            cells = line.split("\t")
-            if len(cells) != len(columns):
-                raise LocalFileError(
-                    f"{path}:{line_no}: {len(cells)} tab-separated cells, expected "
-                    f"{len(columns)} ({', '.join(columns)})"
-                )
-            rows.append(_check_row(dict(zip(columns, cells)), f"{path}:{line_no}", columns, target))
-        return rows
-    if format == "alpaca":
-        columns, target = tuple(columns) or ALPACA_COLUMNS, target or "output"
-    if format == "chat":
-        columns = tuple(columns) or ("messages",)
-    is_list = format == "alpaca" and text.lstrip().startswith("[")
-    numbered = _json_list(text, path) if is_list else _json_lines(text, path)
-    rows = []
-    for line_no, row in numbered:
-        where = f"{path}:{line_no}"
-        row = _check_row(row, where, columns, target)
-        rows.append(_check_chat(row, where) if format == "chat" else row)
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,20 +145,62 @@ def chat_fields(row: Mapping[str, Any]) -> Fields:
     return {"conversation": "\n\n".join(lines), "answer": messages[last]["content"]}
 
 
+LOCAL_SPEC_FORMATS = ("alpaca", "chat", "cot", "jsonl", "tsv")
+
+
+def columns_fields(row: Mapping[str, Any], columns: Sequence[str]) -> Fields:
+    """A jsonl/tsv row -> its `columns` as text: {"q": "Is ice cold?", "a": "yes"} with
+    columns ("q", "a") -> {"q": "Is ice cold?", "a": "yes"} (non-strings via json.dumps)."""
+    return {c: row[c] if isinstance(row[c], str) else json.dumps(row[c]) for c in columns}
+
+
 def local_spec(
-    name: str, path: str | os.PathLike, format: str, splits: Sequence[str] = ("train",)
+    name: str,
+    path: str | os.PathLike,
+    format: str,
+    splits: Sequence[str] = ("train",),
+    columns: Sequence[str] = (),
 ) -> DatasetSpec:
-    """A DatasetSpec over an Alpaca or chat file; `path` may contain "{split}"."""
+    """A DatasetSpec over a user's file; `path` may contain "{split}".
+
+    format    rows                                  rendered as
+    alpaca    instruction, input?, output           "{prompt}" -> "{answer}" (alpaca_fields)
+    chat      messages                              "{conversation}\n\nAssistant:" -> "{answer}"
+    cot       question, answer, chain_of_thought    the CoT collection's templates (cot.py); the
+              (TSV without header, or JSONL)        file is TSV when its name ends in .tsv
+    jsonl/tsv `columns` (at least two)              "{c1}\n\n{c2}..." -> "{last column}"
+    """
+    absolute = str(Path(path).absolute())
+    if format == "cot":
+        from flan_jax.data import cot
+
+        return cot.local_cot_spec(name, absolute, splits)
     if format == "alpaca":
         to_fields, fields = alpaca_fields, ("prompt", "answer")
         template = Template("{prompt}", "{answer}")
+        columns = ALPACA_COLUMNS
     elif format == "chat":
         to_fields, fields = chat_fields, ("conversation", "answer")
         template = Template("{conversation}\n\nAssistant:", "{answer}")
+        columns = ("messages",)
+    elif format in ("jsonl", "tsv"):
+        columns = tuple(columns)
+        if len(columns) < 2 or len(set(columns)) != len(columns):
+            raise LocalFileError(
+                f"{path}: a {format} file needs `columns` naming at least two distinct fields "
+                f"(the last is the target), got {list(columns)}")
+        to_fields, fields = functools.partial(columns_fields, columns=columns), columns
+        template = Template("\n\n".join(f"{{{c}}}" for c in columns[:-1]), f"{{{columns[-1]}}}")
+        source = LocalSource(absolute, format, columns, tuple(splits))
+        return DatasetSpec(
+            name=name, cluster="local", sources={name: source}, to_fields=to_fields,
+            fields=fields, templates=(template,), answer_field=columns[-1], metric="rouge",
+            description=f"{format} file {path}",
+        )
     else:
-        raise LocalFileError(f"{path}: local tasks read 'alpaca' or 'chat' files, not {format!r}")
-    columns = ALPACA_COLUMNS if format == "alpaca" else ("messages",)
-    source = LocalSource(str(Path(path).absolute()), format, columns, tuple(splits))
+        raise LocalFileError(f"{path}: unknown local format {format!r} (known: "
+                             f"{', '.join(LOCAL_SPEC_FORMATS)})")
+    source = LocalSource(absolute, format, columns, tuple(splits))
     return DatasetSpec(
         name=name, cluster="local", sources={name: source}, to_fields=to_fields,
         fields=fields, templates=(template,), metric="rouge",

@@ -29,6 +29,7 @@ import importlib.resources
 import io
 import json
 import os
+import re
 import string
 import tempfile
 from collections.abc import Iterable
@@ -164,7 +165,8 @@ def train_vocabulary(
             **TRAINER_OPTIONS,
         )
     except RuntimeError as e:
-        raise VocabularyError(f"{out_path}: sentencepiece training failed: {e}") from None
+        raise VocabularyError(
+            f"{out_path}: sentencepiece training failed: {spm_reason(e)}") from None
     _atomic_write(buffer.getvalue(), out_path)
     return out_path
 
@@ -220,10 +222,33 @@ def load_vocabulary(path: str | os.PathLike, extra_ids: int = 0) -> "seqio.Sente
         processor = spm.SentencePieceProcessor(model_proto=data)
         size = processor.get_piece_size()
     except (RuntimeError, OSError, TypeError) as e:
-        raise VocabularyError(f"{path}: not a sentencepiece model ({e})") from None
+        raise VocabularyError(f"{path}: not a sentencepiece model ({spm_reason(e)})"
+                              f"{_vocab_text_hint(data)}") from None
     if size <= 0:
         raise VocabularyError(f"{path}: not a sentencepiece model (no pieces)")
     return seqio.SentencePieceVocabulary(str(path), extra_ids=extra_ids)
+
+
+def spm_reason(e: BaseException) -> str:
+    """sentencepiece's error text without its C++ location: "INTERNAL: src/trainer_interface.cc(744)
+    [(a) == (b)] Vocabulary size too high (5000). ..." -> "Vocabulary size too high (5000). ..."
+    ("cannot parse the file" when nothing but the location is left)."""
+    text = str(e).strip()
+    text = re.sub(r"^(?:INTERNAL|Internal|[A-Z_]+):\s*", "", text)
+    text = re.sub(r"^\S+\.cc\(\d+\)\s*(?:\[.*?\]\s*)?", "", text)
+    return text.splitlines()[0] if text else "cannot parse the file"
+
+
+def _vocab_text_hint(data: bytes) -> str:
+    """A hint when the bytes look like a sentencepiece `.vocab` text file ("piece<TAB>score" lines)."""
+    try:
+        lines = data[:4096].decode("utf-8").splitlines()[:20]
+    except UnicodeDecodeError:
+        return ""
+    if lines and all(len(line.split("\t")) == 2 for line in lines if line):
+        return ("; it looks like a sentencepiece .vocab text file (piece<TAB>score lines): pass "
+                "the binary .model file trained with it instead")
+    return ""
 
 
 VOCAB_ENV = "FLAN_JAX_VOCAB"

@@ -24,7 +24,9 @@ def read_hf_config(model_dir: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise FlanJaxError(f"{path}: missing (file not found; not a HF model directory)")
     try:
-        config = json.loads(path.read_text())
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise FlanJaxError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise FlanJaxError(f"{path}: not valid JSON ({e})") from e
     if not isinstance(config, dict):
@@ -39,7 +41,7 @@ def read_safetensors(model_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, 
 
     A sharded checkpoint (`model.safetensors.index.json`) reads exactly the files its index
     names; otherwise every `*.safetensors` file. Pickled weights are refused by name."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     index = model_dir / "model.safetensors.index.json"
     if index.is_file():  # sharded checkpoint: read exactly the files the index names
@@ -65,8 +67,13 @@ def read_safetensors(model_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, 
     origin: dict[str, Path] = {}
     for path in files:
         # framework="flax" reads bfloat16, which numpy alone cannot.
-        with safe_open(str(path), framework="flax") as f:
-            for name in f.keys():
-                tensors[name] = np.asarray(f.get_tensor(name), dtype=np.float32)
-                origin[name] = path
+        try:
+            with safe_open(str(path), framework="flax") as f:
+                for name in f.keys():
+                    tensors[name] = np.asarray(f.get_tensor(name), dtype=np.float32)
+                    origin[name] = path
+        except SafetensorError as e:
+            raise FlanJaxError(
+                f"{path}: not a readable safetensors file ({e}; {path.stat().st_size} bytes): "
+                "truncated or corrupt, download or save it again") from None
     return tensors, origin

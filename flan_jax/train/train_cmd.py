@@ -21,9 +21,12 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib.util
+import inspect
 import logging
 import os
+import re
 import sys
 
 from flan_jax.errors import FlanJaxError
@@ -84,15 +87,61 @@ def parse_gin(files: list[str], bindings: list[str], search_paths: list[str] | N
             raise FlanJaxError(f"gin file {name!r} not found (searched {', '.join(paths)})")
         try:
             gin.parse_config_file(found[0])
-        except OSError as e:  # an `include` that does not resolve
-            raise FlanJaxError(f"gin file {found[0]}: {_first_line(e)}") from None
-        except (ValueError, SyntaxError, ImportError, TypeError) as e:
-            raise FlanJaxError(f"gin file {name!r}: {_first_line(e)}") from None
+        except (OSError, ValueError, SyntaxError, ImportError, TypeError) as e:
+            # OSError: an `include` that does not resolve
+            raise gin_error(e, f"gin file {found[0]}") from None
     for binding in bindings:
         try:
             gin.parse_config(binding)
         except (ValueError, SyntaxError, ImportError, TypeError) as e:
-            raise FlanJaxError(f"gin binding {binding!r}: {_first_line(e)}") from None
+            raise FlanJaxError(f"gin binding {binding!r}: {_with_suggestion(e)}") from None
+
+
+# gin appends the place of a bad statement: '\n  In file "runs/x.gin", line 3\n    x.y = 1'
+# (ParserError/SyntaxError carry it as `filename`/`lineno` instead).
+_GIN_LOCATION = re.compile(r'In file "(?P<file>[^"]*)", line (?P<line>\d+)')
+
+
+def gin_error(e: BaseException, fallback: str) -> FlanJaxError:
+    """One line "gin file PATH:LINE: what is wrong[; did you mean X?]" from a gin exception;
+    the file is the one holding the statement (an included file when the error is there)."""
+    match = _GIN_LOCATION.search(str(e))
+    if match:
+        where = f"gin file {match['file']}:{match['line']}"
+    elif getattr(e, "filename", None) and getattr(e, "lineno", None):
+        where = f"gin file {e.filename}:{e.lineno}"
+    else:
+        where = fallback
+    return FlanJaxError(f"{where}: {_with_suggestion(e)}")
+
+
+def _with_suggestion(e: BaseException) -> str:
+    hint = _suggestion(e)
+    return f"{_first_line(e).rstrip('.')}{hint}" if hint else _first_line(e)
+
+
+def _suggestion(e: BaseException) -> str:
+    """"; did you mean X?" for a misspelt configurable or parameter, else ""."""
+    import gin.config
+
+    text = _first_line(e)
+    configurables = dict(gin.config._REGISTRY.items())  # noqa: SLF001 (no public listing)
+    missing = re.match(r"No configurable matching '([^']+)'", text)
+    if missing:
+        names = {c.name for c in configurables.values()} | set(configurables)
+        close = difflib.get_close_matches(missing[1], sorted(names), n=1, cutoff=0.6)
+    else:
+        param = re.match(r"Configurable '([^']+)' doesn't have a parameter named '([^']+)'", text)
+        if not param:
+            return ""
+        try:
+            wrapped = gin.config._REGISTRY.get_match(param[1]).wrapped  # noqa: SLF001
+            target = wrapped.__init__ if inspect.isclass(wrapped) else wrapped
+            names = [n for n in inspect.signature(target).parameters if n != "self"]
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return ""
+        close = difflib.get_close_matches(param[2], names, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _first_line(e: BaseException) -> str:

@@ -129,8 +129,8 @@ def test_real_vocabulary_mask_covers_assistant_text():
 
 
 @pytest.mark.parametrize("messages, match", [
-    ([{"role": "bot", "content": "x"}], "message 0 has role 'bot'"),
-    ([{"role": "user"}], "message 0 needs 'role' and 'content'"),
+    ([{"role": "bot", "content": "x"}], r"messages\[0\] has role 'bot'"),
+    ([{"role": "user"}], r"messages\[0\] needs 'role' and 'content'"),
     ([{"role": "user", "content": 3}], "content must be a string"),
     ("hello", "list of"),
 ])

@@ -38,7 +38,7 @@ def test_missing_field(tmp_path):
 def test_empty_target(tmp_path):
     p = _write(tmp_path, "e.jsonl", '{"instruction": "Say hi.", "input": "", "output": "hi"}\n'
                                     '{"instruction": "Say hi.", "input": "", "output": "  "}\n')
-    with pytest.raises(LocalFileError, match=rf"^{p}:2: empty target field 'output'"):
+    with pytest.raises(LocalFileError, match=rf"^{p}:2: field 'output' must be a non-empty string, found an empty string"):
         read_rows(p, "alpaca")
 
 
@@ -52,7 +52,7 @@ def test_chat_unknown_role_and_missing_assistant(tmp_path):
     good = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
     bad = {"messages": [{"role": "user", "content": "Hi"}, {"role": "bot", "content": "Hello"}]}
     p = _write(tmp_path, "c.jsonl", json.dumps(good) + "\n" + json.dumps(bad) + "\n")
-    with pytest.raises(LocalFileError, match=rf"^{p}:2: turn 1 has unknown role 'bot'"):
+    with pytest.raises(LocalFileError, match=rf"^{p}:2: messages\[1\] has unknown role 'bot'"):
         read_rows(p, "chat")
     only_user = {"messages": [{"role": "user", "content": "Hi"}]}
     p = _write(tmp_path, "d.jsonl", json.dumps(only_user) + "\n")
@@ -66,7 +66,7 @@ def test_alpaca_json_list_reports_item_line(tmp_path):
     text = ('[\n  {"instruction": "A", "input": "", "output": "a"},\n'
             '  {"instruction": "B", "output": "b"},\n  {"instruction": "C", "input": ""}\n]\n')
     p = _write(tmp_path, "al.json", text)
-    with pytest.raises(LocalFileError, match=rf"^{p}:4: missing required field 'output'"):
+    with pytest.raises(LocalFileError, match=rf"^{p}:4: item 2: missing required field 'output'"):
         read_rows(p, "alpaca")
     p = _write(tmp_path, "ok.json", text.replace('"input": ""}\n]', '"output": "c"}\n]'))
     assert [r["output"] for r in read_rows(p, "alpaca")] == ["a", "b", "c"]

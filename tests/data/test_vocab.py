@@ -181,3 +181,21 @@ def test_vocabulary_file_binding_replaces_the_default(tmp_path, monkeypatch):
     finally:
         gin.clear_config()
     assert vocab_lib.default_vocabulary().vocab_size == default_size
+
+
+def test_sentencepiece_errors_are_clean_and_a_vocab_text_file_gets_a_hint(tmp_path, built):
+    renamed = tmp_path / "spiece.model"
+    renamed.write_text("<pad>\t0\n</s>\t0\n<unk>\t0\n▁the\t-1.5\n")  # a .vocab file
+    with pytest.raises(vocab.VocabularyError) as info:
+        vocab.load_vocabulary(renamed)
+    message = str(info.value)
+    assert message.startswith(f"{renamed}: not a sentencepiece model (cannot parse the file)")
+    assert ".vocab text file" in message and "INTERNAL" not in message and ".cc(" not in message
+    truncated = tmp_path / "half.model"
+    truncated.write_bytes(built[1].read_bytes()[:100])
+    with pytest.raises(vocab.VocabularyError) as info:
+        vocab.load_vocabulary(truncated)
+    assert "INTERNAL" not in str(info.value) and ".vocab text file" not in str(info.value)
+    with pytest.raises(vocab.VocabularyError) as info:
+        vocab.train_vocabulary(["ab"], tmp_path / "v.model", vocab_size=5000)
+    assert "Vocabulary size too high (5000)" in str(info.value) and "INTERNAL" not in str(info.value)

@@ -51,6 +51,9 @@ def _break(tmp_path, how):
         t = load_file(str(d / "model.safetensors"))
         del t["model.layers.0.self_attn.k_proj.weight"]
         save_file(t, str(d / "model.safetensors"))
+    elif how == "truncated":
+        data = (d / "model.safetensors").read_bytes()
+        (d / "model.safetensors").write_bytes(data[: len(data) // 2])
     elif how == "wrong shape":
         from safetensors.numpy import save_file
 
@@ -68,6 +71,7 @@ def _break(tmp_path, how):
         ("bin only", "pytorch_model.bin: pickled weights are refused"),
         ("missing tensor", "missing tensor 'model.layers.0.self_attn.k_proj.weight'"),
         ("wrong shape", "model.safetensors: tensor 'model.embed_tokens.weight' has shape [63, 16]"),
+        ("truncated", "model.safetensors: not a readable safetensors file"),
     ],
 )
 def test_bad_hf_dirs_exit_2_with_one_line_and_leave_nothing(tmp_path, capsys, how, message):

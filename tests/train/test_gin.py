@@ -121,3 +121,36 @@ def test_vocabulary_file_binding_reaches_the_tasks(tmp_path):
             vocab.default_vocabulary()
     finally:
         gin.clear_config()
+
+
+@pytest.mark.parametrize("text, line, message", [
+    ("# run\ntrain.num_stepz = 3\n", 2,
+     "Configurable 'train' doesn't have a parameter named 'num_stepz'; did you mean 'num_steps'?"),
+    ("# run\n\ntrian.num_steps = 3\n", 3, "No configurable matching 'trian'; did you mean 'train'?"),
+    ("train.num_steps = 3\ninclude 'no/such/file.gin'\n", 2, "Unable to open file: no/such/file.gin."),
+    ("x = 1\nos.system.command = 'ls'\n", 2, "No configurable matching 'os.system'."),
+])
+def test_bad_gin_file_names_file_line_and_closest_name(tmp_path, text, line, message):
+    path = tmp_path / "bad.gin"
+    path.write_text(text)
+    with pytest.raises(FlanJaxError) as info:
+        train_cmd.parse_gin([str(path)], [])
+    gin.clear_config()
+    assert str(info.value).startswith(f"gin file {path}:{line}: {message}")
+    assert "\n" not in str(info.value)
+
+
+def test_bad_statement_in_an_included_file_names_that_file(tmp_path):
+    inner = tmp_path / "inner.gin"
+    inner.write_text("# inner\ntrain.batch_sizee = 2\n")
+    outer = tmp_path / "outer.gin"
+    outer.write_text(f"include '{inner}'\n")
+    with pytest.raises(FlanJaxError, match=rf"^gin file {inner}:2: .*did you mean 'batch_size'\?"):
+        train_cmd.parse_gin([str(outer)], [])
+    gin.clear_config()
+
+
+def test_misspelt_binding_gets_the_closest_name():
+    with pytest.raises(FlanJaxError, match=r"^gin binding 'train\.num_stepz = 3': .*'num_stepz'; did you mean 'num_steps'\?$"):
+        train_cmd.parse_gin(["runs/finetune.gin"], ["train.num_stepz = 3"])
+    gin.clear_config()

@@ -1,0 +1,340 @@
+"""Validating readers for local data files (Alpaca JSON/JSONL, chat JSONL, JSONL, TSV).
+
+Pure Python (no TensorFlow): `scan` reads a whole file and returns every valid row and every
+problem found; `read_rows` returns the rows or raises the first problem. Each problem is one
+`LocalFileError` whose message starts "path:line:" and names the field, the item of a JSON list
+(`item 3`) or the chat turn (`messages[2]`):
+
+    scan("a.jsonl", "alpaca")   on   line 1 {"instruction": "Add 2 and 3.", "output": "5"}
+                                     line 2 {"instruction": null, "output": "x"}
+    -> Scan(rows=[(1, {"instruction": "Add 2 and 3.", "output": "5"})],
+            problems=[LocalFileError("a.jsonl:2: field 'instruction' must be a non-empty
+                                      string, found null")])
+
+Bad input policy (docs/data.md, "Bad input policy"): every problem below is an error; nothing is
+dropped, merged or guessed silently.
+
+* Lines are split on "\\n" only (a trailing "\\r" is removed), not on every Unicode line
+  boundary: U+2028, U+2029, U+0085 inside a JSON string stay in the text. A leading UTF-8 BOM is
+  ignored.
+* An empty file (or one holding only blank lines, or `[]`) has no rows: an error.
+* A key given twice in one JSON object, a value nested deeper than MAX_DEPTH levels, a `null`
+  or non-string where a string is needed (the message says what was found: null, a number
+  (NaN), a list, ...), an empty target.
+* Chat: roles system/user/assistant; a system turn only at messages[0]; the conversation ends
+  with an assistant turn (a user turn after the last assistant turn would never be trained on).
+* TSV: no header row (a first row whose cells are all column names, e.g. "question<TAB>answer
+  <TAB>rationale", is refused), the exact number of cells, no empty cell.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from flan_jax.errors import FlanJaxError
+
+FORMATS = ("jsonl", "tsv", "alpaca", "chat")
+CHAT_ROLES = ("system", "user", "assistant")
+ALPACA_COLUMNS = ("instruction", "output")  # "input" is optional
+MAX_DEPTH = 100  # JSON nesting accepted in a row; deeper values are refused, not recursed into
+# Cells that make a first TSV row look like a header (besides the file's own column names).
+HEADER_WORDS = frozenset({
+    "question", "answer", "rationale", "chain_of_thought", "cot", "explanation", "input",
+    "inputs", "output", "outputs", "target", "targets", "label", "instruction", "prompt",
+    "response",
+})
+
+
+class LocalFileError(FlanJaxError):
+    """A local data file is missing or has a bad line; the message starts with "path:line:"."""
+
+
+class Scan(NamedTuple):
+    rows: list[tuple[int, dict[str, Any]]]  # (line, row) of every valid row, in file order
+    problems: list[LocalFileError]  # every problem found, in file order
+
+
+class _RowProblem(Exception):
+    """Raised inside the JSON decoder hooks; turned into a LocalFileError with the line."""
+
+
+def describe(value: Any) -> str:
+    """What a JSON value is, for messages: null, a number (NaN), an empty string, a list, ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        shown = "NaN" if isinstance(value, float) and math.isnan(value) else repr(value)
+        return f"a number ({shown})"
+    if isinstance(value, str):
+        return "an empty string" if not value.strip() else "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _RowProblem(f"key {key!r} appears twice in one object (JSON would keep only "
+                              "the last value); remove one")
+        seen[key] = value
+    return seen
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys)
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            if depth > MAX_DEPTH:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _decode(text: str, pos: int = 0) -> tuple[Any, int]:
+    """One JSON value from text[pos:] -> (value, end); _RowProblem on bad or hostile input."""
+    try:
+        value, end = _DECODER.raw_decode(text, pos)
+    except json.JSONDecodeError as e:
+        raise _RowProblem(f"malformed JSON ({e.msg}, column {e.colno})") from None
+    except RecursionError:
+        raise _RowProblem(f"malformed JSON (nested more than {MAX_DEPTH} levels deep)") from None
+    if _too_deep(value):
+        raise _RowProblem(f"a value is nested more than {MAX_DEPTH} levels deep")
+    return value, end
+
+
+def _decode_line(line: str) -> Any:
+    """The one JSON value of a JSONL line (surrounding whitespace allowed)."""
+    start = len(line) - len(line.lstrip())
+    value, end = _decode(line, start)
+    if line[end:].strip():
+        raise _RowProblem(f"malformed JSON (extra data after the value, column {end + 1})")
+    return value
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    """(line number, line) split on "\\n" only; "\\r\\n" endings lose their "\\r"."""
+    return [(n, line[:-1] if line.endswith("\r") else line)
+            for n, line in enumerate(text.split("\n"), start=1)]
+
+
+def _string_field(row: dict[str, Any], key: str, *, required: bool = True,
+                  non_empty: bool = True) -> str | None:
+    """None if row[key] is fine, else the problem."""
+    if key not in row:
+        return f"missing required field {key!r} (has: {', '.join(sorted(row))})" if required else None
+    value = row[key]
+    if not isinstance(value, str) or (non_empty and not value.strip()):
+        need = "a non-empty string" if non_empty else "a string"
+        hint = ' (use "" for none)' if not required and value is None else ""
+        return f"field {key!r} must be {need}, found {describe(value)}{hint}"
+    return None
+
+
+def _check_chat(row: dict[str, Any]) -> str | None:
+    if "messages" not in row:
+        return f"missing required field 'messages' (has: {', '.join(sorted(row))})"
+    messages = row["messages"]
+    if not isinstance(messages, list) or not messages:
+        return f"field 'messages' must be a non-empty list of turns, found {describe(messages)}"
+    for i, turn in enumerate(messages):
+        at = f"messages[{i}]"
+        if not isinstance(turn, dict):
+            return f"{at} must be an object with 'role' and 'content', found {describe(turn)}"
+        role = turn.get("role")
+        if role not in CHAT_ROLES:
+            return f"{at} has unknown role {role!r} (known: {', '.join(CHAT_ROLES)})"
+        if "content" not in turn or not isinstance(turn["content"], str):
+            return f"{at}: 'content' must be a string, found {describe(turn.get('content'))}"
+        if role == "assistant" and not turn["content"].strip():
+            return f"{at} is an empty assistant turn"
+        if role == "system" and i > 0:
+            return (f"{at} is a system turn after the first position; put the system turn "
+                    "first (at messages[0])")
+    assistants = [i for i, t in enumerate(messages) if t["role"] == "assistant"]
+    if not assistants:
+        return "no assistant turn (nothing to learn)"
+    if assistants[-1] != len(messages) - 1:
+        return (f"messages[{assistants[-1] + 1}] is a {messages[assistants[-1] + 1]['role']} turn "
+                "after the last assistant turn (never trained on); end with an assistant turn")
+    return None
+
+
+def _check_row(row: Any, format: str, columns: Sequence[str], target: str | None) -> str | None:
+    """None if `row` is a valid row of `format`, else the problem (without "path:line: ")."""
+    if not isinstance(row, dict):
+        return f"expected a JSON object, found {describe(row)}"
+    if format == "chat":
+        return _check_chat(row)
+    if format == "alpaca":
+        return (_string_field(row, "instruction")
+                or _string_field(row, "input", required=False, non_empty=False)
+                or _string_field(row, "output"))
+    for key in columns:
+        if key not in row:
+            return f"missing required field {key!r} (has: {', '.join(sorted(row))})"
+        if row[key] is None:
+            return f"field {key!r} is null"
+        if isinstance(row[key], str) and not row[key].strip():
+            return f"field {key!r} is empty"
+    if target is not None:
+        return _string_field(row, target)
+    return None
+
+
+def _scan_tsv(text: str, path: str, columns: Sequence[str]) -> Scan:
+    rows, problems = [], []
+    first = True
+    for line_no, line in _lines(text):
+        if not line.strip():
+            continue
+        cells = line.split("\t")
+        where = f"{path}:{line_no}"
+        if first:
+            first = False
+            names = {c.strip().lower() for c in cells}
+            if names and names <= (HEADER_WORDS | {c.lower() for c in columns}):
+                problems.append(LocalFileError(
+                    f"{where}: looks like a header row ({', '.join(c.strip() for c in cells)}); "
+                    f"these files have no header (columns are {', '.join(columns)}): delete it"))
+                continue
+        if len(cells) != len(columns):
+            problems.append(LocalFileError(
+                f"{where}: {len(cells)} tab-separated cells, expected {len(columns)} "
+                f"({', '.join(columns)})"))
+            continue
+        empty = [c for c, cell in zip(columns, cells) if not cell.strip()]
+        if empty:
+            problems.append(LocalFileError(f"{where}: field {empty[0]!r} is empty"))
+            continue
+        rows.append((line_no, dict(zip(columns, cells))))
+    return Scan(rows, problems)
+
+
+def _json_list_items(text: str) -> list[tuple[int, Any]] | str:
+    """Items of a top-level JSON list with the line each starts on, or a problem
+    "line N: ..." (the list cannot be read past a syntax error)."""
+    def skip(p: int) -> int:
+        while p < len(text) and text[p].isspace():
+            p += 1
+        return p
+
+    counted = [0, 1]  # (position, line there): positions only grow, so count incrementally
+    def line_of(p: int) -> int:
+        if p < counted[0]:
+            return text.count("\n", 0, p) + 1
+        counted[:] = [p, counted[1] + text.count("\n", counted[0], p)]
+        return counted[1]
+
+    items: list[tuple[int, Any]] = []
+    pos = skip(0)
+    if text[pos:pos + 1] != "[":
+        return f"{line_of(pos)}: malformed JSON (expected a JSON list '[')"
+    pos = skip(pos + 1)
+    if text[pos:pos + 1] == "]":
+        return items if not text[pos + 1:].strip() else (
+            f"{line_of(skip(pos + 1))}: malformed JSON (extra data after the list)")
+    while True:
+        try:
+            item, end = _decode(text, pos)
+        except _RowProblem as e:
+            return f"{line_of(pos)}: item {len(items)}: {e}"
+        items.append((line_of(pos), item))
+        pos = skip(end)
+        if text[pos:pos + 1] == "]":
+            if text[pos + 1:].strip():
+                return f"{line_of(skip(pos + 1))}: malformed JSON (extra data after the list)"
+            return items
+        if text[pos:pos + 1] != ",":
+            return f"{line_of(pos)}: malformed JSON (expected ',' or ']')"
+        pos = skip(pos + 1)
+
+
+def _read_text(path: str) -> str:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise LocalFileError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise LocalFileError(
+            f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); "
+            "re-encode the file as UTF-8") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def scan(
+    path: str | os.PathLike,
+    format: str,
+    columns: Sequence[str] = (),
+    target: str | None = None,
+) -> Scan:
+    """Every valid row and every problem of a local file (see the module doc for the checks).
+
+    `columns` are required keys (tsv: the column order); `target` names the field that must be
+    a non-empty string (alpaca: "output"; chat checks its assistant turns instead). A file that
+    cannot be read at all (missing, not UTF-8, an unknown format) raises LocalFileError.
+    """
+    path = str(path)
+    if format not in FORMATS:
+        raise LocalFileError(f"{path}: unknown format {format!r} (known: {', '.join(FORMATS)})")
+    text = _read_text(path)
+    if format == "tsv":
+        result = _scan_tsv(text, path, columns)
+    else:
+        if format == "alpaca" and text.lstrip().startswith("["):
+            items = _json_list_items(text)
+            if isinstance(items, str):
+                return Scan([], [LocalFileError(f"{path}:{items}")])
+            numbered = [(line, f"{path}:{line}: item {i}", item, None)
+                        for i, (line, item) in enumerate(items)]
+        else:
+            numbered = []
+            for line_no, line in _lines(text):
+                if line.strip():
+                    try:
+                        numbered.append((line_no, f"{path}:{line_no}", _decode_line(line), None))
+                    except _RowProblem as e:
+                        numbered.append((line_no, f"{path}:{line_no}", None, str(e)))
+        result = Scan([], [])
+        for line_no, where, row, problem in numbered:
+            problem = problem or _check_row(row, format, columns, target)
+            if problem:
+                result.problems.append(LocalFileError(f"{where}: {problem}"))
+            else:
+                result.rows.append((line_no, row))
+    if not result.rows and not result.problems:
+        return Scan([], [LocalFileError(f"{path}: no rows (the file is empty or holds only "
+                                        "blank lines)")])
+    return result
+
+
+def read_rows(
+    path: str | os.PathLike,
+    format: str,
+    columns: Sequence[str] = (),
+    target: str | None = None,
+) -> list[dict[str, Any]]:
+    """Every row of a local file, validated; raises the first problem as LocalFileError
+    ("path:line: reason"). Arguments as `scan`."""
+    rows, problems = scan(path, format, columns, target)
+    if problems:
+        raise problems[0]
+    return [row for _, row in rows]

@@ -45,7 +45,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -181,11 +181,3 @@ def gguf_vocabulary(path: str | os.PathLike, cache: str | os.PathLike | None = N
 
     return seqio.SentencePieceVocabulary(str(gguf_model_path(path, cache)))
 
-
-def special_ids(path: str | os.PathLike) -> dict[str, Any]:
-    """{"bos": id, "eos": id, "pad": id, "unk": id} from the GGUF metadata (None when absent)."""
-    from flan_jax.models.gguf_file import read_gguf
-
-    f = read_gguf(resolve_gguf_path(path))
-    keys = {"bos": "bos_token_id", "eos": "eos_token_id", "pad": "padding_token_id", "unk": "unknown_token_id"}
-    return {role: f.get(f"tokenizer.ggml.{key}", None) for role, key in keys.items()}

@@ -109,7 +109,10 @@ def hf_config(f: GGUFFile) -> dict[str, Any]:
         raise FlanJaxError(
             f"{f.path}: general.architecture {arch!r} is not supported (supported: {', '.join(ARCHITECTURES)})"
         )
-    g = lambda key, *default: f.get(f"{arch}.{key}", *default)  # noqa: E731
+
+    def g(key: str, *default: Any) -> Any:
+        return f.get(f"{arch}.{key}", *default)
+
     heads = int(g("attention.head_count"))
     hidden = int(g("embedding_length"))
     config: dict[str, Any] = {

@@ -21,8 +21,18 @@ predicting the first target is in the prefix). This is seqio's PrefixLMFeatureCo
 the `decoder` format is the same minus that field (seqio's DecoderFeatureConverter emits it too; we
 leave it out so a causal model never sees it).
 
+BOS: the decoder formats start every segment of `decoder_input_tokens` with `bos_id`, 0 by default
+(the pad id, as T5/seqio do and as our own models are trained). A pretrained model that expects its
+tokenizer's BOS says so through its config (`model_bos_id`: Gemma's `<bos>` is 2), and every batch
+builder (pipeline.batches, convert_examples, rank classification, decoding prompts) takes it:
+
+    example = {"inputs": [7, 8, 5], "targets": [3, 9, 1]}, "decoder", unpacked, bos_id=2
+    decoder_input_tokens     = [2, 7, 8, 5, 3, 9, 1, 0]               # only position 0 differs
+
+`enc_dec` ignores it: the T5 decoder always starts from 0 (its decoder_start_token_id).
+
 Packed rows add `*_segment_ids` (1, 2, ... per example, 0 on padding) and `*_positions` (restarting
-at 0 per example); `decoder_input_tokens` restarts with BOS 0 at each segment start. Unpacked rows
+at 0 per example); `decoder_input_tokens` restarts with the BOS at each segment start. Unpacked rows
 omit segment ids and positions, as seqio does (models then mask from decoder_target_tokens != 0),
 and, like seqio, shift the whole row: the EOS also appears in `decoder_input_tokens` at the first
 padding position (target 0, weight 0 there, so it is never trained on).
@@ -57,6 +67,16 @@ def batch_fields(format_name: str, packed: bool) -> tuple[str, ...]:
     if fmt == "prefix_lm":
         fields = fields + ("decoder_causal_attention",)
     return fields
+
+
+def model_bos_id(model: Any) -> int:
+    """The BOS id the decoder formats put at each segment start for `model` (a flax module or a
+    config): its `bos_id`, else its HF-named `bos_token_id` (a Gemma config: 2), else 0."""
+    config = getattr(model, "config", model)
+    bos = getattr(config, "bos_id", None)
+    if bos is None:
+        bos = getattr(config, "bos_token_id", None)
+    return 0 if bos is None else int(bos)
 
 
 def check_format(format_name: str) -> str:
@@ -176,16 +196,20 @@ def assemble_rows(
     format_name: str,
     lengths: Mapping[str, int],
     packed: bool,
+    bos_id: int = 0,
 ) -> dict[str, np.ndarray]:
     """Pad (and, if packed, concatenate) the segments of each row into one batch dict.
 
     Packed, decoder format, row of 8 from two segments [5, 1] and [6, 7, 1]:
 
         decoder_target_tokens = [5, 1, 6, 7, 1, 0, 0, 0]
-        decoder_input_tokens  = [0, 5, 0, 6, 7, 0, 0, 0]
+        decoder_input_tokens  = [0, 5, 0, 6, 7, 0, 0, 0]     # bos_id=2: [2, 5, 2, 6, 7, 0, 0, 0]
         decoder_segment_ids   = [1, 1, 2, 2, 2, 0, 0, 0]
         decoder_positions     = [0, 1, 0, 1, 2, 0, 0, 0]
+
+    `bos_id` starts each segment of the decoder formats (`enc_dec` always starts from 0).
     """
+    bos = 0 if format_name == "enc_dec" else int(bos_id)
     enc_len, dec_len = row_capacity(format_name, lengths)
     n = len(rows)
     dec = np.zeros((n, dec_len), np.int32)
@@ -207,7 +231,9 @@ def assemble_rows(
                 raise ValueError(f"row {r} overflows its capacity ({enc_len}, {dec_len})")
             sl = slice(d_off, d_off + m)
             dec[r, sl] = seg.decoder
-            dec_in[r, d_off + 1:d_off + m] = seg.decoder[:-1]  # BOS 0 stays at the segment start
+            if m:
+                dec_in[r, d_off] = bos
+            dec_in[r, d_off + 1:d_off + m] = seg.decoder[:-1]
             if not packed and 0 < m < dec_len:
                 # Unpacked rows are shifted as a whole (seqio), so the last token (EOS) also
                 # lands on the first padding position; its loss weight and target are 0.
@@ -240,11 +266,12 @@ def convert_examples(
     format_name: str,
     lengths: Mapping[str, int],
     overlong: str = "truncate",
+    bos_id: int = 0,
 ) -> dict[str, np.ndarray]:
     """Unpacked conversion, one example per row: a small, eager entry point (tests, notebooks).
 
     Examples dropped by the overlong policy or with zero loss are left out; use
-    `flan_jax.data.pipeline` to get their counts.
+    `flan_jax.data.pipeline` to get their counts. `bos_id`: see `assemble_rows`.
     """
     check_format(format_name)
     lengths = check_lengths(lengths)
@@ -253,7 +280,7 @@ def convert_examples(
         seg, _ = example_to_segment(ex, format_name, lengths, overlong, where=f"example {i}")
         if seg is not None:
             rows.append([seg])
-    return assemble_rows(rows, format_name, lengths, packed=False)
+    return assemble_rows(rows, format_name, lengths, packed=False, bos_id=bos_id)
 
 
 def seqio_convert(

@@ -8,7 +8,8 @@ sentencepiece model holds as metadata (ggml docs/gguf.md, "Tokenizer"):
     tokenizer.ggml.scores         float32 per piece (BPE: merge priority; unigram: log prob)
     tokenizer.ggml.token_type     per piece: 1 normal, 2 unknown, 3 control, 4 user-defined,
                                   5 unused, 6 byte (the same numbers as sentencepiece's Type)
-    tokenizer.ggml.{bos,eos,unknown,padding}_token_id, tokenizer.ggml.add_space_prefix
+    tokenizer.ggml.{bos,eos,unknown,padding}_token_id, tokenizer.ggml.add_space_prefix,
+    tokenizer.ggml.remove_extra_whitespaces, tokenizer.ggml.precompiled_charsmap (unigram/T5 files)
 
 `sentencepiece_model_bytes` writes these into a sentencepiece ModelProto, with four fixes that
 the Gemma 3 files need (found by comparing with transformers' tokenizer, see the tests):
@@ -24,8 +25,9 @@ the Gemma 3 files need (found by comparing with transformers' tokenizer, see the
   the one place these ids differ from transformers' tokenizer;
 * no dummy prefix unless `tokenizer.ggml.add_space_prefix` says so (llama.cpp's default for a
   sentencepiece vocabulary without the key is to add one, and so do we);
-* identity normalization, kept whitespace runs (`remove_extra_whitespaces` off) and no splitting
-  at whitespace (`split_by_whitespace` off), so "a  b\\n\\n" keeps its user-defined run pieces.
+* identity normalization (unless the file has a precompiled_charsmap), whitespace runs kept
+  (unless `tokenizer.ggml.remove_extra_whitespaces`) and no splitting at whitespace
+  (`split_by_whitespace` off), so "a  b\\n\\n" keeps its user-defined run pieces.
 
 Byte fallback is on when the file has byte pieces (`<0x00>`..`<0xFF>`). Gemma 3 270M (262,144
 pieces) ids: pad 0, eos 1, bos 2, unk 3. The model file is cached under
@@ -45,7 +47,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -124,7 +126,7 @@ def sentencepiece_model_bytes(f: "GGUFFile") -> bytes:
     normalizer = model.normalizer_spec
     normalizer.name = "identity"
     normalizer.add_dummy_prefix = bool(f.get("tokenizer.ggml.add_space_prefix", True))
-    normalizer.remove_extra_whitespaces = False
+    normalizer.remove_extra_whitespaces = bool(f.get("tokenizer.ggml.remove_extra_whitespaces", False))
     normalizer.escape_whitespaces = True
     charsmap = f.get("tokenizer.ggml.precompiled_charsmap", None)
     if charsmap is not None and len(charsmap):  # unigram (T5) files carry their normalizer
@@ -181,11 +183,3 @@ def gguf_vocabulary(path: str | os.PathLike, cache: str | os.PathLike | None = N
 
     return seqio.SentencePieceVocabulary(str(gguf_model_path(path, cache)))
 
-
-def special_ids(path: str | os.PathLike) -> dict[str, Any]:
-    """{"bos": id, "eos": id, "pad": id, "unk": id} from the GGUF metadata (None when absent)."""
-    from flan_jax.models.gguf_file import read_gguf
-
-    f = read_gguf(resolve_gguf_path(path))
-    keys = {"bos": "bos_token_id", "eos": "eos_token_id", "pad": "padding_token_id", "unk": "unknown_token_id"}
-    return {role: f.get(f"tokenizer.ggml.{key}", None) for role, key in keys.items()}

@@ -142,6 +142,7 @@ def batches(
     drop_remainder: bool = True,
     buffer_size: int = 1024,
     max_open_rows: int = 64,
+    bos_id: int = 0,
 ) -> BatchIterator:
     """Batches of `format_name` rows from a seqio task/mixture name or an iterable of examples.
 
@@ -151,6 +152,8 @@ def batches(
     iterable source, `shard_index/num_shards` keep every num_shards-th example and `seed`, `split`,
     `shuffle`, `num_epochs` are unused (the iterable's order is the order). With
     drop_remainder=False the last batch is filled up with all-padding rows (loss weight 0).
+    `bos_id` starts each segment of the decoder formats (`features.model_bos_id(model)`; 0 by
+    default, as seqio).
     """
     features.check_format(format_name)
     lengths = features.check_lengths(lengths)
@@ -216,12 +219,12 @@ def batches(
             if len(pending) == batch_size:
                 stats.batches += 1
                 if stats.batches > start_batch:
-                    yield features.assemble_rows(pending, format_name, lengths, packed=pack)
+                    yield features.assemble_rows(pending, format_name, lengths, packed=pack, bos_id=bos_id)
                 pending = []
         if pending and not drop_remainder:
             stats.batches += 1
             if stats.batches > start_batch:
-                batch = features.assemble_rows(pending, format_name, lengths, packed=pack)
+                batch = features.assemble_rows(pending, format_name, lengths, packed=pack, bos_id=bos_id)
                 yield {k: np.pad(v, ((0, batch_size - len(pending)), (0, 0))) for k, v in batch.items()}
 
     return BatchIterator(generate(), stats)

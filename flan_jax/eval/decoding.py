@@ -7,7 +7,8 @@ Both model families sit behind one two-call interface, so the search loops are w
 
 * enc-dec (T5): `start` encodes once, builds the cache (cross keys/values computed once) and
   feeds BOS (id 0); `step` is one `T5.decode_step`.
-* decoder (causal or prefix LM): `start` prefills the prompt `[BOS, inputs...]` in one
+* decoder (causal or prefix LM): `start` prefills the prompt `[BOS, inputs...]` (BOS from
+  `data.features.model_bos_id(model)`: 0 unless the model's config sets `bos_id`) in one
   `Decoder.decode` call (right padding gets segment id 0, so no row sees another's padding; a
   prefix LM marks the prompt bidirectional) and reads each row's logits at its last prompt
   position; `step` appends one token at position prompt_length + k.
@@ -39,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flan_jax.data.features import model_bos_id
 from flan_jax.data.spec import COT_ANSWER_MARKER
 from flan_jax.errors import FlanJaxError
 
@@ -89,6 +91,7 @@ def prompt_batch(model: Any, inputs: Sequence[Sequence[int]], input_length: int,
     """Fixed-shape prompt arrays for `batch_size` rows (inputs cut to `input_length`); returns
     (arrays, number of inputs truncated). Filler rows hold one EOS token so no row is empty."""
     enc_dec = model.FEATURE_FORMAT == "enc_dec"
+    bos = model_bos_id(model)
     width = input_length if enc_dec else input_length + 1
     tokens = np.zeros((batch_size, width), np.int32)
     lengths = np.ones(batch_size, np.int32)
@@ -99,7 +102,8 @@ def prompt_batch(model: Any, inputs: Sequence[Sequence[int]], input_length: int,
         if enc_dec:
             tokens[r, : ids.size] = ids
             lengths[r] = ids.size
-        else:  # [BOS=0, inputs...]
+        else:  # [BOS, inputs...]
+            tokens[r, 0] = bos
             tokens[r, 1 : 1 + ids.size] = ids
             lengths[r] = ids.size + 1
     return {"tokens": tokens, "lengths": lengths}, int(truncated)

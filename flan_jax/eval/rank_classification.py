@@ -106,14 +106,15 @@ def _padding_segment() -> features.Segment:
 
 def fixed_batches(
     segments: Sequence[features.Segment], format_name: str, lengths: Mapping[str, int],
-    batch_size: int,
+    batch_size: int, bos_id: int = 0,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Unpacked batches of exactly `batch_size` rows; the last is filled with empty rows."""
+    """Unpacked batches of exactly `batch_size` rows; the last is filled with empty rows.
+    `bos_id` starts the decoder formats' rows (`features.model_bos_id`)."""
     pad = _padding_segment()
     for start in range(0, len(segments), batch_size):
         chunk = list(segments[start:start + batch_size])
         chunk += [pad] * (batch_size - len(chunk))
-        yield features.assemble_rows([[s] for s in chunk], format_name, lengths, packed=False)
+        yield features.assemble_rows([[s] for s in chunk], format_name, lengths, packed=False, bos_id=bos_id)
 
 
 def sequence_log_likelihood(logits: jax.Array, targets: jax.Array, weights: jax.Array
@@ -208,8 +209,8 @@ def rank_classify(
         raise FlanJaxError(f"{where}: no examples to rank-classify (empty split?)")
     fmt = model.FEATURE_FORMAT
     segments, owner, options, truncated = option_rows(examples, vocabulary, fmt, lengths, where)
-    ll, n = run_batches(model, params, fixed_batches(segments, fmt, lengths, batch_size), mesh,
-                        max_targets=int(lengths["targets"]))
+    batches = fixed_batches(segments, fmt, lengths, batch_size, features.model_bos_id(model))
+    ll, n = run_batches(model, params, batches, mesh, max_targets=int(lengths["targets"]))
     ll, n = ll[: len(segments)], n[: len(segments)]
     scores = ll / np.maximum(n, 1.0) if length_normalize else ll
     result = RankResult([], options, [], [], [], truncated)

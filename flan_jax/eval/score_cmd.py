@@ -26,9 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_score_batch(
-    format_name: str, inputs: list[int], targets_list: list[list[int]]
+    format_name: str, inputs: list[int], targets_list: list[list[int]], bos_id: int = 0
 ) -> dict[str, Any]:
-    """One unpacked row per target, in `format_name`'s fields (lengths fit the longest target)."""
+    """One unpacked row per target, in `format_name`'s fields (lengths fit the longest target);
+    `bos_id` starts the decoder formats' rows (`features.model_bos_id`)."""
     from flan_jax.data.features import convert_examples
 
     for t in targets_list:
@@ -36,7 +37,7 @@ def build_score_batch(
             raise FlanJaxError("score: a target encodes to no tokens (use EOS or a non-empty target)")
     lengths = {"inputs": max(1, len(inputs)), "targets": max(len(t) for t in targets_list)}
     examples = [{"inputs": inputs, "targets": t} for t in targets_list]
-    return convert_examples(examples, format_name, lengths)
+    return convert_examples(examples, format_name, lengths, bos_id=bos_id)
 
 
 def score_texts(ckpt: str, vocab_path: str, inputs: str, targets: list[str], eos: bool = True) -> list[float]:
@@ -52,7 +53,9 @@ def score_texts(ckpt: str, vocab_path: str, inputs: str, targets: list[str], eos
     target_ids = [list(vocab.encode(t)) + ([EOS_ID] if eos else []) for t in targets]
     if max(input_ids + sum(target_ids, [])) >= config.vocab_size:
         raise FlanJaxError(f"{vocab_path}: token ids exceed the model vocabulary ({config.vocab_size}) of {ckpt}")
-    batch = build_score_batch(model.FEATURE_FORMAT, input_ids, target_ids)
+    from flan_jax.data.features import model_bos_id
+
+    batch = build_score_batch(model.FEATURE_FORMAT, input_ids, target_ids, model_bos_id(config))
     return [float(x) for x in sequence_log_likelihood(model, params, batch)]
 
 

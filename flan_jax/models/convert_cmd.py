@@ -1,12 +1,16 @@
 """`flan-jax convert`: HF transformers checkpoints <-> flan_jax parameter checkpoints.
 
     flan-jax convert --from-hf HF_DIR --out CKPT [--scan-layers]
+    flan-jax convert --from-gguf FILE.gguf --out CKPT [--scan-layers]
     flan-jax convert --to-hf --from CKPT --out HF_DIR
 
 The HF family is read from config.json (model_type / architectures): Llama goes through
 `models.hf_llama`, Gemma 3 text (gemma3_text, or a text-only gemma3) through `models.hf_gemma`,
 T5 through `models.hf_t5` (imported only when needed). Only safetensors
-are read. Outputs are written atomically: on any error nothing is left at --out.
+are read. A GGUF checkpoint (`models.gguf_io`: architectures llama and gemma3, every tensor
+dequantized to float32) goes through the HF converter of its family; `--from-gguf
+gguf:gemma-3-270m` reads the packaged Gemma 3 270M (the optional `.[gemma]` extra). Outputs are
+written atomically: on any error nothing is left at --out.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ GEMMA3_TYPES = ("gemma3_text", "gemma3")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from-hf", metavar="HF_DIR", help="HF model directory (config.json + *.safetensors)")
+    parser.add_argument("--from-gguf", metavar="FILE", help="GGUF checkpoint (llama, gemma3), or gguf:gemma-3-270m")
     parser.add_argument("--to-hf", action="store_true", help="write a HF directory from --from CKPT")
     parser.add_argument("--from", dest="from_ckpt", metavar="CKPT", help="flan_jax checkpoint (with --to-hf)")
     parser.add_argument("--out", required=True, help="output directory (must not exist or be empty)")
@@ -97,11 +102,17 @@ def _check_out(out: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from flan_jax.models import params_io
 
-    if bool(args.from_hf) == bool(args.to_hf):
-        raise FlanJaxError("convert: give either --from-hf HF_DIR or --to-hf --from CKPT")
+    if sum(map(bool, (args.from_hf, args.from_gguf, args.to_hf))) != 1:
+        raise FlanJaxError("convert: give one of --from-hf HF_DIR, --from-gguf FILE or --to-hf --from CKPT")
     _check_out(args.out)
     if args.from_hf:
         config, params = load_hf(args.from_hf, scan_layers=args.scan_layers)
+        params_io.save_checkpoint(args.out, config, params)
+    elif args.from_gguf:
+        from flan_jax.data.gguf_vocab import resolve_gguf_path
+        from flan_jax.models.gguf_io import load_gguf
+
+        config, params = load_gguf(resolve_gguf_path(args.from_gguf), scan_layers=args.scan_layers)
         params_io.save_checkpoint(args.out, config, params)
     else:
         if not args.from_ckpt:

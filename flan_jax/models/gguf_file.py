@@ -188,6 +188,8 @@ def read_gguf(path: str | os.PathLike) -> GGUFFile:
         entries.append((name, tuple(reversed(ne)), cur.unpack("I", f"tensor {name!r} type"),
                         cur.unpack("Q", f"tensor {name!r} offset")))
     alignment = int(metadata.get("general.alignment", DEFAULT_ALIGNMENT))
+    if alignment <= 0:
+        raise FlanJaxError(f"{path}: general.alignment is {alignment}, must be positive")
     data_start = -(-cur.pos // alignment) * alignment
     tensors = {}
     for name, shape, ggml_type, offset in entries:

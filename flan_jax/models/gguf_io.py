@@ -19,7 +19,8 @@ No `output.weight` tensor means tied embeddings (`tie_word_embeddings=True`, no 
 
 Config values GGUF does not carry are filled with the architecture's constants (source: llama.cpp
 `src/llama-model.cpp` for LLM_ARCH_GEMMA3, matching HF google/gemma-3-270m config.json):
-gelu_pytorch_tanh MLP, query_pre_attn_scalar = head_dim, local (sliding-layer) rope base 10000,
+gelu_pytorch_tanh MLP, query_pre_attn_scalar = head_dim (hidden / heads for the 62-layer 27B),
+local (sliding-layer) rope base 10000,
 every 6th layer global (`layer_types`), no logit soft-capping. Both the transformers 4 spelling
 (rope_theta, rope_local_base_freq, rope_scaling) and the transformers 5 one (rope_parameters)
 are written.
@@ -68,6 +69,7 @@ LAYER_NAMES = {
 }
 _LAYER = re.compile(r"blk\.(\d+)\.(\w+)\.weight")
 
+GEMMA3_27B_LAYERS = 62  # llama.cpp recognises Gemma 3 27B by its block count
 GEMMA3_SLIDING_WINDOW_PATTERN = 6  # every 6th layer attends globally (llama.cpp set_swa_pattern(6))
 GEMMA3_LOCAL_ROPE_THETA = 10000.0
 
@@ -109,7 +111,10 @@ def hf_config(f: GGUFFile) -> dict[str, Any]:
         raise FlanJaxError(
             f"{f.path}: general.architecture {arch!r} is not supported (supported: {', '.join(ARCHITECTURES)})"
         )
-    g = lambda key, *default: f.get(f"{arch}.{key}", *default)  # noqa: E731
+
+    def g(key: str, *default: Any) -> Any:
+        return f.get(f"{arch}.{key}", *default)
+
     heads = int(g("attention.head_count"))
     hidden = int(g("embedding_length"))
     config: dict[str, Any] = {
@@ -142,18 +147,20 @@ def hf_config(f: GGUFFile) -> dict[str, Any]:
         )
         return config
     head_dim = int(g("attention.key_length", hidden // heads))
+    n_layers = config["num_hidden_layers"]
     theta = float(g("rope.freq_base", 1_000_000.0))
     scaling = None
     if g("rope.scaling.type", "none") == "linear":
         scaling = {"rope_type": "linear", "factor": float(g("rope.scaling.factor"))}
     elif g("rope.scaling.type", "none") != "none":
         raise FlanJaxError(f"{f.path}: gemma3.rope.scaling.type {g('rope.scaling.type')!r} is not supported")
-    n_layers = config["num_hidden_layers"]
     config.update(
         architectures=["Gemma3ForCausalLM"], model_type="gemma3_text",
         head_dim=head_dim,
         hidden_activation="gelu_pytorch_tanh",
-        query_pre_attn_scalar=head_dim,
+        # llama.cpp's attention scale: 1/sqrt(hidden/heads) for 27B, 1/sqrt(head_dim) otherwise
+        # (HF configs: 168 for 27B, 256 = head_dim for 270M..12B).
+        query_pre_attn_scalar=hidden // heads if n_layers == GEMMA3_27B_LAYERS else head_dim,
         sliding_window=int(g("attention.sliding_window")),
         sliding_window_pattern=GEMMA3_SLIDING_WINDOW_PATTERN,
         layer_types=[

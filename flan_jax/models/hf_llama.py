@@ -92,20 +92,39 @@ def load_hf_llama(model_dir: str | os.PathLike, **overrides: Any) -> tuple[Decod
     prefix_lm). Raises FlanJaxError naming the file and tensor on anything unexpected.
     """
     model_dir = Path(model_dir)
-    config_path = model_dir / "config.json"
-    cfg = config_from_hf(read_hf_config(model_dir), config_path, **overrides)
+    config = read_hf_config(model_dir)
     tensors, origin = read_safetensors(model_dir)
     where = ", ".join(sorted({p.name for p in origin.values()}))
+    return convert_hf_llama(config, tensors, model_dir / "config.json", origin=origin,
+                            tensors_where=f"{model_dir}/{{{where}}}", **overrides)
+
+
+def convert_hf_llama(
+    config: dict[str, Any],
+    tensors: dict[str, np.ndarray],
+    source: Path,
+    origin: dict[str, Path] | None = None,
+    tensors_where: str | None = None,
+    **overrides: Any,
+) -> tuple[DecoderConfig, dict[str, Any]]:
+    """`load_hf_llama` on in-memory HF data: a config dict and {HF name: float32 array}.
+
+    `source` names the config in errors (config.json, or a GGUF file); `origin` maps each tensor
+    to its file and `tensors_where` names the tensor files (default: `source`).
+    """
+    cfg = config_from_hf(config, source, **overrides)
+    origin = origin if origin is not None else {name: source for name in tensors}
+    missing_where = tensors_where or str(source)
     used: set[str] = set()
 
     def take(name: str, shape: tuple[int, ...]) -> np.ndarray:
         if name not in tensors:
-            raise FlanJaxError(f"{model_dir}/{{{where}}}: missing tensor {name!r}")
+            raise FlanJaxError(f"{missing_where}: missing tensor {name!r}")
         value = tensors[name]
         if value.shape != shape:
             raise FlanJaxError(
                 f"{origin[name]}: tensor {name!r} has shape {list(value.shape)}, "
-                f"config.json implies {list(shape)}"
+                f"{source.name} implies {list(shape)}"
             )
         used.add(name)
         return value

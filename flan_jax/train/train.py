@@ -168,11 +168,11 @@ def train(
         if mixture == SYNTHETIC:
             return synthetic_batches(feature_format, lengths, host_batch_size, vocab_size, seed=seed,
                                      start_batch=start_batch, shard_index=host)
-        from flan_jax.data import pipeline
+        from flan_jax.data import features, pipeline
 
         return pipeline.batches(mixture, feature_format, lengths, host_batch_size, shard_index=host,
                                 num_shards=num_hosts, seed=seed, start_batch=start_batch,
-                                num_epochs=None, **data_options())
+                                num_epochs=None, bos_id=features.model_bos_id(module), **data_options())
 
     def global_batch(local: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
         return distributed.global_batch(local, mesh_lib.batch_sharding(mesh))

@@ -153,3 +153,40 @@ def test_gemma3_270m_ids_equal_transformers(tmp_path):
     got = [list(v.encode(t)) for t in MIXED_TEXTS]
     assert got == _hf_ids(path, MIXED_TEXTS)
     assert np.unique(np.concatenate([np.array(g) for g in got if g])).size > 50
+
+
+def test_unigram_t5_style_file_equals_the_original_sentencepiece_model(tmp_path):
+    # A T5-style unigram model (nmt_nfkc normalizer, dummy prefix, extra whitespace removed) written
+    # to GGUF the way llama.cpp's converter does; the rebuilt model must encode as the original.
+    import io
+
+    import sentencepiece as spm
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    from tests.models.gguf_fixtures import TRAIN_TEXT
+
+    buffer = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(TRAIN_TEXT * 4), model_writer=buffer, vocab_size=120, model_type="unigram",
+        pad_id=0, eos_id=1, unk_id=2, bos_id=-1, normalization_rule_name="nmt_nfkc",
+        character_coverage=1.0, num_threads=1, minloglevel=2, hard_vocab_limit=False)
+    original = pb.ModelProto.FromString(buffer.getvalue())
+    writer = gguf.GGUFWriter(str(tmp_path / "t5.gguf"), "t5")
+    writer.add_tokenizer_model("t5")
+    writer.add_token_list([p.piece for p in original.pieces])
+    writer.add_token_scores([p.score for p in original.pieces])
+    writer.add_token_types([p.type for p in original.pieces])
+    writer.add_unk_token_id(2)
+    writer.add_eos_token_id(1)
+    writer.add_pad_token_id(0)
+    writer.add_add_space_prefix(True)
+    writer.add_remove_extra_whitespaces(True)
+    writer.add_precompiled_charsmap(original.normalizer_spec.precompiled_charsmap)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.close()
+    rebuilt = spm.SentencePieceProcessor(model_file=str(gguf_vocab.gguf_model_path(tmp_path / "t5.gguf", tmp_path)))
+    reference = spm.SentencePieceProcessor(model_proto=buffer.getvalue())
+    texts = MIXED_TEXTS + ["ｆｕｌｌｗｉｄｔｈ ①②", "  many    spaces  "]
+    assert [rebuilt.encode(t) for t in texts] == [reference.encode(t) for t in texts]
+    assert rebuilt.encode("  many    spaces  ") == rebuilt.encode("many spaces")  # whitespace squeezed

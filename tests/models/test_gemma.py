@@ -197,6 +197,10 @@ def _transformers_count(cfg):
 
 @pytest.mark.parametrize("name, layers, width, global_every, window, factor, total", [
     ("gemma3_270m.gin", 18, 640, 6, 512, 1.0, 268_098_176),
+    ("gemma3_1b.gin", 26, 1152, 6, 512, 1.0, 999_885_952),
+    ("gemma3_4b.gin", 34, 2560, 6, 1024, 8.0, 3_880_263_168),
+    ("gemma3_12b.gin", 48, 3840, 6, 1024, 8.0, 11_766_034_176),
+    ("gemma3_27b.gin", 62, 5376, 6, 1024, 8.0, 27_009_346_304),
 ])
 def test_gin_files_match_transformers_parameter_count(name, layers, width, global_every, window, factor, total):
     cfg = _gin_config(name)

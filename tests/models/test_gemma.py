@@ -112,6 +112,7 @@ def test_scanned_and_rematerialized_layers_compute_the_same(remat):
     assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scan_layers", [False, True])
 def test_cached_decoding_equals_full_forward_past_the_window(scan_layers):
     """Rows with prompts of different lengths (right padding), 6 decode steps past window 3."""
@@ -207,3 +208,13 @@ def test_gin_files_match_transformers_parameter_count(name, layers, width, globa
     assert (cfg.num_layers, cfg.emb_dim, cfg.sliding_window, cfg.rope_scaling_factor) == (layers, width, window, factor)
     assert cfg.global_layers == tuple((i + 1) % global_every == 0 for i in range(layers))
     assert _our_count(cfg) == _transformers_count(cfg) == total
+
+
+def test_bfloat16_compute_stays_close_to_float32():
+    params = _init(TINY)
+    tokens = np.array([[3, 1, 4, 1, 5, 9, 2, 6]])
+    f32 = _forward(TINY, params, tokens)
+    bf16 = _forward(dataclasses.replace(TINY, dtype="bfloat16"), params, tokens)
+    assert bf16.dtype == np.float32  # logits are float32 whatever the compute dtype
+    assert np.abs(bf16 - f32).max() <= 0.05 * np.abs(f32).max()
+    assert (bf16.argmax(-1) == f32.argmax(-1)).mean() >= 0.75

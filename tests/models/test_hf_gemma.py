@@ -132,6 +132,7 @@ def _greedy_with_cache(cfg, params, prompt, steps):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scan_layers", [False, True])
 def test_greedy_decode_with_cache_matches_transformers_generate_past_the_window(hf_dir, scan_layers):
     path, model = hf_dir
@@ -144,6 +145,7 @@ def test_greedy_decode_with_cache_matches_transformers_generate_past_the_window(
     assert got == want
 
 
+@pytest.mark.slow
 def test_eval_decoding_generate_matches_transformers(hf_dir):
     """flan_jax.eval.decoding (batched prompts, right padding) on Gemma equals HF greedy."""
     from flan_jax.eval import decoding
@@ -163,6 +165,7 @@ def test_eval_decoding_generate_matches_transformers(hf_dir):
         assert got == decoding.trim_at_eos(np.asarray(full))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scan_layers", [False, True])
 def test_round_trip_reproduces_tensors_exactly_and_loads_in_transformers(hf_dir, tmp_path, scan_layers):
     path, model = hf_dir
@@ -202,6 +205,7 @@ def test_in_memory_conversion_equals_the_directory_reader(hf_dir):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-3, rtol=1e-3), params, params_dir)
 
 
+@pytest.mark.slow
 def test_linear_rope_scaling_on_global_layers_matches_transformers(tmp_path):
     rope = {"full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000.0},
             "sliding_attention": {"rope_type": "default", "rope_theta": 50.0}}

@@ -309,3 +309,40 @@ def test_convert_cli_then_train_from_the_converted_checkpoint(hf_dir, tmp_path, 
     assert sorted(original) == sorted(written)
     for name, value in original.items():
         np.testing.assert_array_equal(written[name], value, err_msg=name)
+
+
+
+def test_transformers4_spelling_of_the_270m_config_gives_the_gin_files_config():
+    """google/gemma-3-270m's config.json keys (transformers 4 rope spelling, layer_types listed;
+    the numbers of the brief's GGUF metadata) read to the config of gemma3_270m.gin."""
+    import dataclasses
+
+    import gin
+
+    from flan_jax.models.gemma import Gemma3Config
+    from flan_jax.models.hf_gemma import config_from_hf
+    from flan_jax.train.train_cmd import parse_gin
+
+    published = {
+        "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "vocab_size": 262144,
+        "hidden_size": 640, "intermediate_size": 2048, "num_hidden_layers": 18, "num_attention_heads": 4,
+        "num_key_value_heads": 1, "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh",
+        "query_pre_attn_scalar": 256, "sliding_window": 512, "rope_theta": 1000000.0,
+        "rope_local_base_freq": 10000.0, "rope_scaling": None, "rms_norm_eps": 1e-06,
+        "attn_logit_softcapping": None, "final_logit_softcapping": None, "max_position_embeddings": 32768,
+        "pad_token_id": 0, "eos_token_id": 1, "bos_token_id": 2, "tie_word_embeddings": True,
+        "_sliding_window_pattern": 6,
+        "layer_types": (["sliding_attention"] * 5 + ["full_attention"]) * 3,
+    }
+    got = config_from_hf(published)
+    gin.clear_config()
+    try:
+        parse_gin(["models/gemma3_270m.gin"], [])
+        want = Gemma3Config()
+    finally:
+        gin.clear_config()
+    runtime = dict(remat="none", scan_layers=False, dtype="float32")
+    assert dataclasses.replace(got, layer_types=None, **runtime) == dataclasses.replace(want, **runtime)
+    assert got.global_layers == want.global_layers
+    with_scaling = config_from_hf({**published, "rope_scaling": {"type": "linear", "factor": 8.0}})
+    assert with_scaling.rope_scaling_factor == 8.0 and with_scaling.rope_theta == 1e6

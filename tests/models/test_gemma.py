@@ -108,7 +108,8 @@ def test_scanned_and_rematerialized_layers_compute_the_same(remat):
     scanned_cfg = dataclasses.replace(TINY, scan_layers=True, remat=remat)
     scanned = _stack_layers(params, TINY.num_layers)
     np.testing.assert_allclose(_forward(scanned_cfg, scanned, tokens), want, atol=1e-5, rtol=1e-5)
-    grads = jax.grad(lambda p: Gemma3(scanned_cfg).apply({"params": p}, {"decoder_input_tokens": tokens}).sum())(scanned)
+    batch = {"decoder_input_tokens": tokens}
+    grads = jax.grad(lambda p: Gemma3(scanned_cfg).apply({"params": p}, batch).sum())(scanned)
     assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
 
 

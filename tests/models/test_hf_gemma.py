@@ -274,7 +274,8 @@ def test_rank_classification_scores_equal_transformers_log_likelihoods(hf_dir):
 
     path, model = hf_dir
     cfg, params = load_hf_gemma(path)
-    examples = [{"inputs": [14, 15, 33, 65, 7, 8], "options": ["ab", "zzzq"]}, {"inputs": [40, 22], "options": ["x", "yy"]}]
+    examples = [{"inputs": [14, 15, 33, 65, 7, 8], "options": ["ab", "zzzq"]},
+                {"inputs": [40, 22], "options": ["x", "yy"]}]
     result = rank_classify(Gemma3(cfg), params, examples, vocabulary=_CharVocab(),
                            lengths={"inputs": 8, "targets": 6}, batch_size=4)
     for ex, got in zip(examples, result.log_likelihoods):
@@ -305,7 +306,8 @@ def test_convert_cli_then_train_from_the_converted_checkpoint(hf_dir, tmp_path, 
               model_dir=str(tmp_path / "run"), checkpoint_every=100, log_every=1)
     assert r.step == 2 and all(np.isfinite(r.losses))
     assert main(["convert", "--to-hf", "--from", str(tmp_path / "ckpt"), "--out", str(tmp_path / "back")]) == 0
-    original, written = load_file(str(path / "model.safetensors")), load_file(str(tmp_path / "back" / "model.safetensors"))
+    original = load_file(str(path / "model.safetensors"))
+    written = load_file(str(tmp_path / "back" / "model.safetensors"))
     assert sorted(original) == sorted(written)
     for name, value in original.items():
         np.testing.assert_array_equal(written[name], value, err_msg=name)

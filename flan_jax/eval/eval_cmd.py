@@ -6,7 +6,7 @@
 CKPT is either a parameter checkpoint (`models/params_io`: model_config.json +
 params.safetensors; the model comes from its config) or a trainer model_dir / its
 `checkpoints/` / one `checkpoints/<step>/` (orbax; the model comes from the gin files:
-`train.model = @T5Config()`, or a model file's `T5Config.*` / `DecoderConfig.*` bindings).
+`train.model = @T5Config()`, or a model file's `T5Config.*` / `DecoderConfig.*` / `Gemma3Config.*` bindings).
 Feature lengths come from `train.feature_lengths` when bound, else --input_length /
 --target_length. `--mock` reads TFDS-backed tasks from `tfds.testing.mock_data` (random
 examples of the right structure), so a FLAN 2021 cluster evaluates offline end to end.
@@ -58,6 +58,7 @@ def _gin_model_and_lengths(gin_files: list[str], bindings: list[str]) -> tuple[A
     import flan_jax.models.decoder  # noqa: F401,PLC0415  (registers the configurables)
     import flan_jax.models.t5  # noqa: F401,PLC0415
     from flan_jax.models.decoder import DecoderConfig  # noqa: PLC0415
+    from flan_jax.models.gemma import Gemma3Config  # noqa: PLC0415
     from flan_jax.models.t5 import T5Config  # noqa: PLC0415
 
     with contextlib.suppress(ImportError):
@@ -79,6 +80,8 @@ def _gin_model_and_lengths(gin_files: list[str], bindings: list[str]) -> tuple[A
             model = T5Config()
         elif "DecoderConfig." in text:
             model = DecoderConfig()
+        elif "Gemma3Config." in text:
+            model = Gemma3Config()
     lengths = None
     with contextlib.suppress(ValueError):
         lengths = dict(gin.query_parameter("train.feature_lengths"))
@@ -157,7 +160,7 @@ def load_model_and_params(checkpoint: str, gin_model: Any = None) -> tuple[Any, 
     else:
         if gin_model is None:
             raise FlanJaxError(f"checkpoint {checkpoint}: a trainer checkpoint needs the model from "
-                               "--gin_file (train.model or T5Config/DecoderConfig bindings)")
+                               "--gin_file (train.model or T5Config/DecoderConfig/Gemma3Config bindings)")
         config, params = gin_model, _orbax_params(path)
     model = params_io.build_model(config)
     check_params(model, params, f"checkpoint {checkpoint}")

@@ -111,8 +111,10 @@ def extend_segment_cache(
     mask of the T new queries over the S cache slots: the queries sit at cache slots
     start .. start + T - 1; with `positions` [B, T] given (a sliding-window model) these are
     recorded too and the key positions [B, S] are returned as a fourth element. Returns None
-    on the cache creation pass (variables created with S = the input's length). Example: a prompt of 4 with segment ids [1, 1, 1, 0] then one
-    token: the second call returns start 4 and key segment ids [1, 1, 1, 0, 1, 0, ...].
+    on the cache creation pass (variables created with S = the input's length).
+
+    Example: a prompt of 4 with segment ids [1, 1, 1, 0], then one token: the second call
+    returns start 4 and key segment ids [1, 1, 1, 0, 1, 0, ...].
     """
     initialized = module.has_variable("cache", "index")
     index = module.variable("cache", "index", lambda: jnp.zeros((), jnp.int32))

@@ -80,7 +80,8 @@ def _rope_fields(config: Mapping[str, Any], where: str) -> dict[str, float]:
     if config.get("rope_scaling"):  # transformers 4: applies to the global layers
         full = {**dict(config["rope_scaling"]), **full}
     theta = float(full.get("rope_theta", config.get("rope_theta", HF_DEFAULTS["rope_theta"])))
-    local_theta = float(local.get("rope_theta", config.get("rope_local_base_freq", HF_DEFAULTS["rope_local_base_freq"])))
+    local_default = config.get("rope_local_base_freq", HF_DEFAULTS["rope_local_base_freq"])
+    local_theta = float(local.get("rope_theta", local_default))
     factor = 1.0
     kind = full.get("rope_type", full.get("type", "default"))
     if kind == "linear":
@@ -98,8 +99,8 @@ def _rope_fields(config: Mapping[str, Any], where: str) -> dict[str, float]:
 def config_from_hf(config: Mapping[str, Any], where: str = "config.json", **overrides: Any) -> Gemma3Config:
     """Gemma3Config from a HF config dict (gemma3_text, or text-only gemma3); refuses unsupported
     variants with a FlanJaxError naming `where` and the config key."""
-    c = {**HF_DEFAULTS, **{k: v for k, v in text_config(config, where).items() if v is not None or k in (
-        "attn_logit_softcapping", "final_logit_softcapping")}}
+    given = text_config(config, where)
+    c = {**HF_DEFAULTS, **{k: v for k, v in given.items() if v is not None}}  # null -> the default
     for key in ("attn_logit_softcapping", "final_logit_softcapping"):
         if c.get(key) is not None:
             raise FlanJaxError(f"{where}: {key}={c[key]} is set; Gemma 3 has no logit softcapping "
@@ -222,8 +223,7 @@ def load_hf_gemma(model_dir: str | os.PathLike, **overrides: Any) -> tuple[Gemma
     """Reads a HF Gemma 3 text directory (config.json + *.safetensors); see `params_from_hf`."""
     model_dir = Path(model_dir)
     config = read_hf_config(model_dir)
-    cfg = config_from_hf(config, str(model_dir / "config.json"), **overrides)  # config errors before reading weights
-    del cfg
+    config_from_hf(config, str(model_dir / "config.json"), **overrides)  # refuse a bad config before reading weights
     tensors, _ = read_safetensors(model_dir)
     return params_from_hf(tensors, config, where=str(model_dir), **overrides)
 

@@ -16,7 +16,7 @@ compiled program and the PaLM-style model FLOPs of train/metrics.py).
 Settings come from the gin `train` bindings (batch_size, num_microbatches, feature_lengths,
 mesh_shape, optimizer, model) with train()'s own defaults; --batch_size and --mesh_shape
 override them. A model-only gin file (gin_configs/models/*.gin) is enough: the model is
-`train.model` if bound, else the T5Config or DecoderConfig that the files configure.
+`train.model` if bound, else the T5Config, DecoderConfig or Gemma3Config that the files configure.
 """
 from __future__ import annotations
 
@@ -156,10 +156,11 @@ def _configured_model() -> Any:
     if model is not None:
         return model
     from flan_jax.models.decoder import DecoderConfig
+    from flan_jax.models.gemma import Gemma3Config
     from flan_jax.models.t5 import T5Config
 
     found = []
-    for cls in (T5Config, DecoderConfig):
+    for cls in (T5Config, DecoderConfig, Gemma3Config):
         for field in dataclasses.fields(cls):
             try:
                 gin.query_parameter(f"{cls.__name__}.{field.name}")
@@ -169,7 +170,7 @@ def _configured_model() -> Any:
             break
     if len(found) != 1:
         raise FlanJaxError("compile: cannot tell which model to build: bind train.model = @T5Config() "
-                           f"or @DecoderConfig() (the gin files configure {[c.__name__ for c in found]})")
+                           f"/ @DecoderConfig() / @Gemma3Config() (the gin files configure {[c.__name__ for c in found]})")
     return found[0]()
 
 

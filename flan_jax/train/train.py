@@ -100,7 +100,7 @@ def _build_model(model: Any, pretrained: str | None) -> tuple[Any, Any, Any]:
         config, params = params_io.load_checkpoint(pretrained)
         model = config if model is None else model
     if model is None:
-        raise FlanJaxError("train: no model (bind train.model = @T5Config() / @DecoderConfig(), "
+        raise FlanJaxError("train: no model (bind train.model = @T5Config() / @DecoderConfig() / @Gemma3Config(), "
                            "or give train.pretrained)")
     module = model if hasattr(model, "apply") else params_io.build_model(model)
     return module, getattr(module, "config", None), params
@@ -128,7 +128,7 @@ def train(
 ) -> TrainResult:
     """Train `model` on `mixture` for `num_steps` optimizer steps (resuming from `model_dir`).
 
-    model: a T5Config / DecoderConfig (or a flax module following the model contract).
+    model: a T5Config / DecoderConfig / Gemma3Config (or a flax module following the model contract).
     mixture: a mixture from mixtures/*.toml, a task `collection.source:variant`, or "synthetic".
     feature_lengths: {"inputs": Li, "targets": Lt} (decoder formats use rows of Li + Lt).
     batch_size: global rows per step, split into `num_microbatches` accumulated micro-batches.

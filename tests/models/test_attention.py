@@ -156,3 +156,12 @@ def test_causal_blocks_equal_one_block_on_every_row_that_sees_a_key():
     first = attend(2)(q, k, v, None, everything, 0.5)[:, :4]
     np.testing.assert_allclose(first, attend(1)(q[:, :4], k[:, :4], v[:, :4], None, None, 0.5),
                                rtol=1e-6, atol=1e-6)
+
+
+def test_sliding_window_mask_worked_example_from_docstring():
+    positions = jnp.array([[0, 1, 2, 3]])
+    segments = jnp.ones((1, 4), jnp.int32)
+    mask = attention.make_attention_mask(segments, segments, causal=True)
+    mask = mask & attention.sliding_window_mask(positions, positions, 2)
+    want = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]], bool)
+    np.testing.assert_array_equal(np.asarray(mask)[0, 0], want)

@@ -108,10 +108,12 @@ def test_scanned_and_rematerialized_layers_compute_the_same(remat):
     scanned_cfg = dataclasses.replace(TINY, scan_layers=True, remat=remat)
     scanned = _stack_layers(params, TINY.num_layers)
     np.testing.assert_allclose(_forward(scanned_cfg, scanned, tokens), want, atol=1e-5, rtol=1e-5)
-    grads = jax.grad(lambda p: Gemma3(scanned_cfg).apply({"params": p}, {"decoder_input_tokens": tokens}).sum())(scanned)
+    batch = {"decoder_input_tokens": tokens}
+    grads = jax.grad(lambda p: Gemma3(scanned_cfg).apply({"params": p}, batch).sum())(scanned)
     assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scan_layers", [False, True])
 def test_cached_decoding_equals_full_forward_past_the_window(scan_layers):
     """Rows with prompts of different lengths (right padding), 6 decode steps past window 3."""
@@ -197,9 +199,23 @@ def _transformers_count(cfg):
 
 @pytest.mark.parametrize("name, layers, width, global_every, window, factor, total", [
     ("gemma3_270m.gin", 18, 640, 6, 512, 1.0, 268_098_176),
+    ("gemma3_1b.gin", 26, 1152, 6, 512, 1.0, 999_885_952),
+    ("gemma3_4b.gin", 34, 2560, 6, 1024, 8.0, 3_880_263_168),
+    ("gemma3_12b.gin", 48, 3840, 6, 1024, 8.0, 11_766_034_176),
+    ("gemma3_27b.gin", 62, 5376, 6, 1024, 8.0, 27_009_346_304),
 ])
 def test_gin_files_match_transformers_parameter_count(name, layers, width, global_every, window, factor, total):
     cfg = _gin_config(name)
     assert (cfg.num_layers, cfg.emb_dim, cfg.sliding_window, cfg.rope_scaling_factor) == (layers, width, window, factor)
     assert cfg.global_layers == tuple((i + 1) % global_every == 0 for i in range(layers))
     assert _our_count(cfg) == _transformers_count(cfg) == total
+
+
+def test_bfloat16_compute_stays_close_to_float32():
+    params = _init(TINY)
+    tokens = np.array([[3, 1, 4, 1, 5, 9, 2, 6]])
+    f32 = _forward(TINY, params, tokens)
+    bf16 = _forward(dataclasses.replace(TINY, dtype="bfloat16"), params, tokens)
+    assert bf16.dtype == np.float32  # logits are float32 whatever the compute dtype
+    assert np.abs(bf16 - f32).max() <= 0.05 * np.abs(f32).max()
+    assert (bf16.argmax(-1) == f32.argmax(-1)).mean() >= 0.75

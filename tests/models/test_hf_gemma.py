@@ -132,6 +132,7 @@ def _greedy_with_cache(cfg, params, prompt, steps):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scan_layers", [False, True])
 def test_greedy_decode_with_cache_matches_transformers_generate_past_the_window(hf_dir, scan_layers):
     path, model = hf_dir
@@ -144,6 +145,7 @@ def test_greedy_decode_with_cache_matches_transformers_generate_past_the_window(
     assert got == want
 
 
+@pytest.mark.slow
 def test_eval_decoding_generate_matches_transformers(hf_dir):
     """flan_jax.eval.decoding (batched prompts, right padding) on Gemma equals HF greedy."""
     from flan_jax.eval import decoding
@@ -163,6 +165,7 @@ def test_eval_decoding_generate_matches_transformers(hf_dir):
         assert got == decoding.trim_at_eos(np.asarray(full))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scan_layers", [False, True])
 def test_round_trip_reproduces_tensors_exactly_and_loads_in_transformers(hf_dir, tmp_path, scan_layers):
     path, model = hf_dir
@@ -202,6 +205,7 @@ def test_in_memory_conversion_equals_the_directory_reader(hf_dir):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-3, rtol=1e-3), params, params_dir)
 
 
+@pytest.mark.slow
 def test_linear_rope_scaling_on_global_layers_matches_transformers(tmp_path):
     rope = {"full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000.0},
             "sliding_attention": {"rope_type": "default", "rope_theta": 50.0}}
@@ -255,3 +259,92 @@ def test_missing_and_misshapen_tensors_are_named(hf_dir):
     extra = dict(tensors, **{"model.layers.3.mlp.up_proj.weight": np.zeros((48, 32), np.float32)})
     with pytest.raises(FlanJaxError, match="unexpected tensor 'model.layers.3"):
         params_from_hf(extra, config)
+
+
+class _CharVocab:
+    """Test vocabulary: each character is one id in [3, VOCAB)."""
+
+    def encode(self, text):
+        return [3 + ord(c) % (VOCAB - 3) for c in text]
+
+
+def test_rank_classification_scores_equal_transformers_log_likelihoods(hf_dir):
+    """eval.rank_classification on Gemma: each option's score is HF's log p(option + EOS | [0] + inputs)."""
+    from flan_jax.eval.rank_classification import rank_classify
+
+    path, model = hf_dir
+    cfg, params = load_hf_gemma(path)
+    examples = [{"inputs": [14, 15, 33, 65, 7, 8], "options": ["ab", "zzzq"]},
+                {"inputs": [40, 22], "options": ["x", "yy"]}]
+    result = rank_classify(Gemma3(cfg), params, examples, vocabulary=_CharVocab(),
+                           lengths={"inputs": 8, "targets": 6}, batch_size=4)
+    for ex, got in zip(examples, result.log_likelihoods):
+        for option, ll in zip(ex["options"], got):
+            target = _CharVocab().encode(option) + [1]
+            seq = [0] + ex["inputs"] + target
+            logp = torch.log_softmax(torch.tensor(_hf_logits(model, [seq[:-1]])[0]), -1).numpy()
+            want = sum(logp[len(ex["inputs"]) + j, t] for j, t in enumerate(target))
+            assert ll == pytest.approx(want, abs=1e-3)
+    assert result.predictions == [int(np.argmax(x)) for x in result.log_likelihoods]
+
+
+@pytest.mark.slow
+def test_convert_cli_then_train_from_the_converted_checkpoint(hf_dir, tmp_path, capsys):
+    """`flan-jax convert --from-hf` dispatches on model_type; train() starts from those weights on a
+    2x2x2 mesh and takes finite steps; --to-hf writes the tensors back unchanged."""
+    from flan_jax.cli import main
+    from flan_jax.models import params_io
+    from flan_jax.train.train import train
+
+    path, _ = hf_dir
+    assert main(["convert", "--from-hf", str(path), "--out", str(tmp_path / "ckpt"), "--scan-layers"]) == 0
+    assert "Gemma3Config" in capsys.readouterr().out
+    config, params = params_io.load_checkpoint(tmp_path / "ckpt")
+    assert type(config).__name__ == "Gemma3Config" and config.scan_layers
+    r = train(model=None, pretrained=str(tmp_path / "ckpt"), mixture="synthetic",
+              feature_lengths={"inputs": 6, "targets": 6}, batch_size=8, num_steps=2, mesh_shape=(2, 2, 2),
+              model_dir=str(tmp_path / "run"), checkpoint_every=100, log_every=1)
+    assert r.step == 2 and all(np.isfinite(r.losses))
+    assert main(["convert", "--to-hf", "--from", str(tmp_path / "ckpt"), "--out", str(tmp_path / "back")]) == 0
+    original = load_file(str(path / "model.safetensors"))
+    written = load_file(str(tmp_path / "back" / "model.safetensors"))
+    assert sorted(original) == sorted(written)
+    for name, value in original.items():
+        np.testing.assert_array_equal(written[name], value, err_msg=name)
+
+
+
+def test_transformers4_spelling_of_the_270m_config_gives_the_gin_files_config():
+    """google/gemma-3-270m's config.json keys (transformers 4 rope spelling, layer_types listed;
+    the numbers of the brief's GGUF metadata) read to the config of gemma3_270m.gin."""
+    import dataclasses
+
+    import gin
+
+    from flan_jax.models.gemma import Gemma3Config
+    from flan_jax.models.hf_gemma import config_from_hf
+    from flan_jax.train.train_cmd import parse_gin
+
+    published = {
+        "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "vocab_size": 262144,
+        "hidden_size": 640, "intermediate_size": 2048, "num_hidden_layers": 18, "num_attention_heads": 4,
+        "num_key_value_heads": 1, "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh",
+        "query_pre_attn_scalar": 256, "sliding_window": 512, "rope_theta": 1000000.0,
+        "rope_local_base_freq": 10000.0, "rope_scaling": None, "rms_norm_eps": 1e-06,
+        "attn_logit_softcapping": None, "final_logit_softcapping": None, "max_position_embeddings": 32768,
+        "pad_token_id": 0, "eos_token_id": 1, "bos_token_id": 2, "tie_word_embeddings": True,
+        "_sliding_window_pattern": 6,
+        "layer_types": (["sliding_attention"] * 5 + ["full_attention"]) * 3,
+    }
+    got = config_from_hf(published)
+    gin.clear_config()
+    try:
+        parse_gin(["models/gemma3_270m.gin"], [])
+        want = Gemma3Config()
+    finally:
+        gin.clear_config()
+    runtime = dict(remat="none", scan_layers=False, dtype="float32")
+    assert dataclasses.replace(got, layer_types=None, **runtime) == dataclasses.replace(want, **runtime)
+    assert got.global_layers == want.global_layers
+    with_scaling = config_from_hf({**published, "rope_scaling": {"type": "linear", "factor": 8.0}})
+    assert with_scaling.rope_scaling_factor == 8.0 and with_scaling.rope_theta == 1e6

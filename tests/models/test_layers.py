@@ -74,3 +74,31 @@ def test_linear_hand_written_backward_matches_autodiff_of_dot():
     got_t = grads(lambda x, k: layers.linear(x, k, True), kernel.T)
     np.testing.assert_allclose(got_t[0], want[0], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got_t[1], want[1].T, rtol=1e-5, atol=1e-5)
+
+
+def test_rmsnorm_scale_plus_one_worked_example_and_zero_init():
+    x = np.array([[3.0, 4.0]], np.float32)
+    norm = layers.RMSNorm(eps=0.0, scale_plus_one=True, scale_axes=("head_dim",))
+    boxed = norm.init(jax.random.PRNGKey(0), x)["params"]["scale"]
+    assert boxed.names == ("head_dim",)
+    np.testing.assert_array_equal(boxed.value, [0.0, 0.0])  # starts as the identity scale
+    got = norm.apply({"params": {"scale": np.array([0.5, -1.0], np.float32)}}, x)
+    np.testing.assert_allclose(got, [[1.2728, 0.0]], atol=1e-4)  # docstring: [0.8485, 1.1314] * [1.5, 0]
+
+
+def test_gated_mlp_geglu_matches_torch_tanh_gelu():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    gate, up, down = (rng.normal(size=s).astype(np.float32) for s in ((4, 6), (4, 6), (6, 4)))
+    mlp = layers.GatedMLP(emb_dim=4, mlp_dim=6, activation="gelu_pytorch_tanh")
+    params = {"params": {"gate": {"kernel": gate}, "up": {"kernel": up}, "down": {"kernel": down}}}
+    act = torch.nn.functional.gelu(torch.tensor(x @ gate), approximate="tanh").numpy()
+    np.testing.assert_allclose(mlp.apply(params, x), (act * (x @ up)) @ down, rtol=1e-5, atol=1e-5)
+
+
+def test_rotary_inv_freq_argument_equals_theta():
+    x = jnp.asarray(np.random.default_rng(8).normal(size=(1, 5, 2, 8)).astype(np.float32))
+    positions = jnp.arange(5)[None, :]
+    by_theta = layers.rotary_embedding(x, positions, theta=50.0)
+    by_freq = layers.rotary_embedding(x, positions, inv_freq=layers.rope_frequencies(8, 50.0))
+    np.testing.assert_array_equal(by_theta, by_freq)

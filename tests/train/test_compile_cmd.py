@@ -86,6 +86,19 @@ def test_cli_compiles_tiny_gin_config(capsys):
 
 
 @needs_libtpu
+@pytest.mark.slow
+def test_cli_compiles_the_gemma3_270m_gin_config(capsys):
+    """Gemma 3 is found from its Gemma3Config bindings alone; 268,098,176 parameters (its gin file)."""
+    rc = main(["compile", "--gin_file=models/gemma3_270m.gin", "--topology", "v5e:2x2",
+               "--batch_size", "4", "--gin.train.feature_lengths={'inputs': 32, 'targets': 32}",
+               "--gin.train.mesh_shape=(1, 4, 1)"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "model 268.1M parameters" in out, out
+    assert "FITS: peak" in out
+
+
+@needs_libtpu
 def test_unknown_topology_is_a_user_error(capsys):
     rc = main(["compile", "--gin_file=models/decoder_tiny.gin", "--topology", "v99x:3x3"])
     err = capsys.readouterr().err

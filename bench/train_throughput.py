@@ -4,7 +4,7 @@
         [--warmup 1] [--batch 8] [--seq 512] [--hf] [--mesh] [--malloc tuned|default]
 
 Prints figures (not a timed test). Our step is the trainer's own: `state_shardings` ->
-`create_state` -> `make_train_step` (loss with the default z-loss) -> `jit_train_step`, on one
+`create_state` -> `make_train_step` (loss with the default z-loss, full-logits head) -> `jit_train_step`, on one
 CPU device (and with --mesh also on 8 fake devices, mesh data=8). Per run: seconds/step (median
 of --steps steps after --warmup steps; the first includes compilation), target tokens/s (tokens
 with loss weight: all positions for the decoder, the targets for T5), model FLOP/s and its ratio
@@ -118,7 +118,10 @@ def run_ours(name: str, batch_np: dict, devices: list, steps: int, warmup: int) 
     example = {k: v[:1] for k, v in batch_np.items()}
     abstract, shardings = state_shardings(module, optimizer.tx, example, mesh)
     state = create_state(module, optimizer.tx, example, abstract, shardings, seed=0)
-    step = jit_train_step(make_train_step(model_apply_fn(module), optimizer, loss_kwargs=loss_options(),
+    # Every position carries loss in these rows (as HF's labels=input_ids), so the full-logits
+    # head; bench/head_cost.py measures the loss-positions head on instruction-tuning rows.
+    loss_kwargs = dict(loss_options(), head_capacity=None)
+    step = jit_train_step(make_train_step(model_apply_fn(module), optimizer, loss_kwargs=loss_kwargs,
                                           mesh=mesh), mesh, shardings)
     batch = {k: jnp.asarray(v) for k, v in batch_np.items()}
     holder = {"state": state}

@@ -15,6 +15,10 @@ Worked example (vocab 3, one row, the last position is padding):
 Position 2 has weight 0: it adds nothing to the loss and receives zero gradient. The argmax of
 position 0 is ambiguous (all equal; argmax picks 0 != 1), position 1 is correct (argmax 0 == 0).
 
+`head_cross_entropy_loss(hidden, head, batch, capacity=...)` returns the same sums from the
+final hidden states and the model's `OutputHead`, computing the output projection only at the
+positions with loss (the train step's default; see its docstring and docs/training.md).
+
 `normalization="sequences"` (t5x's AVERAGE_PER_SEQUENCE): each packed segment's weights are
 divided by that segment's target count, and the normalizer counts segments instead of tokens, so
 every example counts equally whatever its length.
@@ -232,10 +236,14 @@ def head_cross_entropy_loss(
     positions in the first chunk) pays nothing for them. capacity 1.0 computes every position
     in one chunk without sorting (the full head).
 
-    Worked example (one row, N = 8, capacity 0.25 -> C = 8 would be N, so say C = 2):
+    Worked example (one group of N = 8 positions and, to keep it short, chunks of C = 2; real
+    chunks are multiples of 8):
         weights [[0, 0, 1, 1, 0, 0, 1, 0]]  -> order [[2, 3, 6, 0, 1, 4, 5, 7]]
-        chunk 0 = positions [2, 3] (computed), chunk 1 = [6, 0] (computed, only 6 counts),
-        chunks 2, 3 = [1, 4], [5, 7] (skipped: no loss position).
+        chunk 0 = positions [2, 3] (always computed), chunk 1 = [6, 0] (computed; only 6
+        counts), chunks 2, 3 = [1, 4], [5, 7] (skipped: no loss position).
+
+    capacity: fraction in (0, 1] of each group's positions per chunk (`head_chunk_size`);
+    FlanJaxError otherwise. groups: 1, or the number of batch shards (must divide B, else 1).
     """
     targets, weights = _checked_fields(batch, targets_field, weights_field, normalization)
     loss_weights, normalizer = _loss_weights(weights, batch.get(segment_field), normalization)

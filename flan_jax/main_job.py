@@ -1,24 +1,36 @@
-"""The main job (`make run`, `flan-jax main`): FLAN's experiment in miniature, on CPU, offline.
+"""The main job (`make run`, `flan-jax main`): FLAN's held-out experiment from a pretrained base.
 
-1. config: `gin_configs/experiments/main_job.gin` (a small Llama-style decoder, AdamW, the
-   flan-mini mixture with one cluster held out); `--gin.KEY=VALUE` overrides it.
-2. before: evaluate the freshly initialised model zero-shot on every flan-mini task (held-in
-   clusters and the held-out one), one fixed template per task, on the validation split.
-3. tune: `train()` on `flan_mini_heldout_no_<held-out cluster>` with checkpoints and TensorBoard.
-4. after: the same evaluation on the tuned parameters.
-5. write the run folder: checkpoints/, tensorboard/, eval_before/ and eval_after/ (JSON,
-   Markdown, bar chart), loss.png, mixture.png, clusters_before_after.png, summary.md.
+1. config: `gin_configs/experiments/main_job.gin` (Gemma 3 270M, AdamW, flan-nl with one cluster
+   held out); `--gin.KEY=VALUE` overrides it.
+2. base: the pretrained checkpoint (`main_job_options.base`: "gguf:gemma-3-270m", the optional
+   `.[gemma]` extra, or any GGUF file or flan_jax checkpoint), converted once into the cache;
+   the data use its tokenizer.
+3. before: zero-shot rank classification on the evaluation split of every flan-nl cluster. Each
+   example is shown with one of its dataset's non-inverted templates, in turn (example j of a task
+   uses template j mod 10), so a cluster score averages over all templates.
+4. tune: `train()` from the base on `flan_nl_heldout_no_<held-out>` (FLAN's exclusions apply).
+5. after: the same evaluation on the tuned parameters.
+6. control: the same tuning with every instruction replaced by the bare inputs (FLAN's
+   "no template" ablation, data/no_template.py), evaluated the same way.
+7. the run folder: checkpoints/ (tuned, control/), tensorboard/, eval_before/, eval_after/,
+   eval_control/ (report JSON, Markdown, plot), loss.png, clusters_before_after.png, summary.md and
+   summary.json with per-cluster scores, 95% bootstrap intervals (eval/bootstrap.py) and the paired
+   changes after - before and after - control.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
+import os
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import gin
+import numpy as np
 
 from flan_jax.errors import FlanJaxError
 
@@ -30,67 +42,214 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="run folder (default runs/main-<time>)")
     parser.add_argument("--gin_file", action="append", default=None,
                         help=f"gin files (default {EXPERIMENT})")
-    parser.add_argument("--max_eval_examples", type=int, default=None,
-                        help="examples per task in each evaluation (default: main_job_options)")
     from flan_jax.train.train_cmd import accept_gin_flags
 
     accept_gin_flags(parser)
 
 
-def _plot_losses(losses: list[float], path: Path) -> None:
+@gin.configurable
+def main_job_options(base: str = "gguf:gemma-3-270m", held_out_cluster: str = "nl_nli",
+                     eval_split: str = "test", held_out_examples_per_task: int = 150,
+                     held_in_examples_per_task: int = 30, eval_lengths: Mapping[str, int] | None = None,
+                     eval_batch_size: int = 32, control: bool = True) -> dict[str, Any]:
+    """The main job's own settings, bound in the experiment gin file (`main_job_options.*`)."""
+    return {"base": base, "held_out_cluster": held_out_cluster, "eval_split": eval_split,
+            "held_out_examples_per_task": held_out_examples_per_task,
+            "held_in_examples_per_task": held_in_examples_per_task,
+            "eval_lengths": dict(eval_lengths or {"inputs": 160, "targets": 12}),
+            "eval_batch_size": eval_batch_size, "control": control}
+
+
+# ----------------------------------------------------------------------------- the base model
+
+
+def base_checkpoint(base: str, cache: str | os.PathLike | None = None) -> tuple[Path, Path | None]:
+    """(flan_jax checkpoint dir, GGUF file or None) of `base`; a GGUF is converted once into
+    `~/.cache/flan_jax/base/<sha256 of its path and size>` and reused."""
+    from flan_jax.data.gguf_vocab import resolve_gguf_path
+    from flan_jax.data.vocab import cache_dir
+    from flan_jax.models import gguf_io, params_io
+
+    if base.startswith("gguf:") or base.endswith(".gguf"):
+        gguf = resolve_gguf_path(base)
+        if not Path(gguf).is_file():
+            raise FlanJaxError(f"main job: base {base!r}: no such GGUF file")
+        key = hashlib.sha256(f"{Path(gguf).resolve()}|{Path(gguf).stat().st_size}".encode()).hexdigest()[:16]
+        out = Path(cache or cache_dir()) / "base" / key
+        if not (out / params_io.PARAMS_FILE).is_file():
+            config, params = gguf_io.load_gguf(gguf)
+            params_io.save_checkpoint(out, config, params)
+        return out, Path(gguf)
+    if not Path(base).is_dir():
+        raise FlanJaxError(f"main job: base {base!r} is neither a GGUF file nor a checkpoint directory")
+    return Path(base), None
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def eval_examples(cluster_tasks: Mapping[str, Sequence[str]], split: str, per_task: int,
+                  templates: Mapping[str, int]) -> dict[str, dict[str, list[dict]]]:
+    """{cluster: {dataset source: examples}}: example j of a task rendered with template
+    j mod templates[source] (`<collection>.<source>:eval_t<i>` tasks)."""
+    from flan_jax.data import tasks
+    from flan_jax.eval.evaluate import task_examples
+
+    out: dict[str, dict[str, list[dict]]] = {}
+    for cluster, sources in cluster_tasks.items():
+        for name in sources:
+            collection, _, source = name.partition(".")
+            n_t = templates[source]
+            examples: list[dict | None] = [None] * per_task
+            for t in range(n_t):
+                task = f"{collection}.{source}:eval_t{t}"
+                tasks.ensure_task(task)
+                rows, _ = task_examples(task, split, per_task)
+                for j in range(t, len(rows), n_t):
+                    examples[j] = rows[j]
+            out.setdefault(cluster, {})[source] = [e for e in examples if e is not None]
+    return out
+
+
+def score(module: Any, params: Any, examples: Mapping[str, Mapping[str, list[dict]]], *, vocabulary: Any,
+          lengths: Mapping[str, int], batch_size: int) -> dict[str, dict[str, list[int]]]:
+    """{cluster: {source: per-example 0/1 correctness}} by rank classification."""
+    from flan_jax.eval.rank_classification import rank_classify
+
+    out: dict[str, dict[str, list[int]]] = {}
+    for cluster, by_source in examples.items():
+        for source, rows in by_source.items():
+            result = rank_classify(module, params, rows, vocabulary=vocabulary, lengths=lengths,
+                                   batch_size=batch_size, where=f"{cluster}/{source}")
+            answers = [_text(r["answer"]) for r in rows]
+            out.setdefault(cluster, {})[source] = [int(p == a) for p, a in zip(result.predicted_options, answers)]
+    return out
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def report(correct: Mapping[str, Mapping[str, Sequence[int]]], examples: Mapping[str, Mapping[str, list[dict]]],
+           **metadata: Any) -> dict[str, Any]:
+    """A report dict (eval/report.write_report's format) with 95% intervals per cluster and the
+    per-template mean/min/max of each cluster."""
+    from flan_jax.eval import bootstrap
+
+    clusters, task_reports = {}, []
+    for cluster, by_source in correct.items():
+        lo, hi = bootstrap.interval(by_source)
+        per_template: dict[int, list[int]] = {}
+        for source, values in by_source.items():
+            for row, ok in zip(examples[cluster][source], values):
+                per_template.setdefault(int(row.get("template_index", 0)), []).append(ok)
+            task_reports.append({"task": source, "dataset": source, "cluster": cluster, "metric": "accuracy",
+                                 "method": "rank_classification", "num_examples": len(values),
+                                 "headline": 100.0 * float(np.mean(values)), "scores": {"accuracy": 100.0 * float(np.mean(values))}})
+        template_means = [100.0 * float(np.mean(v)) for v in per_template.values()]
+        clusters[cluster] = {"score": bootstrap.cluster_score(by_source), "ci95": [lo, hi],
+                             "num_tasks": len(by_source), "num_examples": sum(len(v) for v in by_source.values()),
+                             "template_mean": float(np.mean(template_means)),
+                             "template_min": float(np.min(template_means)),
+                             "template_max": float(np.max(template_means))}
+    overall = float(np.mean([c["score"] for c in clusters.values()]))
+    return {**metadata, "tasks": task_reports, "clusters": clusters, "overall": overall, "skipped": []}
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def summarize(before: dict, after: dict, control: dict | None, correct: Mapping[str, Any],
+              held_out: str) -> dict[str, Any]:
+    """Per cluster: before/after(/control) scores with intervals and the paired changes."""
+    from flan_jax.eval import bootstrap
+
+    rows = {}
+    for cluster in after["clusters"]:
+        row = {"held_out": cluster == held_out,
+               "before": before["clusters"][cluster]["score"], "before_ci95": before["clusters"][cluster]["ci95"],
+               "after": after["clusters"][cluster]["score"], "after_ci95": after["clusters"][cluster]["ci95"],
+               "after_minus_before": bootstrap.paired_difference(correct["before"][cluster], correct["after"][cluster])}
+        if control is not None and cluster in control["clusters"]:
+            row["control"] = control["clusters"][cluster]["score"]
+            row["control_ci95"] = control["clusters"][cluster]["ci95"]
+            row["after_minus_control"] = bootstrap.paired_difference(correct["control"][cluster],
+                                                                     correct["after"][cluster])
+        rows[cluster] = row
+    return rows
+
+
+def summary_table(rows: Mapping[str, Any]) -> str:
+    """Markdown: per cluster before, after (and control) with 95% intervals and the changes."""
+    has_control = any("control" in r for r in rows.values())
+    head = "| cluster | before | after | after - before |" + (" control | after - control |" if has_control else "")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for cluster, r in sorted(rows.items(), key=lambda kv: (not kv[1]["held_out"], kv[0])):
+        d = r["after_minus_before"]
+        name = f"**{cluster} (held out)**" if r["held_out"] else cluster
+        line = (f"| {name} | {r['before']:.1f} [{r['before_ci95'][0]:.1f}, {r['before_ci95'][1]:.1f}] | "
+                f"{r['after']:.1f} [{r['after_ci95'][0]:.1f}, {r['after_ci95'][1]:.1f}] | "
+                f"{d['difference']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}] |")
+        if has_control:
+            if "control" in r:
+                c = r["after_minus_control"]
+                line += (f" {r['control']:.1f} [{r['control_ci95'][0]:.1f}, {r['control_ci95'][1]:.1f}] | "
+                         f"{c['difference']:+.1f} [{c['low']:+.1f}, {c['high']:+.1f}] |")
+            else:
+                line += " | |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _plot_losses(curves: Mapping[str, list[float]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(range(1, len(losses) + 1), losses, lw=1)
+    for label, losses in curves.items():
+        ax.plot(range(1, len(losses) + 1), losses, lw=1, label=label)
     ax.set_xlabel("step")
     ax.set_ylabel("loss (per target token)")
-    ax.set_title("instruction tuning on flan-mini")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def _plot_before_after(before: dict, after: dict, held_out: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    clusters = sorted(after["clusters"])
-    x = np.arange(len(clusters))
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ax.bar(x - 0.2, [before["clusters"][c]["score"] for c in clusters], 0.4, label="before")
-    ax.bar(x + 0.2, [after["clusters"][c]["score"] for c in clusters], 0.4, label="after")
-    ax.set_xticks(x, [c.replace("mini_", "") + (" (held out)" if c == held_out else "")
-                      for c in clusters], rotation=30, ha="right")
-    ax.set_ylabel("score (accuracy / exact match, %)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def summary_table(before: dict, after: dict, held_out: str) -> str:
-    """Markdown: per cluster, score before and after tuning, the held-out cluster marked."""
-    lines = ["| cluster | before | after | change |", "|---|---:|---:|---:|"]
-    for cluster in sorted(after["clusters"]):
-        b, a = before["clusters"][cluster]["score"], after["clusters"][cluster]["score"]
-        name = f"**{cluster} (held out)**" if cluster == held_out else cluster
-        lines.append(f"| {name} | {b:.1f} | {a:.1f} | {a - b:+.1f} |")
-    return "\n".join(lines)
+def _plot_clusters(rows: Mapping[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clusters = sorted(rows)
+    x = np.arange(len(clusters))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    series = [("before", -0.27), ("after", 0.0)] + ([("control", 0.27)] if any("control" in r for r in rows.values()) else [])
+    for key, dx in series:
+        vals = [rows[c].get(key, np.nan) for c in clusters]
+        err = np.array([[v - rows[c].get(f"{key}_ci95", [v, v])[0], rows[c].get(f"{key}_ci95", [v, v])[1] - v]
+                        for c, v in zip(clusters, vals)]).T
+        ax.bar(x + dx, vals, 0.27, yerr=err, capsize=2, label=key)
+    ax.set_xticks(x, [c.replace("nl_", "") + (" (held out)" if rows[c]["held_out"] else "") for c in clusters],
+                  rotation=30, ha="right")
+    ax.set_ylabel("accuracy (%), 95% bootstrap interval")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- the job
 
 
 def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
-                 gin_bindings: list[str] | None = None,
-                 max_eval_examples: int | None = None) -> dict[str, Any]:
-    """Run the whole job; returns {"run_dir", "before", "after", "losses"}."""
-    from flan_jax.data import flan_mini, mixtures
+                 gin_bindings: list[str] | None = None) -> dict[str, Any]:
+    """Run the whole job; returns {"run_dir", "summary"}."""
+    from flan_jax.data import flan_nl, mixtures, no_template
     from flan_jax.data.mixture_cmd import plot_shares
-    from flan_jax.eval.evaluate import EvalConfig, evaluate
     from flan_jax.eval.report import write_report
     from flan_jax.models import params_io
     from flan_jax.train import train as train_lib
@@ -98,77 +257,98 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
 
     started = time.perf_counter()
     run_dir = Path(out or f"runs/main-{time.strftime('%Y%m%d-%H%M%S')}").absolute()
-    run_dir.mkdir(parents=True, exist_ok=True)
 
-    # ---- config: the experiment gin file (model, optimizer, mixture), then overrides.
+    # ---- config
     parse_gin(gin_files or [EXPERIMENT], list(gin_bindings or []))
     options = main_job_options()
     held_out = options["held_out_cluster"]
-    if held_out not in flan_mini.CLUSTERS:
-        raise FlanJaxError(f"main job: held-out cluster {held_out!r} is not a flan-mini cluster "
-                           f"({', '.join(flan_mini.CLUSTERS)})")
-    train_mixture = f"flan_mini_heldout_no_{held_out}"
-    module = params_io.build_model(options["model"])
-    eval_config = EvalConfig(split="validation",
-                             max_examples=max_eval_examples or options["max_eval_examples"],
-                             lengths=options["eval_lengths"], batch_size=64)
-    print(f"flan_jax main job -> {run_dir}\n  model {type(module).__name__}, training mixture "
-          f"{train_mixture}, held-out cluster {held_out}", flush=True)
+    if held_out not in flan_nl.CLUSTERS:
+        raise FlanJaxError(f"main job: held-out cluster {held_out!r} is not a flan-nl cluster "
+                           f"({', '.join(flan_nl.CLUSTERS)})")
+    train_mixture = f"flan_nl_heldout_no_{held_out}"
 
+    # ---- base: the pretrained checkpoint, and its tokenizer for every task
+    ckpt, gguf = base_checkpoint(options["base"])
+    if gguf is not None:
+        with gin.unlock_config():
+            gin.bind_parameter("vocabulary_file.path", str(gguf))
+    config, base_params = params_io.load_checkpoint(ckpt)
+    module = params_io.build_model(config)
+    from flan_jax.data.tasks import default_vocabulary
+
+    vocabulary = default_vocabulary()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    print(f"flan_jax main job -> {run_dir}\n  base {options['base']} ({type(module).__name__}), "
+          f"training mixture {train_mixture}, held-out cluster {held_out}", flush=True)
+
+    # ---- data: the training mixture (and its no-template twin) and the evaluation examples
     decls, _ = mixtures.load_files()
-    plot_shares(train_mixture, mixtures.resolve(train_mixture, decls), run_dir / "mixture.png")
+    leaves = mixtures.register_mixture(train_mixture, vocabulary=vocabulary)
+    plot_shares(train_mixture, leaves, run_dir / "mixture.png")
+    specs = {spec.name: spec for spec in flan_nl.all_datasets()}
+    templates = {name: sum(not t.inverted for t in spec.templates) for name, spec in specs.items()}
+    cluster_tasks = {c: [f"flan_nl.{s.name}" for s in flan_nl.cluster_datasets(c)] for c in flan_nl.CLUSTERS}
+    examples = {c: v for c, v in eval_examples(
+        {c: t for c, t in cluster_tasks.items() if c != held_out}, options["eval_split"],
+        options["held_in_examples_per_task"], templates).items()}
+    examples[held_out] = eval_examples({held_out: cluster_tasks[held_out]}, options["eval_split"],
+                                       options["held_out_examples_per_task"], templates)[held_out]
+    eval_kw = {"vocabulary": vocabulary, "lengths": options["eval_lengths"], "batch_size": options["eval_batch_size"]}
+    correct: dict[str, Any] = {}
 
-    # ---- before: step 0 (train() with no steps writes the initial checkpoint and returns it).
-    initial = train_lib.train(mixture=train_mixture, model_dir=str(run_dir), num_steps=0)
-    before = evaluate(module, initial.state.params, "flan_mini_eval", config=eval_config,
-                      metadata={"step": 0, "held_out_cluster": held_out})
+    # ---- before
+    correct["before"] = score(module, base_params, examples, **eval_kw)
+    before = report(correct["before"], examples, step=0, held_out_cluster=held_out, split=options["eval_split"])
     write_report(before, run_dir / "eval_before")
-    print(f"  before tuning: overall {before['overall']:.1f}", flush=True)
+    print(f"  before tuning: held-out {before['clusters'][held_out]['score']:.1f}", flush=True)
 
-    # ---- tune: resumes from the step-0 checkpoint, so both evaluations share the same init.
-    result = train_lib.train(mixture=train_mixture, model_dir=str(run_dir))
-    _plot_losses(result.losses, run_dir / "loss.png")
-
-    # ---- after
-    after = evaluate(module, result.state.params, "flan_mini_eval", config=eval_config,
-                     metadata={"step": result.step, "held_out_cluster": held_out})
+    # ---- tune
+    result = train_lib.train(mixture=train_mixture, model=config, model_dir=str(run_dir), pretrained=str(ckpt))
+    correct["after"] = score(module, result.state.params, examples, **eval_kw)
+    after = report(correct["after"], examples, step=result.step, held_out_cluster=held_out, split=options["eval_split"])
     write_report(after, run_dir / "eval_after")
-    _plot_before_after(before, after, held_out, run_dir / "clusters_before_after.png")
+    print(f"  after tuning: held-out {after['clusters'][held_out]['score']:.1f}", flush=True)
+    del result.state
+    curves = {"instructions": result.losses}
 
-    table = summary_table(before, after, held_out)
+    # ---- control: the same tuning on the bare inputs (FLAN's "no template")
+    control = None
+    if options["control"]:
+        control_mixture = f"{train_mixture}{no_template.SUFFIX}"
+        no_template.register_no_template_mixture(control_mixture, leaves, specs, vocabulary=vocabulary)
+        ctrl = train_lib.train(mixture=control_mixture, model=config, model_dir=str(run_dir / "control"),
+                               pretrained=str(ckpt))
+        correct["control"] = score(module, ctrl.state.params, {held_out: examples[held_out]}, **eval_kw)
+        control = report(correct["control"], {held_out: examples[held_out]}, step=ctrl.step,
+                         held_out_cluster=held_out, split=options["eval_split"], control="no template")
+        write_report(control, run_dir / "eval_control")
+        curves["no template (control)"] = ctrl.losses
+        print(f"  control (no template): held-out {control['clusters'][held_out]['score']:.1f}", flush=True)
+
+    # ---- summary
+    rows = summarize(before, after, control, correct, held_out)
+    _plot_losses(curves, run_dir / "loss.png")
+    _plot_clusters(rows, run_dir / "clusters_before_after.png")
+    table = summary_table(rows)
     minutes = (time.perf_counter() - started) / 60
-    summary = (f"# flan_jax main job\n\nTrained {result.step} steps on `{train_mixture}` "
-               f"(final loss {result.losses[-1] if result.losses else float('nan'):.3f}); "
-               f"evaluated zero-shot on the validation split of every flan-mini task "
-               f"({eval_config.max_examples} examples each). {minutes:.1f} minutes.\n\n{table}\n")
-    (run_dir / "summary.md").write_text(summary)
-    (run_dir / "summary.json").write_text(json.dumps({
-        "steps": result.step, "losses": result.losses, "held_out_cluster": held_out,
-        "before": {c: v["score"] for c, v in before["clusters"].items()},
-        "after": {c: v["score"] for c, v in after["clusters"].items()}}, indent=1))
+    n_held = before["clusters"][held_out]["num_examples"]
+    text = (f"# flan_jax main job\n\nBase {options['base']}; instruction-tuned {len(result.losses)} steps on "
+            f"`{train_mixture}`; zero-shot rank classification on the {options['eval_split']} split "
+            f"({n_held} held-out examples, every non-inverted template in turn). Intervals: 95% "
+            f"bootstrap (examples resampled within tasks; changes paired). {minutes:.1f} minutes.\n\n{table}\n")
+    (run_dir / "summary.md").write_text(text)
+    summary = {"base": options["base"], "held_out_cluster": held_out, "train_mixture": train_mixture,
+               "steps": result.step, "losses": result.losses, "minutes": minutes, "clusters": rows,
+               "control_losses": curves.get("no template (control)")}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     print("\n" + table + "\n")
-    print(f"run folder {run_dir}:\n  checkpoints/   tensorboard/   eval_before/   eval_after/\n"
-          f"  loss.png  mixture.png  clusters_before_after.png  summary.md\n"
-          f"  (tensorboard --logdir {run_dir / 'tensorboard'})  [{minutes:.1f} min]")
-    return {"run_dir": run_dir, "before": before, "after": after, "losses": result.losses}
-
-
-@gin.configurable
-def main_job_options(model: Any = None, held_out_cluster: str | None = None,
-                     max_eval_examples: int = 40, eval_lengths: dict | None = None) -> dict[str, Any]:
-    """The main job's own settings, bound in the experiment gin file (`main_job_options.*`)."""
-    from flan_jax.data import flan_mini
-
-    if model is None:
-        raise FlanJaxError("main job: bind main_job_options.model (the same config as train.model)")
-    return {"model": model, "held_out_cluster": held_out_cluster or flan_mini.HELD_OUT_CLUSTER,
-            "max_eval_examples": max_eval_examples,
-            "eval_lengths": dict(eval_lengths or {"inputs": 64, "targets": 16})}
+    print(f"run folder {run_dir}:\n  checkpoints/   control/   tensorboard/   eval_before/   eval_after/   "
+          f"eval_control/\n  loss.png  mixture.png  clusters_before_after.png  summary.md  summary.json\n"
+          f"  [{minutes:.1f} min]")
+    return {"run_dir": run_dir, "summary": summary}
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING)
-    run_main_job(args.out, args.gin_file, args.gin_bindings, args.max_eval_examples)
+    run_main_job(args.out, args.gin_file, args.gin_bindings)
     return 0
-
-

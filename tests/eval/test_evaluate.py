@@ -36,7 +36,7 @@ def tiny():
 @pytest.mark.slow
 def test_held_out_cluster_report_matches_its_predictions(tiny):
     model, params = tiny
-    cfg = evaluate.EvalConfig(max_examples=6, lengths=LENGTHS, batch_size=8)
+    cfg = evaluate.EvalConfig(max_examples=6, lengths=LENGTHS, batch_size=8, templates="first")
     report = evaluate.evaluate(model, params, CLASSIFICATION_EVAL, config=cfg)
     tasks = {t["task"]: t for t in report["tasks"]}
     assert sorted(tasks) == ["flan_mini.mini_fruit_or_animal:eval", "flan_mini.mini_parity:eval",
@@ -46,13 +46,60 @@ def test_held_out_cluster_report_matches_its_predictions(tiny):
         assert t["chance"] == 50.0
     # the cluster score is the mean of its tasks, overall the mean of clusters (one here)
     mean = np.mean([t["headline"] for t in tasks.values()])
-    assert report["clusters"] == {"mini_classification": {"score": pytest.approx(mean), "num_tasks": 3}}
+    headlines = [t["headline"] for t in tasks.values()]
+    assert report["clusters"] == {"mini_classification": {
+        "score": pytest.approx(mean), "num_tasks": 3, "num_datasets": 3,  # one template each
+        "template_min": pytest.approx(mean), "template_max": pytest.approx(mean)}}
+    assert sorted(d["mean"] for d in report["templates"]["datasets"].values()) == sorted(headlines)
     assert report["overall"] == pytest.approx(mean)
     # the scores are the accuracy of the sampled predictions (samples = first 3 examples)
     for t in tasks.values():
         hits = [s["prediction"] == s["target"] for s in t["samples"]]
         assert len(hits) == 3 and all(s["target"] in ("even", "odd", "fruit", "animal", "yes", "no")
                                       for s in t["samples"])
+
+
+@pytest.mark.slow
+def test_every_non_inverted_template_is_scored_and_aggregated(tiny):
+    from flan_jax.data import flan2021, render
+
+    model, params = tiny
+    cfg = evaluate.EvalConfig(max_examples=3, lengths={"inputs": 96, "targets": 8}, batch_size=8)
+    with _mock_tfds(3):
+        report = evaluate.evaluate(model, params, ["flan2021.dpr:eval"], config=cfg)
+    dpr = next(s for s in flan2021.cluster_datasets("coreference") if s.name == "dpr")
+    non_inverted = [i for i, t in enumerate(dpr.templates) if not t.inverted]
+    assert len(non_inverted) == 9
+    assert [t["task"] for t in report["tasks"]] == sorted(f"flan2021.dpr:eval_t{i}" for i in non_inverted)
+    for t in report["tasks"]:
+        assert t["template"] == int(t["task"].rpartition("eval_t")[2])
+        assert render.OPTIONS_HEADER.strip() in t["samples"][0]["inputs"]
+    scores = [t["headline"] for t in report["tasks"]]
+    spread = report["templates"]["datasets"]["flan2021.dpr"]
+    assert (spread["mean"], spread["min"], spread["max"]) == (
+        pytest.approx(sum(scores) / 9), min(scores), max(scores))
+    c = report["clusters"]["coreference"]
+    assert (c["score"], c["template_min"], c["template_max"], c["num_tasks"], c["num_datasets"]) == (
+        pytest.approx(sum(scores) / 9), min(scores), max(scores), 9, 1)
+
+
+def _mock_tfds(n):
+    import tensorflow_datasets as tfds
+
+    return tfds.testing.mock_data(num_examples=n, policy=tfds.testing.MockPolicy.USE_CODE)
+
+
+def test_few_shot_eval_never_uses_an_inverted_template():
+    # rte's template 9 is inverted; with shots the eval tasks keep their fixed template (FLAN's
+    # few-shot eval reuses the zero-shot template), never a hash-chosen one.
+    infos = evaluate.resolve_tasks(["flan2021.rte:eval"], shots=1, templates="all")
+    rte = infos[0].spec
+    assert [i.name for i in infos] == [f"flan2021.rte:eval_t{i}" for i, t in enumerate(rte.templates)
+                                       if not t.inverted]
+    assert evaluate.resolve_tasks(["flan2021.rte:zs_opt"], shots=1, templates="first")[0].name == \
+        "flan2021.rte:eval"
+    with pytest.raises(FlanJaxError, match="templates 'some' is not one of"):
+        evaluate.EvalConfig(templates="some")
 
 
 @pytest.mark.slow
@@ -110,19 +157,20 @@ def test_cli_writes_report_files(tmp_path, capsys):
     out = tmp_path / "out"
     status = cli.main(["eval", "--checkpoint", str(tmp_path / "ckpt"), "--mixture",
                        "flan_mini.mini_parity:eval", "--max_examples", "4", "--input_length", "56",
-                       "--target_length", "8", "--batch_size", "8", "--shots", "2", "--out", str(out)])
+                       "--target_length", "8", "--batch_size", "8", "--shots", "2",
+                       "--templates", "first", "--out", str(out)])
     assert status == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["shots"] == 2 and report["tasks"][0]["task"] == "flan_mini.mini_parity:fs_opt"
+    assert report["shots"] == 2 and report["tasks"][0]["task"] == "flan_mini.mini_parity:eval"
     assert report["tasks"][0]["mean_shots"] == 2.0  # every example got its 2 exemplars
     assert report["tasks"][0]["samples"][0]["inputs"].count("OPTIONS:") == 3  # 2 exemplars + example
-    assert "| flan_mini.mini_parity:fs_opt | rank_classification |" in (out / "report.md").read_text()
+    assert "| flan_mini.mini_parity:eval | 0 | rank_classification |" in (out / "report.md").read_text()
     assert (out / "clusters.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "mini_classification" in capsys.readouterr().out
 
 
 @pytest.mark.slow
-def test_cli_mock_evaluates_a_flan2021_cluster_offline(tmp_path):
+def test_cli_mock_evaluates_a_flan2021_cluster_offline(tmp_path, capsys):
     model = Decoder(TINY)
     params_io.save_checkpoint(tmp_path / "ckpt", TINY, _init(model))
     out = tmp_path / "out"
@@ -133,10 +181,16 @@ def test_cli_mock_evaluates_a_flan2021_cluster_offline(tmp_path):
     assert status == 0
     report = json.loads((out / "report.json").read_text())
     # wsc273's plain-int labels are random in mock rows, so its mapping drops them all: the
-    # mock run skips it (and says so) instead of failing
-    assert [t["task"] for t in report["tasks"]] == ["flan2021.dpr:eval", "flan2021.winogrande:eval"]
-    assert [s["task"] for s in report["skipped"]] == ["flan2021.wsc273:eval"]
-    assert report["clusters"]["coreference"]["num_tasks"] == 2
+    # mock run skips it (and says so) instead of failing. Every non-inverted template is scored:
+    # dpr 9 (one inverted), winogrande 10.
+    names = [t["task"] for t in report["tasks"]]
+    assert names == sorted([f"flan2021.dpr:eval_t{i}" for i in range(9)]
+                           + [f"flan2021.winogrande:eval_t{i}" for i in range(10)])
+    assert [s["task"] for s in report["skipped"]][:1] == ["flan2021.wsc273:eval_t0"]
+    assert report["clusters"]["coreference"]["num_tasks"] == 19
+    assert report["clusters"]["coreference"]["num_datasets"] == 2
+    assert "## Datasets over templates" in (out / "report.md").read_text()
+    assert "(over templates)" in capsys.readouterr().out
     assert all(t["method"] == "rank_classification" and t["num_examples"] >= 1 for t in report["tasks"])
 
 

@@ -105,12 +105,13 @@ def test_few_shot_eval_never_uses_an_inverted_template():
 @pytest.mark.slow
 def test_generation_task_and_eval_hook(tiny, tmp_path):
     model, params = tiny
-    cfg = evaluate.EvalConfig(max_examples=3, lengths=LENGTHS, batch_size=4)
+    cfg = evaluate.EvalConfig(max_examples=3, lengths=LENGTHS, batch_size=4, templates="first")
     hook = evaluate.make_eval_hook(TINY, ["flan_mini.mini_add:eval"], config=cfg, every_steps=10,
                                    out_dir=str(tmp_path))  # a config: the hook builds the module
     assert hook(params, 5) == {}
     got = hook(params, 10)
-    assert set(got) == {"overall", "cluster/mini_arithmetic", "task/flan_mini.mini_add:eval/exact_match"}
+    assert set(got) == {"overall", "cluster/mini_arithmetic", "task/flan_mini.mini_add:eval/exact_match",
+                        "cluster/mini_arithmetic/template_min", "cluster/mini_arithmetic/template_max"}
     report = json.loads((tmp_path / "step_10" / "report.json").read_text())
     (task,) = report["tasks"]
     assert task["method"] == "generation" and task["metric"] == "exact_match"
@@ -123,7 +124,7 @@ def test_generation_task_and_eval_hook(tiny, tmp_path):
 def test_rank_mode_on_a_task_without_options_is_an_error(tiny):
     model, params = tiny
     cfg = evaluate.EvalConfig(max_examples=2, lengths=LENGTHS, batch_size=2, mode="rank")
-    with pytest.raises(NoOptionsError, match="task 'flan_mini.mini_add:eval', example 0: no answer options"):
+    with pytest.raises(NoOptionsError, match="task 'flan_mini.mini_add:eval_t0', example 0: no answer options"):
         evaluate.evaluate(model, params, ["flan_mini.mini_add:eval"], config=cfg)
 
 
@@ -298,7 +299,7 @@ def test_cot_task_scores_the_answer_after_the_marker(tiny, monkeypatch):
 
     monkeypatch.setenv("FLAN_JAX_DATA_DIR", str(resources.files("flan_jax") / "assets" / "samples"))
     model, params = tiny
-    cfg = evaluate.EvalConfig(max_examples=2, lengths=LENGTHS, batch_size=4)
+    cfg = evaluate.EvalConfig(max_examples=2, lengths=LENGTHS, batch_size=4, templates="first")
     report = evaluate.evaluate(model, params, ["cot.creak:eval"], config=cfg)
     (task,) = report["tasks"]
     assert task["method"] == "generation" and task["cluster"] == "cot"

@@ -105,25 +105,34 @@ def output_features(vocabulary: seqio.Vocabulary) -> dict[str, seqio.Feature]:
 _REGISTERED: dict[str, tuple] = {}
 
 
+POOL_SCAN = 4  # rows scanned per pool row
+
+
 def _pool_loader(data_source: seqio.DataSource, split: str, spec: DatasetSpec, size: int,
                  seed: int):
-    """Few-shot candidates: the first `size` kept rows of the train split read *shuffled*.
+    """Few-shot candidates: `size` rows drawn from the train split as a seeded shuffle would.
 
-    seqio sources shuffle with a fixed seed (TFDS: file order and interleaving from
-    `shuffle_seed`), so the pool is the same in every process; which pool rows an example
-    gets is then decided by content hashes (fewshot.choose_exemplars).
+    Reads the split shuffled (TFDS: file order and interleaving from the seed; local and
+    procedural sources read in order), keeps the first `POOL_SCAN * size` rows `to_fields`
+    keeps, and returns the `size` of them with the smallest SHA-256("pool", seed, row key): a
+    uniform draw from that window (the whole split when it is small), the same in every
+    process, independent of the order the rows arrived in. Which pool rows an example gets is
+    decided by content hashes too (fewshot.choose_exemplars).
+
+        100 train rows, size 10 -> the 10 of the first 40 rows with the smallest pool hash
     """
 
     def load() -> list[tuple[str, Fields]]:
-        pool: list[tuple[str, Fields]] = []
-        dataset = data_source.get_dataset(split=split, shuffle=True, seed=seed).take(4 * size)
-        for raw in dataset.as_numpy_iterator():
+        scanned: list[tuple[str, Fields]] = []
+        dataset = data_source.get_dataset(split=split, shuffle=True, seed=seed)
+        for raw in dataset.take(8 * POOL_SCAN * size).as_numpy_iterator():
             fields = raw_to_fields(spec, raw)
             if fields is not None:
-                pool.append((fewshot.example_key(fields), fields))
-                if len(pool) == size:
+                scanned.append((fewshot.example_key(fields), fields))
+                if len(scanned) == POOL_SCAN * size:
                     break
-        return pool
+        scanned.sort(key=lambda kf: (fewshot.stable_int("pool", seed, kf[0]), kf[0]))
+        return scanned[:size]
 
     return load
 

@@ -302,3 +302,24 @@ def test_every_task_declares_its_metric_and_postprocessor():
     # the metric scores a hand-made prediction: one right, one wrong -> 50
     scores = task.metric_fns[0](["12", "7"], ["12", "8"])
     assert list(scores.values())[0] == 50.0
+
+
+def test_few_shot_pool_is_a_seeded_draw_not_the_first_rows():
+    rows = [{"q": f"Is {i} odd?", "choices": ["yes", "no"], "answer": "yes" if i % 2 else "no"}
+            for i in range(100)]
+    spec = DatasetSpec(name="pool", cluster="toy",
+                       sources={"pool": ProceduralSource(lambda seed, n: rows[:n], {"train": 100},
+                                                         {"train": 0})},
+                       to_fields=dict, fields=("q", "choices", "answer"),
+                       templates=SPEC.templates[1:], options_field="choices")
+    source = tasks.make_data_source(spec.sources["pool"], dataset="pool")
+    for seed in (0, 1):
+        pool = tasks._pool_loader(source, "train", spec, 10, seed)()
+        # by hand: SHA-256("pool", seed, key) over the first 4 * 10 rows, smallest 10
+        def pool_hash(row):
+            key = hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()
+            digest = hashlib.sha256(f"pool\x1f{seed}\x1f{key}".encode()).digest()
+            return int.from_bytes(digest[:8], "big")
+        expected = sorted(rows[:40], key=pool_hash)[:10]
+        assert [f for _, f in pool] == expected
+        assert [f for _, f in pool] != rows[:10]

@@ -177,9 +177,10 @@ class ExampleRenderer:
             chosen = fewshot.choose_exemplars(self.task, seed, key, pool, shots)
             pairs = [render(self.spec, index, ex, with_options=with_options,
                             templates=self.templates) for ex in chosen]
-            inputs, kept = fewshot.build_slot(framed, pairs, inputs,
+            joined, kept = fewshot.build_slot(framed, pairs, inputs,
                                               max_tokens=self.config.max_input_tokens,
                                               count=self.count_tokens)
+            inputs = joined if kept else inputs  # nothing fits: the zero-shot prompt as is
         return {"inputs": inputs, "targets": targets, "template_index": index, "num_shots": kept,
                 "options": options, "answer": answer}
 

@@ -122,6 +122,14 @@ def test_eval_with_shots_keeps_its_template_and_every_example():
             assert out["targets"] == row["answer"]
         tight = _renderer(variant, num_shots=3, max_input_tokens=5)(ROWS[0], POOL)
         assert tight is not None and tight["num_shots"] == 0
+        assert tight["inputs"] == _renderer(variant)(ROWS[0])["inputs"]  # the zero-shot prompt
+        framed = _renderer(variant, num_shots=1)(ROWS[0], POOL)["inputs"]
+        (exemplar,) = fewshot.choose_exemplars(f"t.tiny:{variant}", 0, fewshot.example_key(ROWS[0]),
+                                               POOL, 1)
+        prefix = "Question: " if index == 1 else ""
+        suffix = "\n\nOPTIONS:\n- yes\n- no" if index == 1 else " Pick.\n\nOPTIONS:\n- yes\n- no"
+        assert framed == (f"{prefix}{exemplar['q']}{suffix}\n{exemplar['answer']}\n\n"
+                          f"{prefix}{ROWS[0]['q']}{suffix}\n")
 
 
 def _synthetic_fields(spec):
@@ -155,3 +163,22 @@ def test_no_inverted_template_in_any_eval_variant_of_the_catalogue(collection):
                         assert out["targets"].endswith(options[-1]), (spec.name, variant)
                     checked += 1
     assert checked > 0
+
+
+def test_rte_few_shot_templates_are_its_own_with_flan_v2_framings():
+    from flan_jax.data import flan2021
+
+    rte = next(s for s in flan2021.cluster_datasets("nli") if s.name == "rte")
+    fs = fewshot.fewshot_templates(rte)
+    assert fs == rte.fewshot_templates and len(fs) == 10
+    assert {t.inputs for t in fs}.isdisjoint({t.inputs for t in rte.templates})
+    # flan/v2/templates.py FEWSHOT_PATTERNS["rte"], slots 0, 3 and 4 (read by hand)
+    assert (fs[0].inputs_prefix, fs[0].targets_prefix, fs[0].x_y_delimiter, fs[0].example_separator,
+            fs[0].in_template_mix) == ("Problem: ", "A: ", "\n", "\n\n", False)
+    assert (fs[3].inputs_prefix, fs[3].targets_prefix, fs[3].x_y_delimiter, fs[3].example_separator) == (
+        "Question: ", "Answer: ", "\n", "\n")
+    assert fs[4].inverted and not fs[4].in_template_mix and fs[4].x_y_delimiter == "\n****\n"
+    fields = {"premise": "A cat sat.", "hypothesis": "An animal sat.", "answer": "yes"}
+    got = fewshot.build_slot(fs[1], [render.render(rte, 1, fields, with_options=False, templates=fs)],
+                             "Dogs bark.\nCats bark.")
+    assert got == ("Q: A cat sat.\nAn animal sat.\n\nA: yes\n\n\nQ: Dogs bark.\nCats bark.\n\nA:", 1)

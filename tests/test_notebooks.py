@@ -221,8 +221,8 @@ def test_03_evaluation(kernel_env, tmp_path):
     for cell_id in ("eval-before", "eval-after"):
         table = text(cells[cell_id])
         for dataset in held_out:
-            # | task | method | metric | score | chance | examples | truncated |
-            row = re.search(rf"^\| flan_mini\.{dataset}:eval \| rank_classification \| accuracy \| "
+            # | task | template | method | metric | score | chance | examples | truncated |
+            row = re.search(rf"^\| flan_mini\.{dataset}:eval \| \d+ \| rank_classification \| accuracy \| "
                             rf"[0-9.]+ \| ([0-9.]+) \| (\d+) \| \d+ \|$", table, re.M)
             assert row, f"{cell_id}: no row for {dataset}"
             assert float(row.group(1)) == 50.0  # two options per comparison example

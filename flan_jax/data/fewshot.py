@@ -1,23 +1,43 @@
-"""Few-shot rendering and the deterministic choices behind every rendered example.
+"""Few-shot prompts as Flan 2022 builds them, and the deterministic choices behind them.
 
-Format
-------
-Each exemplar is rendered through the *same* template (and the same options setting) as the
-example, written as `inputs + EXEMPLAR_IO_SEPARATOR + targets`; the exemplars and then the
-example's own inputs are joined with `EXEMPLAR_SEPARATOR`. The targets are the example's own.
+Source of the structure: google-research/FLAN flan/v2/few_shot.py, flan/v2/tasks.py (the
+few-shot loop), flan/v2/templates.py (`FewShotPattern`) and seqio's `fewshot_preprocessor`.
 
-Worked example (template `Q: {q}{options_}` -> `{a}`, no options, k = 2):
+Few-shot templates
+------------------
+A `FewShotTemplate` frames each exemplar as
+`inputs_prefix + inputs + x_y_delimiter + targets_prefix + targets + example_separator`.
+A dataset may write its own (`DatasetSpec.fewshot_templates`); otherwise template i is its
+zero-shot template i framed by `FEWSHOT_FORMATS[i % 10]` (`fewshot_templates`).
 
-    exemplars  [{"q": "2+2?", "a": "4"}, {"q": "3+1?", "a": "4"}]
-    example    {"q": "1+1?", "a": "2"}
-    inputs     "Q: 2+2?\\n4\\n\\nQ: 3+1?\\n4\\n\\nQ: 1+1?"
+Settings (one per training variant, see flan_jax.data.variants)
+----------------------------------------------------------------
+* template slot (`fs_opt_t0`, `_t1`, `_t2`): every exemplar and the example in few-shot
+  template 0 / 1 / 2 with 5 / 2 / 1 exemplars (FLAN's shot counts per slot).
+  `build_slot`:  exemplars  + `prefix + inputs + delimiter + targets_prefix.rstrip()`.
+* template mix (`fs_opt`, `fs_noopt`): 5 exemplars, each in its own template drawn from the
+  templates with `in_template_mix`, joined by one separator per task out of
+  `MIX_SEPARATORS`; the prompt ends with the full targets prefix. `build_mix`.
+* x-shot (`fs_opt_x`): 25 candidates, each in its own template drawn from all templates;
+  only those drawn in the example's template are kept (2.5 on average with 10 templates); each
+  ends with its template's own separator; the example's targets are stripped. `build_x`.
+
+In all three the prompt's trailing spaces are removed (FLAN's
+`remove_trailing_spaces_escape_newlines`), exemplars are pruned from the end until exemplars
+plus prompt fit `max_tokens` (FLAN: FEW_SHOT_MAX_LEN = 1920 tokens), and the caller drops
+an example left with no exemplar (FLAN's `filter_zero_shot_in_few_shot`).
+
+Worked example (slot setting, template framed as ("Q: ", "A: ", "\n", "\n\n"), 2 exemplars):
+
+    exemplars  ("2+2?", "4"), ("3+1?", "4")     rendered (inputs, targets) pairs
+    example    ("1+1?", "2")
+    inputs     "Q: 2+2?\nA: 4\n\nQ: 3+1?\nA: 4\n\nQ: 1+1?\nA:"
     targets    "2"
 
-Pruning: while the joined inputs are longer than `max_chars` characters, the last exemplar is
-dropped. With `max_chars=20` the example above keeps one exemplar,
-"Q: 2+2?\\n4\\n\\nQ: 1+1?" (18 characters; 29 with both); with `max_chars=10` it keeps
-none and the inputs are the zero-shot "Q: 1+1?" (never cut further here; token-level
-trimming happens later).
+Mix setting, separator "\n", exemplar 1 in ("", "", "\n\n", "\n\n\n"), exemplar 2 and the
+example in ("Q: ", "A: ", "\n", "\n\n"):
+
+    inputs     "2+2?\n\n4\nQ: 3+1?\nA: 4\nQ: 1+1?\nA:"
 
 Determinism
 -----------
@@ -28,20 +48,17 @@ reads files in a shuffled order when `shuffle_files=True`, and sharded readers s
 positions, so a position-based choice would change between runs. A content key does not.
 Exemplars are ranked by a hash of (task, seed, example key, candidate key), so the choice does not
 depend on the order of the pool either; a candidate whose key equals the example's key (the example
-itself, or an exact duplicate of it) is never chosen.
+itself, or an exact duplicate of it) is never chosen. An exemplar's own template (mix, x-shot)
+is `choose_template` of the exemplar's key, so a train row looks the same wherever it appears.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from flan_jax.data.render import render
-from flan_jax.data.spec import DatasetSpec, Template
-
-EXEMPLAR_IO_SEPARATOR = "\n"
-EXEMPLAR_SEPARATOR = "\n\n"
+from flan_jax.data.spec import DatasetSpec, FewShotTemplate, Template
 
 T = TypeVar("T")
 
@@ -91,39 +108,104 @@ def choose_exemplars(
     return chosen
 
 
-def join_fewshot(
-    exemplars: Sequence[tuple[str, str]], inputs: str, max_chars: int | None = None
-) -> tuple[str, int]:
-    """Joins rendered (inputs, targets) exemplars before `inputs`; returns (text, exemplars kept).
+# The 10 (inputs_prefix, targets_prefix, x_y_delimiter, example_separator) framings used most
+# often by the FLAN 2021 datasets' few-shot patterns in flan/v2/templates.py, most frequent first
+# (counted over the 62 datasets x 10 templates: 26, 21, 20, 16, 15, 15, 14, 13, 12, 12 uses).
+FEWSHOT_FORMATS: tuple[tuple[str, str, str, str], ...] = (
+    ("", "", "\n", "\n\n"),
+    ("Q: ", "A: ", "\n", "\n\n"),
+    ("Q: ", "A: ", "\n\n", "\n\n\n"),
+    ("", "", "\n\n", "\n\n\n"),
+    ("", "", "\n", "\n"),
+    ("Problem: ", "Answer: ", "\n", "\n\n"),
+    ("Problem: ", "Answer: ", "\n\n", "\n\n\n"),
+    ("Question:\n", "Answer:\n", "\n\n", "\n\n\n"),
+    ("", "A: ", "\n\n", "\n\n\n"),
+    ("Question: ", "Answer: ", "\n\n", "\n\n\n"),
+)
+# flan/v2/tasks.py draws the template-mix separator once per task from these three.
+MIX_SEPARATORS = ("\n", "\n\n", "\n\n\n")
+FEW_SHOT_MAX_TOKENS = 1920  # flan/v2/constants.py FEW_SHOT_MAX_LEN
 
-    Drops exemplars from the end until the text has at most `max_chars` characters (see the
-    module docstring for a worked example).
+
+def fewshot_templates(
+    spec: DatasetSpec, templates: Sequence[Template] | None = None
+) -> tuple[FewShotTemplate, ...]:
+    """The dataset's few-shot templates: its own, or `templates` framed by FEWSHOT_FORMATS.
+
+    Derived template i keeps zero-shot template i's text and `inverted` flag and is left out of
+    the template mix when inverted (flan/v2 leaves out most generation-style patterns).
+    `templates` (e.g. CoT templates) always derives.
     """
-    blocks = [i + EXEMPLAR_IO_SEPARATOR + t for i, t in exemplars]
-    while True:
-        text = EXEMPLAR_SEPARATOR.join([*blocks, inputs])
-        if max_chars is None or len(text) <= max_chars or not blocks:
-            return text, len(blocks)
-        blocks.pop()
+    if templates is None and spec.fewshot_templates:
+        return tuple(spec.fewshot_templates)
+    templates = spec.templates if templates is None else templates
+    out = []
+    for i, t in enumerate(templates):
+        ip, tp, delim, sep = FEWSHOT_FORMATS[i % len(FEWSHOT_FORMATS)]
+        out.append(FewShotTemplate(t.inputs, t.targets, ip, tp, delim, sep,
+                                   in_template_mix=not t.inverted, inverted=t.inverted))
+    return tuple(out)
 
 
-def render_fewshot(
-    spec: DatasetSpec,
-    template_index: int,
-    fields: Mapping[str, Any],
-    exemplars: Sequence[Mapping[str, Any]],
-    *,
-    with_options: bool,
-    max_chars: int | None = None,
-    templates: Sequence[Template] | None = None,
-) -> tuple[str, str, int]:
-    """(inputs, targets, exemplars kept) of `fields` with `exemplars` in the same template."""
-    inputs, targets = render(
-        spec, template_index, fields, with_options=with_options, templates=templates
-    )
-    shots = [
-        render(spec, template_index, ex, with_options=with_options, templates=templates)
-        for ex in exemplars
-    ]
-    joined, kept = join_fewshot(shots, inputs, max_chars)
-    return joined, targets, kept
+def rstrip_spaces(text: str) -> str:
+    """Trailing spaces only (newlines stay), as flan/v2's remove_trailing_spaces_escape_newlines."""
+    return text.rstrip(" ")
+
+
+def exemplar_block(t: FewShotTemplate, inputs: str, targets: str, separator: str | None = None) -> str:
+    """One exemplar: prefix + inputs + delimiter + targets prefix + targets + separator."""
+    sep = t.example_separator if separator is None else separator
+    return t.inputs_prefix + inputs + t.x_y_delimiter + t.targets_prefix + targets + sep
+
+
+def prompt_block(t: FewShotTemplate, inputs: str, *, strip_targets_prefix: bool) -> str:
+    """The example's own part; the slot setting rstrips the targets prefix (seqio does)."""
+    tp = t.targets_prefix.rstrip() if strip_targets_prefix else t.targets_prefix
+    return rstrip_spaces(t.inputs_prefix + inputs + t.x_y_delimiter + tp)
+
+
+def prune(blocks: Sequence[str], prompt: str, max_tokens: int | None,
+          count: Callable[[str], int]) -> list[str]:
+    """The longest prefix of `blocks` whose tokens plus the prompt's fit in `max_tokens`.
+
+    ["aaaa", "bb", "c"], prompt "dd", max_tokens 8, count=len -> ["aaaa", "bb"] (4+2+2 = 8).
+    """
+    if max_tokens is None:
+        return list(blocks)
+    budget = max_tokens - count(prompt)
+    kept, used = [], 0
+    for b in blocks:
+        used += count(b)
+        if used > budget:
+            break
+        kept.append(b)
+    return kept
+
+
+def build_slot(t: FewShotTemplate, shots: Sequence[tuple[str, str]], inputs: str, *,
+               max_tokens: int | None = None, count: Callable[[str], int] = len) -> tuple[str, int]:
+    """Slot setting: (prompt text, exemplars kept); every exemplar in template `t`."""
+    prompt = prompt_block(t, inputs, strip_targets_prefix=True)
+    kept = prune([exemplar_block(t, i, o) for i, o in shots], prompt, max_tokens, count)
+    return "".join(kept) + prompt, len(kept)
+
+
+def build_mix(example_template: FewShotTemplate,
+              shots: Sequence[tuple[FewShotTemplate, str, str]], inputs: str, separator: str, *,
+              max_tokens: int | None = None, count: Callable[[str], int] = len) -> tuple[str, int]:
+    """Mix setting: each exemplar in its own template, one `separator` for all."""
+    blocks = [exemplar_block(t, i, o, separator) for t, i, o in shots]
+    prompt = prompt_block(example_template, inputs, strip_targets_prefix=False)
+    kept = prune(blocks, prompt, max_tokens, count)
+    return "".join(kept) + prompt, len(kept)
+
+
+def build_x(t: FewShotTemplate, shots: Sequence[tuple[FewShotTemplate, str, str]], inputs: str,
+            targets: str, *, max_tokens: int | None = None, count: Callable[[str], int] = len
+            ) -> tuple[str, str, int]:
+    """x-shot setting: (prompt, stripped targets, kept); only exemplars in template `t` count."""
+    same = [exemplar_block(t, i, o) for et, i, o in shots if et == t]
+    prompt = prompt_block(t, inputs, strip_targets_prefix=False)
+    kept = prune(same, prompt, max_tokens, count)
+    return "".join(kept) + prompt, (targets + t.example_separator).strip(), len(kept)

@@ -52,6 +52,26 @@ class Template:
 
 
 @dataclasses.dataclass(frozen=True)
+class FewShotTemplate:
+    """One few-shot phrasing, with the framing Flan 2022 puts around every exemplar.
+
+    An exemplar is written `inputs_prefix + inputs + x_y_delimiter + targets_prefix + targets +
+    example_separator` (the structure of `FewShotPattern` in google-research/FLAN
+    flan/v2/templates.py; see flan_jax.data.fewshot for the three ways exemplars are joined).
+    `in_template_mix`: whether the "template mix" setting may draw this template.
+    """
+
+    inputs: str
+    targets: str
+    inputs_prefix: str = ""
+    targets_prefix: str = ""
+    x_y_delimiter: str = "\n\n"
+    example_separator: str = "\n\n\n"
+    in_template_mix: bool = True
+    inverted: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class TfdsSource:
     """A tensorflow-datasets builder, e.g. `TfdsSource("super_glue/rte", "1.0.2", ...)`."""
 
@@ -59,6 +79,9 @@ class TfdsSource:
     version: str  # "1.0.2": pinned so the feature keys the mapping reads are the ones tested
     # Our split name -> the TFDS split expression ("train", "validation", "test").
     splits: Mapping[str, str]
+    # Read instead when the TFDS data is not prepared and these local files exist (the rows
+    # must map through the same `to_fields`); see flan_jax.data.tasks.resolve_source.
+    fallback: "LocalSource | None" = None
 
     @property
     def tfds_name(self) -> str:
@@ -127,6 +150,9 @@ class DatasetSpec:
     metric: str = "accuracy"
     # Chain-of-thought templates (targets end in COT_ANSWER_MARKER + answer); empty for most.
     cot_templates: tuple[Template, ...] = ()
+    # Few-shot templates (Flan 2022 keeps them apart from the zero-shot ones); empty: derived
+    # from `templates` by flan_jax.data.fewshot.fewshot_templates.
+    fewshot_templates: tuple[FewShotTemplate, ...] = ()
     description: str = ""
 
     def __post_init__(self):

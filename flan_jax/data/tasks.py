@@ -10,15 +10,14 @@ Task names
 matching `^[\\w\\d\\.\\:_#]+$`; `.` separates the collection and `:` the variant, so a name splits
 back unambiguously. `<source>` is a key of `DatasetSpec.sources` (ANLI has three).
 
-Variants (`VARIANTS`)
----------------------
-    zs_opt    zero-shot, one of the dataset's templates per example, answer options shown
-    zs_noopt  zero-shot, options not shown
-    fs_opt    few-shot (see flan_jax.data.fewshot), options shown in exemplars and example
-    fs_noopt  few-shot, options not shown
-    eval      one fixed template per task (the first non-inverted one), options shown if any
-Datasets without answer options get only `zs_noopt`, `fs_noopt` and `eval` (the `_opt` variants
-would render identically and double their weight in a mixture); `variants_for(spec)` lists them.
+Variants (`VARIANTS`, flan_jax.data.variants)
+---------------------------------------------
+    zs_opt, zs_noopt, zs_opt_var       zero-shot (options block / none / varied format)
+    fs_opt, fs_noopt                   few-shot, Flan 2022 template mix (5 exemplars)
+    fs_opt_t0 .. fs_noopt_t2           few-shot, one template slot (5 / 2 / 1 exemplars)
+    fs_opt_x, fs_noopt_x               few-shot, x-shot (exemplars in the example's template)
+    eval, eval_t<i>                    evaluation: first / i-th non-inverted template
+Datasets without answer options have no `*_opt*` variants; `variants_for(spec)` lists them.
 
 Examples (after the preprocessors, before the feature converter)
 ----------------------------------------------------------------
@@ -29,38 +28,32 @@ Examples (after the preprocessors, before the feature converter)
      "options": string[k] (the raw answer options for rank classification; [] if none),
      "answer": str (the answer field; differs from targets for inverted templates)}
 
-Rendering runs in Python: decoded examples are grouped 64 at a time (`ragged_batch`, so
-variable-length TFDS features become ragged), and one `tf.numpy_function` per group rebuilds each
-nested example, applies `pyvalues.to_python`, the dataset's `to_fields` and `render`, then the
-results are unbatched. Keeping templates as Python format strings (rather than re-implementing
-them in TF string ops) is what makes them readable and lint-able; the cost is the GIL, which is
-fine next to tokenization and the model step. Examples whose `to_fields` returns None are
-dropped; a template naming a missing field fails with the dataset, template index and field.
+Rendering runs in Python inside tf.data (flan_jax.data.tf_render).
 """
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import json
-from collections.abc import Callable, Mapping, Sequence
+import os
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import seqio
-import tensorflow as tf
 
 from flan_jax.data import fewshot
-from flan_jax.data.pyvalues import to_python
-from flan_jax.data.render import TemplateError, example_options, placeholders, render
-from flan_jax.data.sources import ROW_JSON_KEY, local_spec, make_data_source
-from flan_jax.data.spec import OPTIONS_PLACEHOLDER, DatasetSpec, Fields, LocalSource, Template
+from flan_jax.data.render import TemplateError, placeholders
+from flan_jax.data.sources import local_spec, make_data_source
+from flan_jax.data.tf_render import (  # noqa: F401  (re-exported)
+    RENDER_BATCH, raw_to_fields, render_preprocessor,
+)
+from flan_jax.data.spec import (
+    OPTIONS_PLACEHOLDER, DatasetSpec, Fields, LocalSource, Source, Template, TfdsSource,
+)
+from flan_jax.data.variants import (  # noqa: F401  (re-exported: the public names of tasks)
+    DEFAULT_POOL_SIZE, DEFAULT_SEED, SETTINGS, VARIANTS, ExampleRenderer, RenderConfig,
+    eval_variants, setting_for, variants_for,
+)
 from flan_jax.errors import FlanJaxError
 
-VARIANTS = ("zs_opt", "zs_noopt", "fs_opt", "fs_noopt", "eval")
-DEFAULT_SEED = 0
-DEFAULT_NUM_SHOTS = 3
-DEFAULT_POOL_SIZE = 32  # few-shot candidates read from the start of the train split
-DEFAULT_MAX_INPUT_CHARS = 4096  # few-shot inputs are pruned (exemplars dropped) to this length
 METADATA_KEYS = ("task", "cluster", "variant", "template_index", "num_shots", "options", "answer")
 
 
@@ -78,156 +71,6 @@ def unknown(kind: str, name: str, known: Sequence[str]) -> UnknownNameError:
 
 def task_name(collection: str, source: str, variant: str) -> str:
     return f"{collection}.{source}:{variant}"
-
-
-def variants_for(spec: DatasetSpec) -> tuple[str, ...]:
-    return VARIANTS if spec.has_options else ("zs_noopt", "fs_noopt", "eval")
-
-
-@dataclasses.dataclass(frozen=True)
-class RenderConfig:
-    """The knobs of rendering that change examples (part of a task's registration identity)."""
-
-    seed: int = DEFAULT_SEED
-    num_shots: int = DEFAULT_NUM_SHOTS
-    pool_size: int = DEFAULT_POOL_SIZE
-    max_input_chars: int | None = DEFAULT_MAX_INPUT_CHARS
-
-
-def raw_to_fields(spec: DatasetSpec, raw: Mapping[str, Any]) -> Fields | None:
-    """A decoded source example -> template fields (None: the dataset drops it)."""
-    if set(raw) == {ROW_JSON_KEY}:
-        value = raw[ROW_JSON_KEY]
-        row = json.loads(value.decode("utf-8") if isinstance(value, bytes) else to_python(value))
-    else:
-        row = to_python(dict(raw))
-    return spec.to_fields(row)
-
-
-@dataclasses.dataclass(frozen=True)
-class ExampleRenderer:
-    """Fields -> one rendered example of a task variant (pure Python, used inside tf.data).
-
-    Worked example (rte, variant zs_opt, template 2 chosen by hash):
-        fields {"premise": "A cat sat.", "hypothesis": "An animal sat.", "answer": "yes"}
-        -> {"inputs": 'Given the text "A cat sat.", ...\\n\\nOPTIONS:\\n- yes\\n- no',
-            "targets": "yes", "template_index": 2, "num_shots": 0,
-            "options": ["yes", "no"], "answer": "yes"}
-    """
-
-    spec: DatasetSpec
-    task: str
-    variant: str
-    templates: tuple[Template, ...]
-    config: RenderConfig = RenderConfig()
-
-    def __call__(
-        self, fields: Fields, pool: Sequence[tuple[str, Fields]] = ()
-    ) -> dict[str, Any]:
-        key = fewshot.example_key(fields)
-        with_options = self.spec.has_options and self.variant in ("zs_opt", "fs_opt", "eval")
-        if self.variant == "eval":
-            index = next(i for i, t in enumerate(self.templates) if not t.inverted)
-        else:
-            index = fewshot.choose_template(self.task, self.config.seed, key, len(self.templates))
-        shots = 0
-        if self.variant.startswith("fs_"):
-            exemplars = fewshot.choose_exemplars(
-                self.task, self.config.seed, key, pool, self.config.num_shots
-            )
-            inputs, targets, shots = fewshot.render_fewshot(
-                self.spec, index, fields, exemplars, with_options=with_options,
-                max_chars=self.config.max_input_chars, templates=self.templates,
-            )
-        else:
-            inputs, targets = render(
-                self.spec, index, fields, with_options=with_options, templates=self.templates
-            )
-        options = example_options(self.spec, fields) or ()
-        return {
-            "inputs": inputs, "targets": targets, "template_index": index, "num_shots": shots,
-            "options": list(options), "answer": str(fields.get(self.spec.answer_field, "")),
-        }
-
-
-RENDER_BATCH = 64  # examples per Python call: amortizes the per-call cost of tf.numpy_function
-
-
-def _nested_lists(values: np.ndarray, splits: Sequence[np.ndarray]) -> list:
-    """Ragged components -> nested lists: values [a b c], splits ([0 2 3],) -> [[a b] [c]]."""
-    out: Any = list(values)
-    for s in reversed(splits):
-        out = [out[s[i]:s[i + 1]] for i in range(len(s) - 1)]
-    return out
-
-
-def render_preprocessor(
-    renderer: ExampleRenderer, load_pool: Callable[[], list[tuple[str, Fields]]]
-) -> Callable[[tf.data.Dataset], tf.data.Dataset]:
-    """A seqio preprocessor: raw source examples -> rendered text examples with metadata.
-
-    Raw examples are grouped with `ragged_batch` (variable-length features become ragged), handed
-    to Python as flat arrays, split back into one nested dict per example, rendered, and the
-    results unbatched; examples whose `to_fields` returns None are filtered out.
-    """
-
-    def preprocess(dataset: tf.data.Dataset) -> tf.data.Dataset:
-        pool = load_pool() if renderer.variant.startswith("fs_") else []
-        batched = dataset.ragged_batch(RENDER_BATCH)
-        structure = batched.element_spec
-        levels = [s.ragged_rank if isinstance(s, tf.RaggedTensorSpec) else 0
-                  for s in tf.nest.flatten(structure)]
-
-        def py_render(*parts):
-            columns, i = [], 0  # one list of per-example values per leaf
-            for level in levels:
-                columns.append(_nested_lists(parts[i], parts[i + 1:i + 1 + level]))
-                i += 1 + level
-            inputs, targets, index, shots, options, lengths, answer, keep = ([] for _ in range(8))
-            for leaves in zip(*columns):
-                raw = tf.nest.pack_sequence_as(structure, list(leaves))
-                fields = raw_to_fields(renderer.spec, raw)
-                out = renderer(fields, pool) if fields is not None else None
-                keep.append(out is not None)
-                out = out or {"inputs": "", "targets": "", "template_index": -1, "num_shots": 0,
-                              "options": [], "answer": ""}
-                inputs.append(out["inputs"].encode("utf-8"))
-                targets.append(out["targets"].encode("utf-8"))
-                index.append(out["template_index"])
-                shots.append(out["num_shots"])
-                options += [o.encode("utf-8") for o in out["options"]]
-                lengths.append(len(out["options"]))
-                answer.append(out["answer"].encode("utf-8"))
-            text = lambda xs: np.array(xs, dtype=object).reshape(-1)  # noqa: E731
-            return (text(inputs), text(targets), np.array(index, np.int32),
-                    np.array(shots, np.int32), text(options), np.array(lengths, np.int64),
-                    text(answer), np.array(keep, bool))
-
-        def to_text(batch):
-            parts = []
-            for x in tf.nest.flatten(batch):
-                ragged = isinstance(x, tf.RaggedTensor)
-                parts += [x.flat_values, *x.nested_row_splits] if ragged else [x]
-            inputs, targets, index, shots, options, lengths, answer, keep = tf.numpy_function(
-                py_render, parts,
-                [tf.string, tf.string, tf.int32, tf.int32, tf.string, tf.int64, tf.string, tf.bool],
-                stateful=False,
-            )
-            for t in (inputs, targets, index, shots, options, lengths, answer, keep):
-                t.set_shape([None])
-            n = tf.shape(inputs)[0]
-            return {
-                "inputs": inputs, "targets": targets,
-                "task": tf.fill([n], renderer.task), "cluster": tf.fill([n], renderer.spec.cluster),
-                "variant": tf.fill([n], renderer.variant), "template_index": index,
-                "num_shots": shots, "options": tf.RaggedTensor.from_row_lengths(options, lengths),
-                "answer": answer, "_keep": keep,
-            }
-
-        rendered = batched.map(to_text).unbatch().filter(lambda ex: ex["_keep"])
-        return rendered.map(lambda ex: {k: v for k, v in ex.items() if k != "_keep"})
-
-    return preprocess
 
 
 def check_templates(spec: DatasetSpec, templates: Sequence[Template]) -> None:
@@ -262,19 +105,67 @@ def output_features(vocabulary: seqio.Vocabulary) -> dict[str, seqio.Feature]:
 _REGISTERED: dict[str, tuple] = {}
 
 
-def _pool_loader(data_source: seqio.DataSource, split: str, spec: DatasetSpec, size: int):
+POOL_SCAN = 4  # rows scanned per pool row
+
+
+def _pool_loader(data_source: seqio.DataSource, split: str, spec: DatasetSpec, size: int,
+                 seed: int):
+    """Few-shot candidates: `size` rows drawn from the train split as a seeded shuffle would.
+
+    Reads the split shuffled (TFDS: file order and interleaving from the seed; local and
+    procedural sources read in order), keeps the first `POOL_SCAN * size` rows `to_fields`
+    keeps, and returns the `size` of them with the smallest SHA-256("pool", seed, row key): a
+    uniform draw from that window (the whole split when it is small), the same in every
+    process, independent of the order the rows arrived in. Which pool rows an example gets is
+    decided by content hashes too (fewshot.choose_exemplars).
+
+        100 train rows, size 10 -> the 10 of the first 40 rows with the smallest pool hash
+    """
+
     def load() -> list[tuple[str, Fields]]:
-        pool: list[tuple[str, Fields]] = []
-        dataset = data_source.get_dataset(split=split, shuffle=False).take(4 * size)
-        for raw in dataset.as_numpy_iterator():
+        scanned: list[tuple[str, Fields]] = []
+        dataset = data_source.get_dataset(split=split, shuffle=True, seed=seed)
+        for raw in dataset.take(8 * POOL_SCAN * size).as_numpy_iterator():
             fields = raw_to_fields(spec, raw)
             if fields is not None:
-                pool.append((fewshot.example_key(fields), fields))
-                if len(pool) == size:
+                scanned.append((fewshot.example_key(fields), fields))
+                if len(scanned) == POOL_SCAN * size:
                     break
-        return pool
+        scanned.sort(key=lambda kf: (fewshot.stable_int("pool", seed, kf[0]), kf[0]))
+        return scanned[:size]
 
     return load
+
+
+def resolve_source(source: Source, data_dir: str | None, tfds_data_dir: str | None) -> Source:
+    """`source`, or its local `fallback` when the TFDS data is not prepared and the files exist.
+
+    Decided once at registration from the file system (no network): e.g. fix_punct reads
+    TFDS para_crawl/enda when it is prepared, else fix_punct/{split}.jsonl under data_dir.
+    """
+    if not isinstance(source, TfdsSource) or source.fallback is None:
+        return source
+    root = data_dir or os.environ.get("FLAN_JAX_DATA_DIR")
+    split = source.fallback.splits[0]
+    local = root and os.path.isfile(os.path.join(root, source.fallback.file_pattern.format(split=split)))
+    if not local:
+        return source
+    try:
+        import tensorflow_datasets as tfds  # noqa: PLC0415
+
+        prepared = tfds.builder(source.tfds_name, data_dir=tfds_data_dir).is_prepared()
+    except Exception:  # noqa: BLE001  (no builder code, no data: the fallback it is)
+        prepared = False
+    return source if prepared else source.fallback
+
+
+def count_tokens_with(vocabulary: seqio.Vocabulary) -> Callable[[str], int]:
+    """Token counter for few-shot pruning (FLAN counts tokens with the task's vocabulary)."""
+
+    def count(text: str) -> int:
+        return len(vocabulary.encode(text))
+
+    return count
 
 
 def register_dataset_tasks(
@@ -296,15 +187,19 @@ def register_dataset_tasks(
     vocabulary = default_vocabulary() if vocabulary is None else vocabulary
     cot = bool(use_cot_templates and spec.cot_templates)
     templates = spec.cot_templates if cot else spec.templates
+    fs_templates = fewshot.fewshot_templates(spec, templates if cot else None)
     check_templates(spec, templates)
+    check_templates(spec, fs_templates)
     postprocess_fn = eval_metrics.postprocessor_for(spec, cot)
     metric_fns = eval_metrics.metric_fns_for(spec)
-    variants = variants_for(spec) if variants is None else tuple(variants)
+    known = variants_for(spec, templates)
+    variants = known if variants is None else tuple(variants)
     for v in variants:
-        if v not in VARIANTS:
-            raise unknown("variant", v, VARIANTS)
+        if v not in known:
+            raise unknown("variant", v, known)
     names = []
     for source_name, source in spec.sources.items():
+        source = resolve_source(source, data_dir, tfds_data_dir)
         checks_target = isinstance(source, LocalSource) and spec.answer_field in source.columns
         target = spec.answer_field if checks_target else None
         splits = tuple(source.splits)
@@ -320,14 +215,14 @@ def register_dataset_tasks(
                     raise FlanJaxError(f"task {name!r} is already registered by other code")
                 seqio.TaskRegistry.remove(name)
             data_source = make_data_source(
-                source, dataset=spec.name, data_dir=data_dir, target=target,
-                tfds_data_dir=tfds_data_dir,
+                source, dataset=spec.name,
+                data_dir=data_dir, target=target, tfds_data_dir=tfds_data_dir,
             )
-            renderer = ExampleRenderer(spec, name, variant, tuple(templates), config)
+            renderer = ExampleRenderer(spec, name, variant, tuple(templates), config,
+                                       count_tokens_with(vocabulary), fs_templates)
             preprocessors = [
-                render_preprocessor(
-                    renderer, _pool_loader(data_source, pool_split, spec, config.pool_size)
-                ),
+                render_preprocessor(renderer, _pool_loader(
+                    data_source, pool_split, spec, config.pool_size, config.seed)),
                 seqio.preprocessors.tokenize,
                 seqio.CacheDatasetPlaceholder(),
                 seqio.preprocessors.append_eos_after_trim,
@@ -497,8 +392,13 @@ def all_task_names() -> list[str]:
         for collection in COLLECTIONS
         for spec in importable_datasets(collection)
         for s in spec.sources
-        for v in variants_for(spec)
+        for v in variants_for(spec, task_templates(spec, collection))
     ]
+
+
+def task_templates(spec: DatasetSpec, collection: str) -> tuple[Template, ...]:
+    """The templates a collection's tasks use (CoT tasks: the CoT templates)."""
+    return tuple(spec.cot_templates) if collection == "cot" and spec.cot_templates else tuple(spec.templates)
 
 
 def ensure_task(name: str, vocabulary: seqio.Vocabulary | None = None, **kwargs: Any) -> seqio.Task:
@@ -507,9 +407,9 @@ def ensure_task(name: str, vocabulary: seqio.Vocabulary | None = None, **kwargs:
         return seqio.get_mixture_or_task(name)
     collection, _, rest = name.partition(".")
     source, _, variant = rest.partition(":")
-    if collection in COLLECTIONS and variant in VARIANTS:
+    if collection in COLLECTIONS:
         for spec in importable_datasets(collection):
-            if source in spec.sources and variant in variants_for(spec):
+            if source in spec.sources and variant in variants_for(spec, task_templates(spec, collection)):
                 register_dataset_tasks(spec, vocabulary, collection=collection,
                                        use_cot_templates=collection == "cot", **kwargs)
                 return seqio.get_mixture_or_task(name)

@@ -3,6 +3,9 @@
     flan-jax eval --gin_file=gin_configs/models/decoder_tiny.gin --checkpoint CKPT \\
         --mixture flan_mini_heldout_mini_comparison_eval --shots 0 --max_examples 100 --out eval/
 
+Every non-inverted template of every dataset is scored (`--templates first`: only the first);
+the command prints each cluster's mean, min and max over templates.
+
 CKPT is either a parameter checkpoint (`models/params_io`: model_config.json +
 params.safetensors; the model comes from its config) or a trainer model_dir / its
 `checkpoints/` / one `checkpoints/<step>/` (orbax; the model comes from the gin files:
@@ -31,7 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluation mixture (mixtures/*.toml) or one task name")
     parser.add_argument("--split", default="validation")
     parser.add_argument("--shots", type=int, default=0, help="few-shot exemplars (0: zero-shot)")
-    parser.add_argument("--max_examples", type=int, default=None, help="per task")
+    parser.add_argument("--max_examples", type=int, default=None, help="per task (per template)")
+    parser.add_argument("--templates", choices=("all", "first"), default="all",
+                        help="all: one eval task per non-inverted template (mean/min/max); "
+                        "first: the first non-inverted template only")
     parser.add_argument("--mode", choices=("auto", "rank", "generate"), default="auto")
     parser.add_argument("--length_normalize", action="store_true",
                         help="rank options by mean rather than summed token log-likelihood")
@@ -181,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, mode=args.mode, length_normalize=args.length_normalize,
         decode=decoding.DecodeConfig(args.decode, max_decode_length=lengths["targets"],
                                      beam_size=args.beam_size, alpha=args.alpha),
-        skip_empty=args.mock)
+        skip_empty=args.mock, templates=args.templates)
     if args.mock:
         import tensorflow_datasets as tfds  # noqa: PLC0415
 
@@ -194,8 +200,10 @@ def run(args: argparse.Namespace) -> int:
             "checkpoint": os.path.abspath(args.checkpoint), "model": type(config).__name__,
             "mock": bool(args.mock)})
     paths = report.write_report(result, args.out)
+    print(f"{'cluster':32s} {'mean':>6s} {'min':>6s} {'max':>6s}  (over templates)")
     for cluster, c in result["clusters"].items():
-        print(f"{cluster:32s} {c['score']:6.1f}  ({c['num_tasks']} tasks)")
+        print(f"{cluster:32s} {c['score']:6.1f} {c['template_min']:6.1f} {c['template_max']:6.1f}"
+              f"  ({c['num_tasks']} tasks, {c['num_datasets']} datasets)")
     print(f"{'overall':32s} {result['overall']:6.1f}")
     for item in result["skipped"]:
         print(f"skipped {item['task']}: {item['reason']}")

@@ -13,13 +13,22 @@ are kept; a seqio mixture would drop them):
   (CoT: the text after the last "So the answer is") and scored by the dataset's metric
   (`metrics.metric_fns_for`).
 
-Few-shot (`shots=K > 0`): each `<collection>.<source>:eval` task is replaced by its
-`fs_opt` (or `fs_noopt`) variant registered with `RenderConfig(num_shots=K)`: K exemplars from
-the train split, chosen deterministically per example (data.fewshot).
+Templates (`EvalConfig.templates`): "all" (default) replaces each `<collection>.<source>:eval`
+task by one `:eval_t<i>` task per non-inverted template i, so every template is scored;
+"first" keeps the single `:eval` task (the first non-inverted template). Inverted templates are
+never evaluated: their prompt states the answer.
+
+Few-shot (`shots=K > 0`): the eval tasks are registered with `RenderConfig(num_shots=K)`: K
+exemplars from the train split in the same template, chosen deterministically per example
+(data.fewshot); a zero-shot variant named directly (`:zs_opt`) is evaluated through its
+dataset's eval tasks.
 
 The report is a plain dict (JSON-able): per task the metric scores, the headline number
-(`metrics.HEADLINE`), the method and a few sample predictions; per cluster the mean headline
-score over its tasks; `overall` the mean over clusters. `report.write_report` renders it.
+(`metrics.HEADLINE`), the method, the template and a few sample predictions; `templates` the
+per-template spread (`aggregate.template_spread`: mean/min/max per dataset = task source, and
+per cluster); per cluster `score` = the mean over its datasets of their template means (with one
+template per dataset: the mean over its tasks) plus `template_min`/`template_max`; `overall` the
+mean over clusters. `report.write_report` renders it.
 """
 from __future__ import annotations
 
@@ -38,6 +47,7 @@ from flan_jax.eval import decoding, metrics, rank_classification
 
 log = logging.getLogger("flan_jax.eval")
 MODES = ("auto", "rank", "generate")
+TEMPLATE_MODES = ("all", "first")
 NUM_SAMPLES = 3  # predictions kept per task in the report
 
 
@@ -61,10 +71,13 @@ class EvalConfig:
     # Skip (and list under "skipped") tasks whose split yields no example instead of failing:
     # for --mock runs, where random rows can all be dropped by a dataset's field mapping.
     skip_empty: bool = False
+    templates: str = "all"  # "all": every non-inverted template; "first": the `eval` task only
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise FlanJaxError(f"eval mode {self.mode!r} is not one of {MODES}")
+        if self.templates not in TEMPLATE_MODES:
+            raise FlanJaxError(f"eval templates {self.templates!r} is not one of {TEMPLATE_MODES}")
         if self.shots < 0:
             raise FlanJaxError(f"shots must be >= 0, got {self.shots}")
         if self.max_examples is not None and self.max_examples < 1:
@@ -77,6 +90,11 @@ class TaskInfo:
     spec: DatasetSpec
     collection: str
     cot: bool
+
+    @property
+    def dataset(self) -> str:
+        """The aggregation unit: `<collection>.<source>` (ANLI's rounds count separately)."""
+        return self.name.rpartition(":")[0]
 
 
 # ----------------------------------------------------------------------------- tasks
@@ -95,19 +113,25 @@ def _spec_of(task: str) -> tuple[DatasetSpec, str]:
                        f"collection in {tasks_lib.COLLECTIONS[:-1]}); cannot tell its metric")
 
 
-def _few_shot_name(task: str, spec: DatasetSpec) -> str:
+def _eval_names(task: str, spec: DatasetSpec, collection: str, shots: int, templates: str
+                ) -> list[str]:
+    """The eval task names `task` stands for (see the module docstring)."""
+    from flan_jax.data import tasks as tasks_lib  # noqa: PLC0415
+
     base, _, variant = task.rpartition(":")
-    if variant.startswith("fs_"):
-        return task
-    opt = variant in ("eval", "zs_opt") and spec.has_options
-    return f"{base}:{'fs_opt' if opt else 'fs_noopt'}"
+    if variant.startswith("zs_") and shots:
+        variant = "eval"
+    if variant == "eval" and templates == "all":
+        return [f"{base}:{v}" for v in tasks_lib.eval_variants(tasks_lib.task_templates(spec, collection))]
+    return [f"{base}:{variant}"]
 
 
-def resolve_tasks(mixture_or_tasks: str | Sequence[str], shots: int = 0, vocabulary: Any = None
-                  ) -> list[TaskInfo]:
+def resolve_tasks(mixture_or_tasks: str | Sequence[str], shots: int = 0, vocabulary: Any = None,
+                  templates: str = "first") -> list[TaskInfo]:
     """Task names of a mixture (mixtures/*.toml) or an explicit list, registered and ready.
 
-    A single name containing ':' is one task; otherwise it is a mixture name.
+    A single name containing ':' is one task; otherwise it is a mixture name. Eval tasks are
+    expanded per template (`templates="all"`) and registered with `num_shots=shots`.
     """
     from flan_jax.data import mixtures, tasks as tasks_lib  # noqa: PLC0415
 
@@ -121,19 +145,23 @@ def resolve_tasks(mixture_or_tasks: str | Sequence[str], shots: int = 0, vocabul
     if not names:
         raise FlanJaxError("evaluate: no tasks given")
     out = []
-    for name in sorted(dict.fromkeys(names)):
-        spec, collection = _spec_of(name)
+    for given in sorted(dict.fromkeys(names)):
+        spec, collection = _spec_of(given)
         cot = collection == "cot" and bool(spec.cot_templates)
-        if shots:
-            # registered explicitly (not ensure_task): an fs_* task registered earlier with
-            # another number of shots is re-registered with this one
-            name = _few_shot_name(name, spec)
-            tasks_lib.register_dataset_tasks(
-                spec, vocabulary, collection=collection, variants=[name.rpartition(":")[2]],
-                config=tasks_lib.RenderConfig(num_shots=shots), use_cot_templates=cot)
-        else:
-            tasks_lib.ensure_task(name, vocabulary)
-        out.append(TaskInfo(name, spec, collection, cot))
+        for name in _eval_names(given, spec, collection, shots, templates):
+            variant = name.rpartition(":")[2]
+            if variant.startswith("eval"):
+                # registered explicitly (not ensure_task): a task registered earlier with another
+                # number of shots is re-registered with this one
+                known = tasks_lib.variants_for(spec, tasks_lib.task_templates(spec, collection))
+                if variant not in known:
+                    raise tasks_lib.unknown("variant", variant, known)
+                tasks_lib.register_dataset_tasks(
+                    spec, vocabulary, collection=collection, variants=[variant],
+                    config=tasks_lib.RenderConfig(num_shots=shots or None), use_cot_templates=cot)
+            else:
+                tasks_lib.ensure_task(name, vocabulary)
+            out.append(TaskInfo(name, spec, collection, cot))
     return out
 
 
@@ -202,8 +230,11 @@ def evaluate_examples(
         scores.update({k: float(v) for k, v in fn(targets, predictions).items()})
     samples = [{"inputs": i, "target": t, "prediction": p}
                for i, t, p in list(zip(inputs_text, targets, predictions))[:NUM_SAMPLES]]
+    template_ids = sorted({int(e.get("template_index", -1)) for e in examples})
     return {
         "task": task, "dataset": spec.name, "cluster": spec.cluster,
+        "source": task.rpartition(":")[0], "variant": task.rpartition(":")[2],
+        "template": template_ids[0] if len(template_ids) == 1 else None,
         "method": "rank_classification" if rank else "generation", "metric": metric_name,
         "num_examples": len(examples), "scores": scores,
         "mean_shots": float(np.mean([int(e.get("num_shots", 0)) for e in examples])),
@@ -222,13 +253,36 @@ def _chance(examples: Sequence[Mapping[str, Any]]) -> float:
 
 
 def summarize(task_reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Per-cluster mean headline score (over tasks) and the overall mean over clusters."""
-    clusters: dict[str, list[float]] = {}
+    """Per-template spread, per-cluster scores and the overall mean over clusters.
+
+    Each task entry is one (dataset, template) score: the headline of task `<c>.<s>:<variant>`
+    counts for dataset `<c>.<s>` under its template (an entry without one counts as its own
+    template -1). `clusters[C]` keeps `score` and `num_tasks` and adds `num_datasets`,
+    `template_min` and `template_max` (aggregate.template_spread).
+    """
+    from flan_jax.eval.aggregate import template_spread  # noqa: PLC0415
+
+    scores: dict[str, dict[int, float]] = {}
+    cluster_of: dict[str, str] = {}
+    num_tasks: dict[str, int] = {}
     for t in task_reports:
-        clusters.setdefault(t["cluster"], []).append(float(t["headline"]))
-    per_cluster = {c: {"score": float(np.mean(v)), "num_tasks": len(v)} for c, v in sorted(clusters.items())}
+        dataset = t.get("source") or t["task"].rpartition(":")[0]
+        template = t.get("template")
+        template = -1 if template is None else int(template)
+        if template in scores.setdefault(dataset, {}):
+            raise FlanJaxError(f"task {t['task']!r}: dataset {dataset!r} template {template} is "
+                               "scored twice (evaluate either :eval or its :eval_t<i> tasks)")
+        scores[dataset][template] = float(t["headline"])
+        cluster_of[dataset] = t["cluster"]
+        num_tasks[t["cluster"]] = num_tasks.get(t["cluster"], 0) + 1
+    spread = template_spread(scores, cluster_of)
+    per_cluster = {
+        c: {"score": s["mean"], "num_tasks": num_tasks[c], "num_datasets": s["num_datasets"],
+            "template_min": s["min"], "template_max": s["max"]}
+        for c, s in spread["clusters"].items()
+    }
     overall = float(np.mean([c["score"] for c in per_cluster.values()])) if per_cluster else math.nan
-    return {"clusters": per_cluster, "overall": overall}
+    return {"clusters": per_cluster, "overall": overall, "templates": spread}
 
 
 def evaluate(
@@ -242,7 +296,7 @@ def evaluate(
     metadata: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every task of an evaluation mixture (or task list); returns the report dict."""
-    infos = resolve_tasks(mixture_or_tasks, config.shots, vocabulary)
+    infos = resolve_tasks(mixture_or_tasks, config.shots, vocabulary, config.templates)
     reports, skipped = [], []
     for info in infos:
         try:
@@ -264,6 +318,7 @@ def evaluate(
         "evaluation": mixture_or_tasks if isinstance(mixture_or_tasks, str) else list(mixture_or_tasks),
         "split": config.split, "shots": config.shots, "max_examples": config.max_examples,
         "mode": config.mode, "length_normalize": config.length_normalize,
+        "templates_evaluated": config.templates,
         "lengths": dict(config.lengths), **dict(metadata or {}), "tasks": reports,
         "skipped": skipped,
     }
@@ -276,6 +331,9 @@ def scalars(report: Mapping[str, Any]) -> dict[str, float]:
     out = {"overall": float(report["overall"])}
     for cluster, c in report["clusters"].items():
         out[f"cluster/{cluster}"] = float(c["score"])
+        for key in ("template_min", "template_max"):
+            if key in c:
+                out[f"cluster/{cluster}/{key}"] = float(c[key])
     for t in report["tasks"]:
         out[f"task/{t['task']}/{t['metric']}"] = float(t["headline"])
     return out

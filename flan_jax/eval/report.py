@@ -3,10 +3,13 @@
     write_report(report, "out/") -> {"json": out/report.json, "markdown": out/report.md,
                                      "plot": out/clusters.png}
 
-`report` is the dict `evaluate.evaluate` returns. The Markdown has one table per cluster
-(task, method, metric, score, chance, examples) and a summary table of cluster means; the plot
-shows the cluster means as bars (with the rank-classification chance level dashed where all of a
-cluster's tasks are rank-classified), headless (matplotlib Agg).
+`report` is the dict `evaluate.evaluate` returns. The Markdown has a summary table of cluster
+scores (mean over datasets of their template means, with the min and max over templates), a
+per-dataset table of the template spread, and one task table per cluster (task, template,
+method, metric, score, chance, examples); the plot shows the cluster means as bars with the
+template min-max range as error bars (and the rank-classification chance level dashed where all
+of a cluster's tasks are rank-classified), headless (matplotlib Agg). Reports written before
+per-template evaluation (no `templates` key) render as before.
 """
 from __future__ import annotations
 
@@ -44,19 +47,31 @@ def markdown(report: Mapping[str, Any]) -> str:
         if report.get(key) is not None:
             meta.append(f"{key} `{report[key]}`")
     lines += [", ".join(meta), "", f"**Overall (mean over clusters): {_fmt(report['overall'])}**", "",
-              "## Clusters", "", "| cluster | tasks | score | chance |", "|---|---:|---:|---:|"]
+              "## Clusters", "",
+              "score: mean over the cluster's datasets of their mean over templates; min / max: "
+              "the same with each dataset's worst / best template.", "",
+              "| cluster | tasks | score | min | max | chance |", "|---|---:|---:|---:|---:|---:|"]
     for cluster, c in report["clusters"].items():
         lines.append(f"| {cluster} | {c['num_tasks']} | {_fmt(c['score'])} | "
+                     f"{_fmt(c.get('template_min'))} | {_fmt(c.get('template_max'))} | "
                      f"{_fmt(cluster_chance(report, cluster))} |")
+    datasets = report.get("templates", {}).get("datasets", {})
+    if datasets:
+        lines += ["", "## Datasets over templates", "",
+                  "| dataset | cluster | templates | mean | min | max |", "|---|---|---:|---:|---:|---:|"]
+        for name, d in datasets.items():
+            lines.append(f"| {name} | {d['cluster']} | {d['num_templates']} | {_fmt(d['mean'])} | "
+                         f"{_fmt(d['min'])} | {_fmt(d['max'])} |")
     for cluster in report["clusters"]:
         lines += ["", f"## {cluster}", "",
-                  "| task | method | metric | score | chance | examples | truncated |",
-                  "|---|---|---|---:|---:|---:|---:|"]
+                  "| task | template | method | metric | score | chance | examples | truncated |",
+                  "|---|---:|---|---|---:|---:|---:|---:|"]
         for t in report["tasks"]:
             if t["cluster"] != cluster:
                 continue
-            lines.append(f"| {t['task']} | {t['method']} | {t['metric']} | {_fmt(t['headline'])} | "
-                         f"{_fmt(t.get('chance'))} | {t['num_examples']} | {t.get('truncated', 0)} |")
+            lines.append(f"| {t['task']} | {_fmt(t.get('template'))} | {t['method']} | {t['metric']} | "
+                         f"{_fmt(t['headline'])} | {_fmt(t.get('chance'))} | {t['num_examples']} | "
+                         f"{t.get('truncated', 0)} |")
     if report.get("skipped"):
         lines += ["", "## Skipped", ""]
         lines += [f"- {item['task']}: {item['reason']}" for item in report["skipped"]]
@@ -73,7 +88,12 @@ def plot(report: Mapping[str, Any], path: str | os.PathLike) -> Path:
     clusters = list(report["clusters"])
     scores = [report["clusters"][c]["score"] for c in clusters]
     fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(clusters) + 1.5), 3.6))
-    bars = ax.bar(range(len(clusters)), scores, color="#4477aa")
+    lows = [report["clusters"][c].get("template_min", s) for c, s in zip(clusters, scores)]
+    highs = [report["clusters"][c].get("template_max", s) for c, s in zip(clusters, scores)]
+    spread = [[s - lo for s, lo in zip(scores, lows)], [hi - s for s, hi in zip(scores, highs)]]
+    bars = ax.bar(range(len(clusters)), scores, color="#4477aa",
+                  yerr=spread if any(map(any, spread)) else None, capsize=3,
+                  error_kw={"ecolor": "#222222", "elinewidth": 1})
     for i, c in enumerate(clusters):
         chance = cluster_chance(report, c)
         if chance is not None:
@@ -84,8 +104,9 @@ def plot(report: Mapping[str, Any], path: str | os.PathLike) -> Path:
     ax.set_ylim(0, 105)
     ax.set_ylabel("score (0-100)")
     title = report.get("evaluation")
-    ax.set_title(f"{title if isinstance(title, str) else 'tasks'}, {report.get('shots', 0)}-shot",
-                 fontsize=9)
+    whiskers = ", whiskers: template min-max" if any(map(any, spread)) else ""
+    ax.set_title(f"{title if isinstance(title, str) else 'tasks'}, {report.get('shots', 0)}-shot"
+                 f"{whiskers}", fontsize=9)
     if ax.get_legend_handles_labels()[1]:
         ax.legend(fontsize=8)
     fig.tight_layout()

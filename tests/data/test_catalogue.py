@@ -93,7 +93,10 @@ def test_task_names_are_valid_and_unique():
                 for variant in tasks.variants_for(spec):
                     assert f"{collection}.{source}:{variant}" in names
     flan = [n for n in names if n.startswith("flan2021.")]
-    # 62 datasets, 66 sources (ANLI r1-r3, ARC easy/challenge, SQuAD v1/v2): 5 variants with
-    # options, 3 without
-    sources = [(s, spec.has_options) for spec in flan2021.all_datasets() for s in spec.sources]
-    assert len(flan) == sum(5 if has else 3 for _, has in sources)
+    # 62 datasets, 66 sources (ANLI r1-r3, ARC easy/challenge, SQuAD v1/v2). With options:
+    # zs_opt, zs_noopt, zs_opt_var, fs_opt, fs_noopt, 6 slot variants, 2 x-shot, eval = 14;
+    # without: zs_noopt, fs_noopt, 3 slot, 1 x-shot, eval = 7; plus eval_t<i> per non-inverted
+    # template.
+    sources = [(s, spec) for spec in flan2021.all_datasets() for s in spec.sources]
+    assert len(flan) == sum((14 if spec.has_options else 7)
+                            + sum(not t.inverted for t in spec.templates) for _, spec in sources)

@@ -1,4 +1,5 @@
 """Few-shot format, pruning and determinism (flan_jax.data.fewshot)."""
+import dataclasses
 import hashlib
 import json
 import os
@@ -7,7 +8,7 @@ import subprocess
 import sys
 
 from flan_jax.data import fewshot
-from flan_jax.data.spec import DatasetSpec, ProceduralSource, Template
+from flan_jax.data.spec import DatasetSpec, FewShotTemplate, ProceduralSource, Template
 
 SPEC = DatasetSpec(
     name="tiny_math",
@@ -23,26 +24,69 @@ EXEMPLARS = [{"q": "2+2?", "a": "4"}, {"q": "3+1?", "a": "4"}]
 EXAMPLE = {"q": "1+1?", "a": "2"}
 
 
-def test_format_matches_hand_written_string():
-    inputs, targets, kept = fewshot.render_fewshot(SPEC, 0, EXAMPLE, EXEMPLARS, with_options=False)
-    assert inputs == "Q: 2+2?\n4\n\nQ: 3+1?\n4\n\nQ: 1+1?"
+SLOT = FewShotTemplate("{q}{options_}", "{a}", "Q: ", "A: ", "\n", "\n\n")
+PLAIN = FewShotTemplate("{q}{options_}", "{a}", "", "", "\n\n", "\n\n\n")
+PAIRS = [("2+2?", "4"), ("3+1?", "4")]
+
+
+def test_slot_format_matches_hand_written_string():
+    inputs, kept = fewshot.build_slot(SLOT, PAIRS, "1+1?")
+    assert inputs == "Q: 2+2?\nA: 4\n\nQ: 3+1?\nA: 4\n\nQ: 1+1?\nA:"
+    assert kept == 2
+    # a targets prefix ending in a newline is stripped whole at the end (seqio's rstrip())
+    question = FewShotTemplate("{q}", "{a}", "Question:\n", "Answer:\n", "\n\n", "\n\n\n")
+    assert fewshot.build_slot(question, PAIRS[:1], "1+1?") == (
+        "Question:\n2+2?\n\nAnswer:\n4\n\n\nQuestion:\n1+1?\n\nAnswer:", 1)
+
+
+def test_mix_format_each_exemplar_in_its_own_template():
+    inputs, kept = fewshot.build_mix(SLOT, [(PLAIN, "2+2?", "4"), (SLOT, "3+1?", "4")], "1+1?", "\n")
+    assert inputs == "2+2?\n\n4\nQ: 3+1?\nA: 4\nQ: 1+1?\nA:"
+    assert kept == 2
+    # the prompt keeps a targets prefix's newline in the mix (only spaces are stripped)
+    question = FewShotTemplate("{q}", "{a}", "Question:\n", "Answer:\n", "\n\n", "\n\n\n")
+    assert fewshot.build_mix(question, [], "1+1?", "\n") == ("Question:\n1+1?\n\nAnswer:\n", 0)
+
+
+def test_x_shot_keeps_only_exemplars_in_the_example_template_and_strips_targets():
+    shots = [(PLAIN, "5+5?", "10"), (SLOT, "2+2?", "4"), (PLAIN, "6+6?", "12"), (SLOT, "3+1?", " 4 ")]
+    inputs, targets, kept = fewshot.build_x(SLOT, shots, "1+1?", "2 ")
+    assert inputs == "Q: 2+2?\nA: 4\n\nQ: 3+1?\nA:  4 \n\nQ: 1+1?\nA:"
     assert (targets, kept) == ("2", 2)
 
 
-def test_options_are_shown_in_every_exemplar():
-    inputs, _, _ = fewshot.render_fewshot(SPEC, 1, EXAMPLE, EXEMPLARS[:1], with_options=True)
-    assert inputs == "Solve 2+2?\n\nOPTIONS:\n- 4\n- 2\n4\n\nSolve 1+1?\n\nOPTIONS:\n- 4\n- 2"
+def test_pruning_counts_tokens_of_exemplars_plus_prompt():
+    full = "Q: 2+2?\nA: 4\n\nQ: 3+1?\nA: 4\n\nQ: 1+1?\nA:"
+    assert len(full) == 38  # blocks of 14 + 14 characters, prompt of 10
+    one = "Q: 2+2?\nA: 4\n\nQ: 1+1?\nA:"
+    for budget, expected, kept in [(None, full, 2), (38, full, 2), (37, one, 1), (24, one, 1),
+                                   (23, "Q: 1+1?\nA:", 0), (3, "Q: 1+1?\nA:", 0)]:
+        assert fewshot.build_slot(SLOT, PAIRS, "1+1?", max_tokens=budget) == (expected, kept), budget
+    words = lambda text: len(text.split())  # noqa: E731  a stand-in tokenizer: 4 + 4, prompt 3
+    assert fewshot.build_slot(SLOT, PAIRS, "1+1?", max_tokens=10, count=words)[1] == 1
+    assert fewshot.prune(["aaaa", "bb", "c"], "dd", 8, len) == ["aaaa", "bb"]
 
 
-def test_pruning_drops_exemplars_until_short_enough():
-    full = "Q: 2+2?\n4\n\nQ: 3+1?\n4\n\nQ: 1+1?"
-    assert len(full) == 29
-    cases = [(None, full, 2), (29, full, 2), (28, "Q: 2+2?\n4\n\nQ: 1+1?", 1),
-             (18, "Q: 2+2?\n4\n\nQ: 1+1?", 1), (17, "Q: 1+1?", 0), (3, "Q: 1+1?", 0)]
-    for max_chars, expected, kept in cases:
-        got = fewshot.render_fewshot(SPEC, 0, EXAMPLE, EXEMPLARS, with_options=False,
-                                     max_chars=max_chars)
-        assert got[0] == expected and got[2] == kept, max_chars
+def test_derived_few_shot_templates_frame_zero_shot_ones():
+    spec = dataclasses.replace(SPEC, templates=SPEC.templates + (
+        Template("Write a sum equal to {a}.", "{q}", inverted=True),) * 10)
+    fs = fewshot.fewshot_templates(spec)
+    assert len(fs) == 12
+    assert (fs[0].inputs, fs[0].targets, fs[0].inputs_prefix, fs[0].x_y_delimiter) == (
+        "Q: {q}{options_}", "{a}", "", "\n")
+    assert (fs[1].inputs_prefix, fs[1].targets_prefix, fs[1].example_separator) == ("Q: ", "A: ", "\n\n")
+    assert (fs[10].inputs_prefix, fs[10].x_y_delimiter) == ("", "\n")  # formats repeat after 10
+    assert fs[2].inverted and not fs[2].in_template_mix and fs[0].in_template_mix
+    own = (FewShotTemplate("{q}", "{a}", "In: ", "Out: ", "\n", "\n"),)
+    assert fewshot.fewshot_templates(dataclasses.replace(SPEC, fewshot_templates=own)) == own
+
+
+def test_formats_are_flan_v2_most_frequent_framings():
+    # Counted by hand from flan/v2/templates.py FEWSHOT_PATTERNS over the FLAN 2021 datasets:
+    # the top two framings are ('', '', '\n', '\n\n') (26 uses) and ('Q: ', 'A: ', '\n', '\n\n') (21).
+    assert fewshot.FEWSHOT_FORMATS[:2] == (("", "", "\n", "\n\n"), ("Q: ", "A: ", "\n", "\n\n"))
+    assert len(set(fewshot.FEWSHOT_FORMATS)) == 10
+    assert fewshot.MIX_SEPARATORS == ("\n", "\n\n", "\n\n\n") and fewshot.FEW_SHOT_MAX_TOKENS == 1920
 
 
 def test_example_key_is_sha256_of_sorted_json():

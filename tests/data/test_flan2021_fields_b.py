@@ -104,11 +104,13 @@ CASES = {
          "options": ["the trophy", "the case"], "answer": "the case"}),
     "wsc273": (
         {"text": b"Joan thanked Susan for the help she had given.", "pronoun_text": b"she",
-         "pronoun_start": np.int32(29), "pronoun_end": np.int32(32), "option1": b"Joan",
+         "pronoun_start": np.int32(32), "pronoun_end": np.int32(35), "option1": b"Joan",
          "option2": b"Susan", "option1_normalized": b"Joan", "option2_normalized": b"Susan",
          "label": np.int32(1), "idx": np.int32(7)},
-        {"sentence": "Joan thanked Susan for the help she had given.", "pronoun": "she",
-         "options": ["Joan", "Susan"], "answer": "Susan"}),
+        # a continuation, as flan/tasks.py _process_wsc273: text before byte 32 ("she"),
+        # options = candidate + the text after byte 35
+        {"context": "Joan thanked Susan for the help",
+         "options": ["Joan had given.", "Susan had given."], "answer": "Susan had given."}),
     # ---- misc
     "coqa": (  # 3 questions, 2 answers: the unanswered third question is cut
         {"source": b"mctest", "story": b"Tom has a red bike.",
@@ -282,6 +284,8 @@ RENDERS = [
      "Text: Tom has a red bike.\n\nQ (numbered):\n1. What does Tom have?\n2. What color?\n\n"
      "A (numbered):", "1. a bike\n2. red"),
     ("fix_punct", 3, False, "Unpunctuated: Hi Ann Its late\nPunctuated:", "Hi, Ann! It's late."),
+    ("wsc273", 0, True, "Joan thanked Susan for the help\n\nOPTIONS:\n- Joan had given.\n"
+     "- Susan had given.", "Susan had given."),
     ("aeslc", 2, True, "Email:\nPlease send the report by Friday.\n\nSubject:", "Report due"),
     ("samsum", 8, False, "Ann: Lunch?\nBo: Sure, at 1.\n\nTL;DR:",
      "Ann and Bo will have lunch at 1."),
@@ -311,3 +315,39 @@ def test_every_template_renders_the_hand_case(name):
             assert targets == fields[spec.answer_field]
             assert "OPTIONS:" not in no_opts
             assert ("\n\nOPTIONS:" in with_opts) == spec.has_options
+
+
+def test_fix_punct_from_para_crawl_as_flan_derives_it():
+    # flan/tasks.py: regex_replace(en, r"[^\w\s]", "") with RE2's ASCII classes, so "é" and "°"
+    # go too; rows without punctuation are filtered out. Written by hand:
+    spec = SPECS["fix_punct"]
+    raw = {"en": "Hi, Ann! It's 5°C - café.".encode(), "da": b"Hej"}
+    assert spec.to_fields(to_python(raw)) == {"stripped": "Hi Ann Its 5C  caf",
+                                              "answer": "Hi, Ann! It's 5°C - café."}
+    assert spec.to_fields({"en": "No punctuation here", "da": "x"}) is None
+    source = spec.sources["fix_punct"]
+    assert (source.builder, source.version, source.splits["train"]) == (
+        "para_crawl/enda", "1.2.0", "train[30200:60200]")
+
+
+def test_fix_punct_falls_back_to_local_files_only_when_they_exist(tmp_path):
+    from flan_jax.data import tasks
+    from flan_jax.data.spec import LocalSource, TfdsSource
+
+    source = SPECS["fix_punct"].sources["fix_punct"]
+    assert isinstance(tasks.resolve_source(source, str(tmp_path), str(tmp_path)), TfdsSource)
+    (tmp_path / "fix_punct").mkdir()
+    (tmp_path / "fix_punct" / "train.jsonl").write_text(
+        '{"original": "Hi, Ann.", "stripped": "Hi Ann"}\n')
+    chosen = tasks.resolve_source(source, str(tmp_path), str(tmp_path))  # para_crawl not prepared
+    assert isinstance(chosen, LocalSource) and chosen.file_pattern == "fix_punct/{split}.jsonl"
+
+
+def test_openbookqa_shows_the_fact_in_every_non_inverted_template():
+    spec = SPECS["openbookqa"]
+    _, fields = CASES["openbookqa"]
+    non_inverted = [i for i, t in enumerate(spec.templates) if not t.inverted]
+    assert len(non_inverted) == 9
+    for i in non_inverted:
+        inputs, _ = render(spec, i, fields, with_options=True)
+        assert "plants require light to grow" in inputs, i

@@ -15,8 +15,13 @@ from flan_jax.data.render import render
 VOCAB = seqio.ByteVocabulary()
 MORE_EXAMPLES = 32
 # Plain-integer labels (not tfds ClassLabel): the mock draws 0..254, so rows almost never map.
-# For these the raw mock row gets a valid label before the mapping runs (see below).
-PLAIN_INT_LABELS = {"sentiment140": ("polarity", 4), "wsc273": ("label", 1)}
+# For these the raw mock row gets a valid label before the mapping runs (see below); fix_punct
+# drops text without punctuation (as FLAN filters it), and mock text has none: it gets a period.
+MOCK_FIXES = {
+    "sentiment140": lambda raw: dict(raw, polarity=4),
+    "wsc273": lambda raw: dict(raw, label=1),
+    "fix_punct": lambda raw: dict(raw, en=raw["en"] + b"."),
+}
 GROUPS = [("flan2021", c) for c in flan2021.CLUSTERS] + [("cot", None)]
 
 
@@ -40,15 +45,14 @@ def _read(name, split, num_examples):
 
 
 def _check_with_valid_label(spec, name, split, templates, problems) -> int:
-    key, value = PLAIN_INT_LABELS[spec.name]
+    fix = MOCK_FIXES[spec.name]
     with tfds.testing.mock_data(num_examples=2, policy=tfds.testing.MockPolicy.USE_CODE):
         source = seqio.get_mixture_or_task(name).source
         raws = list(source.get_dataset(split=split, shuffle=False).as_numpy_iterator())
     for raw in raws:
-        raw = dict(raw, **{key: value})
-        fields = tasks.raw_to_fields(spec, raw)
+        fields = tasks.raw_to_fields(spec, fix(dict(raw)))
         if fields is None:
-            problems.append(f"{name}: row with {key}={value} was dropped")
+            problems.append(f"{name}: fixed-up mock row was dropped")
             continue
         for i in range(len(templates)):
             inputs, targets = render(spec, i, fields, with_options=True, templates=templates)
@@ -75,7 +79,7 @@ def test_tfds_datasets_render_through_seqio(collection, cluster):
             where = f"{name} [{split}]"
             # Random mock labels can fall outside a dataset's label set (the mapping then drops
             # the row, as it should); a bigger mock draw then finds rows that map.
-            if spec.name in PLAIN_INT_LABELS:
+            if spec.name in MOCK_FIXES:
                 checked += _check_with_valid_label(spec, name, split, templates, problems)
                 continue
             examples = _read(name, split, 2) or _read(name, split, MORE_EXAMPLES)

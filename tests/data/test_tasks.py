@@ -1,4 +1,5 @@
 """seqio registration over tiny hand-made specs: rendering, metadata, few-shot, idempotency."""
+import hashlib
 import json
 
 import numpy as np
@@ -56,10 +57,19 @@ def names():
 
 
 def test_names_and_variants(names):
-    assert names == [f"test.tiny_choice:{v}" for v in tasks.VARIANTS]
+    expected = ["zs_opt", "zs_noopt", "zs_opt_var", "fs_opt", "fs_noopt", "fs_opt_t0",
+                "fs_opt_t1", "fs_opt_t2", "fs_noopt_t0", "fs_noopt_t1", "fs_noopt_t2",
+                "fs_opt_x", "fs_noopt_x", "eval", "eval_t1", "eval_t2"]  # template 0 is inverted
+    assert names == [f"test.tiny_choice:{v}" for v in expected]
     no_options = DatasetSpec(name="n", cluster="c", sources=SPEC.sources, to_fields=dict,
                              fields=("q", "answer"), templates=(Template("{q}", "{answer}"),))
-    assert tasks.variants_for(no_options) == ("zs_noopt", "fs_noopt", "eval")
+    assert tasks.variants_for(no_options) == ("zs_noopt", "fs_noopt", "fs_noopt_t0",
+                                              "fs_noopt_x", "eval", "eval_t0")
+
+
+def test_eval_variant_of_an_inverted_template_does_not_exist():
+    with pytest.raises(tasks.UnknownNameError, match=r"unknown variant 'eval_t0'; did you mean .*eval_t1"):
+        tasks.register_dataset_tasks(SPEC, VOCAB, collection="test", variants=["eval_t0"])
 
 
 def test_eval_variant_is_hand_computed(names):
@@ -90,23 +100,32 @@ def test_zero_shot_matches_python_render_and_drops_none(names):
             assert ("OPTIONS:" in inputs) == (with_options and index != 0)
 
 
-def test_few_shot_exemplars_come_from_train_and_exclude_the_example(names):
-    train_blocks = {}
-    for row in [r for r in _rows(10, 6) if r["q"] != "Is 12 odd?"]:
-        train_blocks[row["q"]] = row
+def test_slot_few_shot_exemplars_come_from_train_and_exclude_the_example(names):
+    # fs_noopt_t1: few-shot template 1 = zero-shot template 1 framed ("Q: ", "A: ", "\n", "\n\n")
+    # (fewshot.FEWSHOT_FORMATS[1]), 2 exemplars; every block below is written out by hand.
+    train = {r["q"]: r for r in _rows(10, 6) if r["q"] != "Is 12 odd?"}
     for split in ("train", "validation"):
-        for ex in _read("test.tiny_choice:fs_noopt", split):
-            blocks = _text(ex["inputs_pretokenized"]).split("\n\n")
-            assert ex["num_shots"] == 3 and len(blocks) == 4
-            own = blocks[-1]
-            index = int(ex["template_index"])
+        for ex in _read("test.tiny_choice:fs_noopt_t1", split):
+            text = _text(ex["inputs_pretokenized"])
+            blocks = text.split("\n\n")
+            assert ex["num_shots"] == 2 and len(blocks) == 3 and int(ex["template_index"]) == 1
+            own_q = blocks[-1].removeprefix("Q: Question: ").removesuffix("\nA:")
+            assert blocks[-1] == f"Q: Question: {own_q}\nA:"
             for block in blocks[:-1]:
-                exemplar_inputs, exemplar_target = block.split("\n")
-                matches = [r for r in train_blocks.values()
-                           if render(SPEC, index, r, with_options=False) ==
-                           (exemplar_inputs, exemplar_target)]
-                assert len(matches) == 1  # an exemplar is a train row in the same template
-                assert (exemplar_inputs, exemplar_target) != (own, _text(ex["targets_pretokenized"]))
+                q = block.split("\n")[0].removeprefix("Q: Question: ")
+                assert q in train and q != own_q  # a train row, never the example itself
+                assert block == f"Q: Question: {q}\nA: {train[q]['answer']}"
+
+
+def test_training_few_shot_drops_examples_left_without_exemplar():
+    # A 1-token budget prunes every exemplar: FLAN drops such examples (filter_zero_shot_in_few_shot)
+    # while an eval variant keeps them.
+    tasks.register_dataset_tasks(SPEC, VOCAB, collection="tiny_budget",
+                                 variants=["fs_noopt_t1", "eval"],
+                                 config=tasks.RenderConfig(num_shots=2, max_input_tokens=1))
+    assert _read("tiny_budget.tiny_choice:fs_noopt_t1", "validation") == []
+    kept = _read("tiny_budget.tiny_choice:eval", "validation")
+    assert len(kept) == 3 and {int(e["num_shots"]) for e in kept} == {0}
 
 
 def test_registration_is_idempotent_and_replaces_on_new_config(names):
@@ -169,12 +188,17 @@ def test_local_alpaca_task_and_bad_file(tmp_path):
     path.write_text('{"instruction": "Add.", "input": "2 3", "output": "5"}\n'
                     '{"instruction": "Greet.", "input": "", "output": "Hi"}\n')
     names = tasks.register_local_tasks("mine", str(path), format="alpaca", vocabulary=VOCAB)
-    assert names == ["local.mine:zs_noopt", "local.mine:fs_noopt", "local.mine:eval"]
+    assert names == [f"local.mine:{v}" for v in ("zs_noopt", "fs_noopt", "fs_noopt_t0",
+                                                  "fs_noopt_x", "eval", "eval_t0")]
     got = [(_text(e["inputs_pretokenized"]), _text(e["targets_pretokenized"]))
            for e in _read("local.mine:zs_noopt")]
     assert got == [("Add.\n\n2 3", "5"), ("Greet.", "Hi")]
+    # template mix with one template, framed ("", "", "\n", "\n\n"); the task's separator is
+    # MIX_SEPARATORS[SHA-256("separator", task, seed) mod 3]
+    digest = hashlib.sha256("separator\x1flocal.mine:fs_noopt\x1f0".encode()).digest()
+    sep = ("\n", "\n\n", "\n\n\n")[int.from_bytes(digest[:8], "big") % 3]
     shots = [_text(e["inputs_pretokenized"]) for e in _read("local.mine:fs_noopt")]
-    assert shots == ["Greet.\nHi\n\nAdd.\n\n2 3", "Add.\n\n2 3\n5\n\nGreet."]
+    assert shots == [f"Greet.\nHi{sep}Add.\n\n2 3\n", f"Add.\n\n2 3\n5{sep}Greet.\n"]
     bad = tmp_path / "b.jsonl"
     bad.write_text('{"instruction": "Add.", "output": "5"}\n{"instruction": "x"}\n')
     tasks.register_local_tasks("bad", str(bad), format="alpaca", vocabulary=VOCAB)
@@ -278,3 +302,24 @@ def test_every_task_declares_its_metric_and_postprocessor():
     # the metric scores a hand-made prediction: one right, one wrong -> 50
     scores = task.metric_fns[0](["12", "7"], ["12", "8"])
     assert list(scores.values())[0] == 50.0
+
+
+def test_few_shot_pool_is_a_seeded_draw_not_the_first_rows():
+    rows = [{"q": f"Is {i} odd?", "choices": ["yes", "no"], "answer": "yes" if i % 2 else "no"}
+            for i in range(100)]
+    spec = DatasetSpec(name="pool", cluster="toy",
+                       sources={"pool": ProceduralSource(lambda seed, n: rows[:n], {"train": 100},
+                                                         {"train": 0})},
+                       to_fields=dict, fields=("q", "choices", "answer"),
+                       templates=SPEC.templates[1:], options_field="choices")
+    source = tasks.make_data_source(spec.sources["pool"], dataset="pool")
+    for seed in (0, 1):
+        pool = tasks._pool_loader(source, "train", spec, 10, seed)()
+        # by hand: SHA-256("pool", seed, key) over the first 4 * 10 rows, smallest 10
+        def pool_hash(row):
+            key = hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()
+            digest = hashlib.sha256(f"pool\x1f{seed}\x1f{key}".encode()).digest()
+            return int.from_bytes(digest[:8], "big")
+        expected = sorted(rows[:40], key=pool_hash)[:10]
+        assert [f for _, f in pool] == expected
+        assert [f for _, f in pool] != rows[:10]

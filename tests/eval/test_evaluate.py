@@ -36,7 +36,7 @@ def tiny():
 @pytest.mark.slow
 def test_held_out_cluster_report_matches_its_predictions(tiny):
     model, params = tiny
-    cfg = evaluate.EvalConfig(max_examples=6, lengths=LENGTHS, batch_size=8)
+    cfg = evaluate.EvalConfig(max_examples=6, lengths=LENGTHS, batch_size=8, templates="first")
     report = evaluate.evaluate(model, params, CLASSIFICATION_EVAL, config=cfg)
     tasks = {t["task"]: t for t in report["tasks"]}
     assert sorted(tasks) == ["flan_mini.mini_fruit_or_animal:eval", "flan_mini.mini_parity:eval",
@@ -46,7 +46,11 @@ def test_held_out_cluster_report_matches_its_predictions(tiny):
         assert t["chance"] == 50.0
     # the cluster score is the mean of its tasks, overall the mean of clusters (one here)
     mean = np.mean([t["headline"] for t in tasks.values()])
-    assert report["clusters"] == {"mini_classification": {"score": pytest.approx(mean), "num_tasks": 3}}
+    headlines = [t["headline"] for t in tasks.values()]
+    assert report["clusters"] == {"mini_classification": {
+        "score": pytest.approx(mean), "num_tasks": 3, "num_datasets": 3,  # one template each
+        "template_min": pytest.approx(mean), "template_max": pytest.approx(mean)}}
+    assert sorted(d["mean"] for d in report["templates"]["datasets"].values()) == sorted(headlines)
     assert report["overall"] == pytest.approx(mean)
     # the scores are the accuracy of the sampled predictions (samples = first 3 examples)
     for t in tasks.values():
@@ -56,14 +60,58 @@ def test_held_out_cluster_report_matches_its_predictions(tiny):
 
 
 @pytest.mark.slow
+def test_every_non_inverted_template_is_scored_and_aggregated(tiny):
+    from flan_jax.data import flan2021, render
+
+    model, params = tiny
+    cfg = evaluate.EvalConfig(max_examples=3, lengths={"inputs": 96, "targets": 8}, batch_size=8)
+    with _mock_tfds(3):
+        report = evaluate.evaluate(model, params, ["flan2021.dpr:eval"], config=cfg)
+    dpr = next(s for s in flan2021.cluster_datasets("coreference") if s.name == "dpr")
+    non_inverted = [i for i, t in enumerate(dpr.templates) if not t.inverted]
+    assert len(non_inverted) == 9
+    assert [t["task"] for t in report["tasks"]] == sorted(f"flan2021.dpr:eval_t{i}" for i in non_inverted)
+    for t in report["tasks"]:
+        assert t["template"] == int(t["task"].rpartition("eval_t")[2])
+        assert render.OPTIONS_HEADER.strip() in t["samples"][0]["inputs"]
+    scores = [t["headline"] for t in report["tasks"]]
+    spread = report["templates"]["datasets"]["flan2021.dpr"]
+    assert (spread["mean"], spread["min"], spread["max"]) == (
+        pytest.approx(sum(scores) / 9), min(scores), max(scores))
+    c = report["clusters"]["coreference"]
+    assert (c["score"], c["template_min"], c["template_max"], c["num_tasks"], c["num_datasets"]) == (
+        pytest.approx(sum(scores) / 9), min(scores), max(scores), 9, 1)
+
+
+def _mock_tfds(n):
+    import tensorflow_datasets as tfds
+
+    return tfds.testing.mock_data(num_examples=n, policy=tfds.testing.MockPolicy.USE_CODE)
+
+
+def test_few_shot_eval_never_uses_an_inverted_template():
+    # rte's template 9 is inverted; with shots the eval tasks keep their fixed template (FLAN's
+    # few-shot eval reuses the zero-shot template), never a hash-chosen one.
+    infos = evaluate.resolve_tasks(["flan2021.rte:eval"], shots=1, templates="all")
+    rte = infos[0].spec
+    assert [i.name for i in infos] == [f"flan2021.rte:eval_t{i}" for i, t in enumerate(rte.templates)
+                                       if not t.inverted]
+    assert evaluate.resolve_tasks(["flan2021.rte:zs_opt"], shots=1, templates="first")[0].name == \
+        "flan2021.rte:eval"
+    with pytest.raises(FlanJaxError, match="templates 'some' is not one of"):
+        evaluate.EvalConfig(templates="some")
+
+
+@pytest.mark.slow
 def test_generation_task_and_eval_hook(tiny, tmp_path):
     model, params = tiny
-    cfg = evaluate.EvalConfig(max_examples=3, lengths=LENGTHS, batch_size=4)
+    cfg = evaluate.EvalConfig(max_examples=3, lengths=LENGTHS, batch_size=4, templates="first")
     hook = evaluate.make_eval_hook(TINY, ["flan_mini.mini_add:eval"], config=cfg, every_steps=10,
                                    out_dir=str(tmp_path))  # a config: the hook builds the module
     assert hook(params, 5) == {}
     got = hook(params, 10)
-    assert set(got) == {"overall", "cluster/mini_arithmetic", "task/flan_mini.mini_add:eval/exact_match"}
+    assert set(got) == {"overall", "cluster/mini_arithmetic", "task/flan_mini.mini_add:eval/exact_match",
+                        "cluster/mini_arithmetic/template_min", "cluster/mini_arithmetic/template_max"}
     report = json.loads((tmp_path / "step_10" / "report.json").read_text())
     (task,) = report["tasks"]
     assert task["method"] == "generation" and task["metric"] == "exact_match"
@@ -76,7 +124,7 @@ def test_generation_task_and_eval_hook(tiny, tmp_path):
 def test_rank_mode_on_a_task_without_options_is_an_error(tiny):
     model, params = tiny
     cfg = evaluate.EvalConfig(max_examples=2, lengths=LENGTHS, batch_size=2, mode="rank")
-    with pytest.raises(NoOptionsError, match="task 'flan_mini.mini_add:eval', example 0: no answer options"):
+    with pytest.raises(NoOptionsError, match="task 'flan_mini.mini_add:eval_t0', example 0: no answer options"):
         evaluate.evaluate(model, params, ["flan_mini.mini_add:eval"], config=cfg)
 
 
@@ -110,19 +158,20 @@ def test_cli_writes_report_files(tmp_path, capsys):
     out = tmp_path / "out"
     status = cli.main(["eval", "--checkpoint", str(tmp_path / "ckpt"), "--mixture",
                        "flan_mini.mini_parity:eval", "--max_examples", "4", "--input_length", "56",
-                       "--target_length", "8", "--batch_size", "8", "--shots", "2", "--out", str(out)])
+                       "--target_length", "8", "--batch_size", "8", "--shots", "2",
+                       "--templates", "first", "--out", str(out)])
     assert status == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["shots"] == 2 and report["tasks"][0]["task"] == "flan_mini.mini_parity:fs_opt"
+    assert report["shots"] == 2 and report["tasks"][0]["task"] == "flan_mini.mini_parity:eval"
     assert report["tasks"][0]["mean_shots"] == 2.0  # every example got its 2 exemplars
     assert report["tasks"][0]["samples"][0]["inputs"].count("OPTIONS:") == 3  # 2 exemplars + example
-    assert "| flan_mini.mini_parity:fs_opt | rank_classification |" in (out / "report.md").read_text()
+    assert "| flan_mini.mini_parity:eval | 0 | rank_classification |" in (out / "report.md").read_text()
     assert (out / "clusters.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "mini_classification" in capsys.readouterr().out
 
 
 @pytest.mark.slow
-def test_cli_mock_evaluates_a_flan2021_cluster_offline(tmp_path):
+def test_cli_mock_evaluates_a_flan2021_cluster_offline(tmp_path, capsys):
     model = Decoder(TINY)
     params_io.save_checkpoint(tmp_path / "ckpt", TINY, _init(model))
     out = tmp_path / "out"
@@ -133,10 +182,16 @@ def test_cli_mock_evaluates_a_flan2021_cluster_offline(tmp_path):
     assert status == 0
     report = json.loads((out / "report.json").read_text())
     # wsc273's plain-int labels are random in mock rows, so its mapping drops them all: the
-    # mock run skips it (and says so) instead of failing
-    assert [t["task"] for t in report["tasks"]] == ["flan2021.dpr:eval", "flan2021.winogrande:eval"]
-    assert [s["task"] for s in report["skipped"]] == ["flan2021.wsc273:eval"]
-    assert report["clusters"]["coreference"]["num_tasks"] == 2
+    # mock run skips it (and says so) instead of failing. Every non-inverted template is scored:
+    # dpr 9 (one inverted), winogrande 10.
+    names = [t["task"] for t in report["tasks"]]
+    assert names == sorted([f"flan2021.dpr:eval_t{i}" for i in range(9)]
+                           + [f"flan2021.winogrande:eval_t{i}" for i in range(10)])
+    assert [s["task"] for s in report["skipped"]][:1] == ["flan2021.wsc273:eval_t0"]
+    assert report["clusters"]["coreference"]["num_tasks"] == 19
+    assert report["clusters"]["coreference"]["num_datasets"] == 2
+    assert "## Datasets over templates" in (out / "report.md").read_text()
+    assert "(over templates)" in capsys.readouterr().out
     assert all(t["method"] == "rank_classification" and t["num_examples"] >= 1 for t in report["tasks"])
 
 
@@ -244,7 +299,7 @@ def test_cot_task_scores_the_answer_after_the_marker(tiny, monkeypatch):
 
     monkeypatch.setenv("FLAN_JAX_DATA_DIR", str(resources.files("flan_jax") / "assets" / "samples"))
     model, params = tiny
-    cfg = evaluate.EvalConfig(max_examples=2, lengths=LENGTHS, batch_size=4)
+    cfg = evaluate.EvalConfig(max_examples=2, lengths=LENGTHS, batch_size=4, templates="first")
     report = evaluate.evaluate(model, params, ["cot.creak:eval"], config=cfg)
     (task,) = report["tasks"]
     assert task["method"] == "generation" and task["cluster"] == "cot"

@@ -89,14 +89,33 @@ WINOGRANDE_TEMPLATES = (
 
 
 # ---------------------------------------------------------------------------------------------
-# WSC273: the Winograd Schema Challenge, same question as DPR.
+# WSC273: the Winograd Schema Challenge posed as a continuation, as FLAN poses it
+# (flan/tasks.py `_process_wsc273`): the text up to the pronoun is the context and each option
+# is a candidate followed by the rest of the text. Positions are byte offsets, as
+# tf.strings.substr counts them.
 def wsc273_fields(ex: Mapping[str, Any]) -> Fields | None:
-    options = [ex["option1"], ex["option2"]]
+    text = ex["text"].encode("utf-8")
+    context = text[: int(ex["pronoun_start"])].decode("utf-8", "ignore").strip()
+    rest = text[int(ex["pronoun_end"]):].decode("utf-8", "ignore").strip()
+    options = [f"{ex['option1_normalized']} {rest}", f"{ex['option2_normalized']} {rest}"]
     answer = pick_label(options, ex["label"])  # label 0 -> option1, 1 -> option2
     if answer is None:
         return None
-    return {"sentence": ex["text"], "pronoun": ex["pronoun_text"], "options": options,
-            "answer": answer}
+    return {"context": context, "options": options, "answer": answer}
+
+
+WSC273_TEMPLATES = (
+    T("{context}{options_}", "{answer}"),
+    T("Continue the sentence.\n\n{context}{options_}", "{answer}"),
+    T("{context}\n\nHow should this sentence go on?{options_}", "{answer}"),
+    T("Which ending makes the most sense?\n\n{context}{options_}", "{answer}"),
+    T("Finish this text so that it reads naturally: {context}{options_}", "{answer}"),
+    T("Here is the start of a sentence: \"{context}\" What comes next?{options_}", "{answer}"),
+    T("Pick the right way to complete this sentence.\n{context}{options_}", "{answer}"),
+    T("{context} ...\n\nWhat is the rest of the sentence?{options_}", "{answer}"),
+    T("Sentence start: {context}\nSentence end:{options_}", "{answer}"),
+    T("Write the remainder of this sentence.\n\n{context}{options_}", "{answer}"),
+)
 
 
 _PRONOUN_FIELDS = ("sentence", "pronoun", "options", "answer")
@@ -131,9 +150,10 @@ DATASETS: tuple[DatasetSpec, ...] = (
         sources={"wsc273": TfdsSource(
             "wsc273", "1.0.0", {"train": "test[:75%]", "validation": "test[75%:]"})},
         to_fields=wsc273_fields,
-        fields=_PRONOUN_FIELDS,
-        templates=PRONOUN_TEMPLATES,
+        fields=("context", "options", "answer"),
+        templates=WSC273_TEMPLATES,
         options_field="options",
-        description="Winograd Schema Challenge, 273 problems (test split divided 75/25).",
+        description="Winograd Schema Challenge, 273 problems (test split divided 75/25), posed "
+        "as choosing the sentence's continuation.",
     ),
 )

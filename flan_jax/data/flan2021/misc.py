@@ -20,10 +20,12 @@ the row, so each row is answered on its own from the section text. The section t
 the marker "CANNOTANSWER", which we strip; a question whose original answer is "CANNOTANSWER"
 gets the fixed target UNANSWERABLE ("unanswerable").
 
-fix_punct has no TFDS builder: it reads local JSONL files (see `FIX_PUNCT_HOW_TO`).
+fix_punct reads TFDS para_crawl/enda as FLAN does, local JSONL files as a fallback
+(see `FIX_PUNCT_HOW_TO`).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -227,18 +229,32 @@ MATH_TEMPLATES = (
 
 
 # ---------------------------------------------------------------------------------------------
-# fix_punct: restore the punctuation of a text that had it stripped (local files).
+# fix_punct: restore the punctuation of English text. FLAN derives it from TFDS para_crawl/enda
+# (flan/tasks.py `_process_fix_punct`): the English side with every character matched by the RE2
+# class [^\w\s] removed (RE2's \w and \s are ASCII), rows without punctuation dropped, on the
+# slice of the train split after the one true_case uses. Local files are the fallback when
+# para_crawl is not prepared (tasks.resolve_source).
 FIX_PUNCT_HOW_TO = (
-    "Take any punctuated English text (e.g. Wikipedia or public-domain book sentences). Write "
-    "fix_punct/train.jsonl and fix_punct/validation.jsonl under the data directory, one JSON "
-    "object per line with two keys: \"original\" (a sentence or short paragraph as written) and "
-    "\"stripped\" (the same text with every character in Python's string.punctuation removed "
-    "and runs of whitespace collapsed to one space; case is kept). Example: "
-    "{\"original\": \"Hi, Ann! It's late.\", \"stripped\": \"Hi Ann Its late\"}."
+    "Preferred: prepare TFDS para_crawl/enda:1.2.0 (the task reads it like FLAN). Fallback: "
+    "write fix_punct/train.jsonl and fix_punct/validation.jsonl under the data directory, one "
+    "JSON object per line with two keys: \"original\" (a sentence as written) and \"stripped\" "
+    "(the same text with every character other than ASCII letters, digits, underscore and "
+    "whitespace removed). Example: {\"original\": \"Hi, Ann! It's late.\", \"stripped\": "
+    "\"Hi Ann Its late\"}."
 )
+_NOT_WORD_OR_SPACE = re.compile(r"[^0-9A-Za-z_\t\n\f\r ]")  # RE2 [^\w\s]
+# flan/tasks.py: NUM_TRAIN_EXAMPLES = 30000, NUM_VAL_EXAMPLES = 200; true_case takes train[:30200].
+FIX_PUNCT_SPLITS = {"train": "train[30200:60200]", "validation": "train[60200:60400]",
+                    "test": "train[-3000:]"}
 
 
 def fix_punct_fields(row: Mapping[str, Any]) -> Fields | None:
+    if "en" in row:  # TFDS para_crawl row
+        original = row["en"]
+        stripped = _NOT_WORD_OR_SPACE.sub("", original)
+        if stripped == original:
+            return None
+        return {"stripped": stripped, "answer": original}
     if not row["original"].strip():
         return None
     return {"stripped": row["stripped"], "answer": row["original"]}
@@ -310,12 +326,14 @@ DATASETS: tuple[DatasetSpec, ...] = (
     ),
     DatasetSpec(
         name="fix_punct", cluster=CLUSTER,
-        sources={"fix_punct": LocalSource("fix_punct/{split}.jsonl", "jsonl",
-                                          ("original", "stripped"),
-                                          how_to_obtain=FIX_PUNCT_HOW_TO)},
+        sources={"fix_punct": TfdsSource(
+            "para_crawl/enda", "1.2.0", FIX_PUNCT_SPLITS,
+            fallback=LocalSource("fix_punct/{split}.jsonl", "jsonl", ("original", "stripped"),
+                                 how_to_obtain=FIX_PUNCT_HOW_TO))},
         to_fields=fix_punct_fields, fields=("stripped", "answer"), templates=FIX_PUNCT_TEMPLATES,
         # BLEU's tokenizer keeps punctuation as tokens; ROUGE's drops it, so it could not tell.
         metric="bleu",
-        description="Restore punctuation to English text (built locally, see how_to_obtain).",
+        description="Restore punctuation to English text (TFDS para_crawl/enda as FLAN derives "
+        "it; local files as a fallback, see how_to_obtain).",
     ),
 )

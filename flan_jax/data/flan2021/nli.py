@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flan_jax.data.flan2021.common import YES_MAYBE_NO, YES_NO, pick_label
-from flan_jax.data.spec import DatasetSpec, Fields, Template, TfdsSource
+from flan_jax.data.spec import DatasetSpec, FewShotTemplate, Fields, Template, TfdsSource
 
 T = Template
 _FIELDS = ("premise", "hypothesis", "answer")
@@ -150,6 +150,30 @@ def rte_fields(ex: Mapping[str, Any]) -> Fields | None:
     return _nli(ex["premise"], ex["hypothesis"], ex["label"], YES_NO)
 
 
+# RTE's own few-shot templates: shorter than the zero-shot ones, our wording, each slot with the
+# framing (prefixes, delimiter, separator, template-mix membership) that flan/v2/templates.py
+# FEWSHOT_PATTERNS["rte"] gives the same slot; slot 4 turns the task around there too.
+FS = FewShotTemplate
+RTE_FEWSHOT_TEMPLATES = (
+    FS("Text: {premise}\n{hypothesis}{options_}", "{answer}", "Problem: ", "A: ", "\n", "\n\n",
+       in_template_mix=False),
+    FS("{premise}\n{hypothesis}{options_}", "{answer}", "Q: ", "A: ", "\n\n", "\n\n\n"),
+    FS("{premise}\nDoes it follow that: {hypothesis}{options_}", "{answer}", "", "", "\n\n",
+       "\n\n\n"),
+    FS("{premise}\n\n{hypothesis}{options_}", "{answer}", "Question: ", "Answer: ", "\n", "\n"),
+    FS("Text: {premise}\n\nWrite a sentence the text supports.", "Sentence: {hypothesis}",
+       "Question: ", "Answer: ", "\n****\n", "\n\n\n", in_template_mix=False, inverted=True),
+    FS("Is the sentence supported by the text below?\n{hypothesis}\n\n{premise}{options_}",
+       "{answer}", "", "", "\n", "\n"),
+    FS("{premise}{options_}\nClaim: {hypothesis}", "{answer}", "", "", "\n", "\n\n"),
+    FS("{premise}\nTrue or not: {hypothesis}{options_}", "{answer}", "", "A: ", "\n\n",
+       "\n\n\n"),
+    FS("{premise}\nDoes that make this true?\n{hypothesis}{options_}", "{answer}", "Question:\n",
+       "Answer:\n", "\n\n", "\n\n\n"),
+    FS("{premise}\n\nFrom that paragraph, can we conclude the following?\n{hypothesis}{options_}",
+       "{answer}", "Problem: ", "Answer: ", "\n****\n", "\n\n\n"),
+)
+
 RTE = DatasetSpec(
     name="rte",
     cluster="nli",
@@ -158,6 +182,7 @@ RTE = DatasetSpec(
     fields=_FIELDS,
     templates=TWO_WAY_TEMPLATES,
     options=YES_NO,
+    fewshot_templates=RTE_FEWSHOT_TEMPLATES,
 )
 
 

@@ -133,7 +133,8 @@ MULTIRC_TEMPLATES = (
 
 
 # ---------------------------------------------------------------------------------------------
-# OpenBookQA: 4-way science multiple choice; `fact` is the core fact the question relies on.
+# OpenBookQA: 4-way science multiple choice; `fact` is the core fact the question relies on and
+# every non-inverted template shows it (FLAN's openbookqa templates all give the fact).
 def openbookqa_fields(ex: Mapping[str, Any]) -> Fields | None:
     q = ex["question"]
     options = [q["choice_A"], q["choice_B"], q["choice_C"], q["choice_D"]]
@@ -146,15 +147,16 @@ def openbookqa_fields(ex: Mapping[str, Any]) -> Fields | None:
 OPENBOOKQA_TEMPLATES = (
     T("{fact}\n\n{question}{options_}", "{answer}"),
     T("Use this fact to answer the question: {fact}\n\nQuestion: {question}{options_}", "{answer}"),
-    T("Science question: {question}{options_}", "{answer}"),
-    T("Complete the statement. {question}{options_}\nAnswer:", "{answer}"),
+    T("Science question (hint: {fact}): {question}{options_}", "{answer}"),
+    T("Given that {fact}, complete the statement. {question}{options_}\nAnswer:", "{answer}"),
     T("Knowing that \"{fact}\", how would you answer the following?\n{question}{options_}",
       "{answer}"),
-    T("Q: {question}{options_}\nA:", "{answer}"),
-    T("Pick the best answer to this elementary science question.\n\n{question}{options_}",
-      "{answer}"),
+    T("Background: {fact}\nQ: {question}{options_}\nA:", "{answer}"),
+    T("Pick the best answer to this elementary science question. Remember: {fact}.\n\n"
+      "{question}{options_}", "{answer}"),
     T("Fact: {fact}\nQuestion: {question}\nWhich option is right?{options_}", "{answer}"),
-    T("{question}\n\nChoose the correct ending.{options_}", "{answer}"),
+    T("{question}\n\nKeeping in mind that {fact}, choose the correct ending.{options_}",
+      "{answer}"),
     T("Fact: {fact}\n\nWrite a science question, answerable with this fact, whose answer is "
       "\"{answer}\".", "{question}", inverted=True),
 )

@@ -1,0 +1,52 @@
+"""Scores per template -> mean, min and max per dataset and per cluster (a pure function).
+
+FLAN 2021 ("Finetuned Language Models Are Zero-Shot Learners", Wei et al.) reports the spread
+of zero-shot scores over a dataset's instruction templates next to their mean; `template_spread` computes that spread
+from whatever produced the scores (our evaluation, a bootstrap resample, another tool).
+
+    template_spread({"rte": {1: 60.0, 2: 70.0}, "cb": {0: 50.0}},
+                    {"rte": "nli", "cb": "nli"})
+    -> {"datasets": {"cb":  {"mean": 50.0, "min": 50.0, "max": 50.0, "num_templates": 1,
+                             "cluster": "nli", "templates": {"0": 50.0}},
+                     "rte": {"mean": 65.0, "min": 60.0, "max": 70.0, "num_templates": 2,
+                             "cluster": "nli", "templates": {"1": 60.0, "2": 70.0}}},
+        "clusters": {"nli": {"mean": 57.5, "min": 55.0, "max": 60.0, "num_datasets": 2}}}
+
+A cluster's mean is the mean over its datasets of their template means (each dataset counts
+once, however many templates it has); its min and max are the means over its datasets of
+their worst and best template, i.e. the score the cluster would get if every dataset were
+asked with its worst (best) template. Template keys are strings so the result is JSON as is.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from statistics import fmean
+
+
+def template_spread(
+    scores: Mapping[str, Mapping[int | str, float]], clusters: Mapping[str, str]
+) -> dict[str, dict]:
+    """Aggregates `scores` (dataset -> {template index: score}); see the module docstring.
+
+    Raises ValueError for a dataset without scores or without a cluster.
+    """
+    datasets: dict[str, dict] = {}
+    for name in sorted(scores):
+        per_template = {str(k): float(v) for k, v in sorted(scores[name].items(), key=lambda kv: int(kv[0]))}
+        if not per_template:
+            raise ValueError(f"dataset {name!r}: no template scores")
+        if name not in clusters:
+            raise ValueError(f"dataset {name!r}: no cluster given")
+        values = list(per_template.values())
+        datasets[name] = {"mean": fmean(values), "min": min(values), "max": max(values),
+                          "num_templates": len(values), "cluster": clusters[name],
+                          "templates": per_template}
+    by_cluster: dict[str, list[dict]] = {}
+    for entry in datasets.values():
+        by_cluster.setdefault(entry["cluster"], []).append(entry)
+    out_clusters = {
+        c: {"mean": fmean(e["mean"] for e in entries), "min": fmean(e["min"] for e in entries),
+            "max": fmean(e["max"] for e in entries), "num_datasets": len(entries)}
+        for c, entries in sorted(by_cluster.items())
+    }
+    return {"datasets": datasets, "clusters": out_clusters}

@@ -225,7 +225,7 @@ def register_release_tasks(collection: str, data_dir: str | None = None, vocabul
             f"{collection}: directory {collection_dir(collection, data_dir) or collection + '/'} not found "
             f"(set {DATA_DIR_ENV}; its layout is described in flan_jax/data/flan2022_readers.py)")
     vocabulary = tasks_lib.default_vocabulary() if vocabulary is None else vocabulary
-    config = tasks_lib.RenderConfig() if config is None else config
+    config = tasks_lib.default_render_config() if config is None else config
     names = []
     for task in found:
         spec = dataset_spec(task)

@@ -158,7 +158,8 @@ def resolve_tasks(mixture_or_tasks: str | Sequence[str], shots: int = 0, vocabul
                     raise tasks_lib.unknown("variant", variant, known)
                 tasks_lib.register_dataset_tasks(
                     spec, vocabulary, collection=collection, variants=[variant],
-                    config=tasks_lib.RenderConfig(num_shots=shots or None), use_cot_templates=cot)
+                    config=dataclasses.replace(tasks_lib.default_render_config(), num_shots=shots or None),
+                    use_cot_templates=cot)
             else:
                 tasks_lib.ensure_task(name, vocabulary)
             out.append(TaskInfo(name, spec, collection, cot))

@@ -88,26 +88,28 @@ def base_checkpoint(base: str, cache: str | os.PathLike | None = None) -> tuple[
 # ----------------------------------------------------------------------------- evaluation
 
 
-def eval_examples(cluster_tasks: Mapping[str, Sequence[str]], split: str, per_task: int,
-                  templates: Mapping[str, int]) -> dict[str, dict[str, list[dict]]]:
-    """{cluster: {dataset source: examples}}: example j of a task rendered with template
-    j mod templates[source] (`<collection>.<source>:eval_t<i>` tasks)."""
+def eval_examples(cluster_specs: Mapping[str, Sequence[Any]], split: str, per_task: int, vocabulary: Any
+                  ) -> dict[str, dict[str, list[dict]]]:
+    """{cluster: {dataset: examples}} of flan-nl's procedural `split`: example j rendered with
+    the dataset's j-th non-inverted template modulo their number (the `eval_t<i>` variant's
+    rendering, done here directly rather than through 180 seqio tasks), inputs tokenized."""
     from flan_jax.data import tasks
-    from flan_jax.eval.evaluate import task_examples
 
     out: dict[str, dict[str, list[dict]]] = {}
-    for cluster, sources in cluster_tasks.items():
-        for name in sources:
-            collection, _, source = name.partition(".")
-            n_t = templates[source]
-            examples: list[dict | None] = [None] * per_task
-            for t in range(n_t):
-                task = f"{collection}.{source}:eval_t{t}"
-                tasks.ensure_task(task)
-                rows, _ = task_examples(task, split, per_task)
-                for j in range(t, len(rows), n_t):
-                    examples[j] = rows[j]
-            out.setdefault(cluster, {})[source] = [e for e in examples if e is not None]
+    config = tasks.default_render_config()
+    for cluster, specs in cluster_specs.items():
+        for spec in specs:
+            source = spec.sources[spec.name]
+            rows = source.generate(source.split_seeds[split], min(per_task, source.split_sizes[split]))
+            variants = tasks.eval_variants(spec.templates)
+            examples = []
+            for j, fields in enumerate(rows):
+                variant = variants[j % len(variants)]
+                renderer = tasks.ExampleRenderer(spec, f"flan_nl.{spec.name}:{variant}", variant,
+                                                 tuple(spec.templates), config)
+                ex = renderer(fields)
+                examples.append({**ex, "inputs": np.asarray(vocabulary.encode(ex["inputs"]), np.int32)})
+            out.setdefault(cluster, {})[spec.name] = examples
     return out
 
 
@@ -286,13 +288,10 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     leaves = mixtures.register_mixture(train_mixture, vocabulary=vocabulary)
     plot_shares(train_mixture, leaves, run_dir / "mixture.png")
     specs = {spec.name: spec for spec in flan_nl.all_datasets()}
-    templates = {name: sum(not t.inverted for t in spec.templates) for name, spec in specs.items()}
-    cluster_tasks = {c: [f"flan_nl.{s.name}" for s in flan_nl.cluster_datasets(c)] for c in flan_nl.CLUSTERS}
-    examples = {c: v for c, v in eval_examples(
-        {c: t for c, t in cluster_tasks.items() if c != held_out}, options["eval_split"],
-        options["held_in_examples_per_task"], templates).items()}
-    examples[held_out] = eval_examples({held_out: cluster_tasks[held_out]}, options["eval_split"],
-                                       options["held_out_examples_per_task"], templates)[held_out]
+    held_in = {c: flan_nl.cluster_datasets(c) for c in flan_nl.CLUSTERS if c != held_out}
+    examples = eval_examples(held_in, options["eval_split"], options["held_in_examples_per_task"], vocabulary)
+    examples.update(eval_examples({held_out: flan_nl.cluster_datasets(held_out)}, options["eval_split"],
+                                  options["held_out_examples_per_task"], vocabulary))
     eval_kw = {"vocabulary": vocabulary, "lengths": options["eval_lengths"], "batch_size": options["eval_batch_size"]}
     correct: dict[str, Any] = {}
 

@@ -12,7 +12,7 @@
 5. after: the same evaluation on the tuned parameters.
 6. control: the same tuning with every instruction replaced by the bare inputs (FLAN's
    "no template" ablation, data/no_template.py), evaluated the same way.
-7. the run folder: checkpoints/ (tuned, control/), tensorboard/, eval_before/, eval_after/,
+7. the run folder: train/ and control/ (each the trainer's checkpoints/ and tensorboard/), eval_before/, eval_after/,
    eval_control/ (report JSON, Markdown, plot), loss.png, clusters_before_after.png, summary.md and
    summary.json with per-cluster scores, 95% bootstrap intervals (eval/bootstrap.py) and the paired
    changes after - before and after - control.
@@ -302,7 +302,8 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     print(f"  before tuning: held-out {before['clusters'][held_out]['score']:.1f}", flush=True)
 
     # ---- tune
-    result = train_lib.train(mixture=train_mixture, model=config, model_dir=str(run_dir), pretrained=str(ckpt))
+    result = train_lib.train(mixture=train_mixture, model=config, model_dir=str(run_dir / "train"),
+                              pretrained=str(ckpt))
     correct["after"] = score(module, result.state.params, examples, **eval_kw)
     after = report(correct["after"], examples, step=result.step, held_out_cluster=held_out, split=options["eval_split"])
     write_report(after, run_dir / "eval_after")
@@ -341,7 +342,7 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
                "control_losses": curves.get("no template (control)")}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     print("\n" + table + "\n")
-    print(f"run folder {run_dir}:\n  checkpoints/   control/   tensorboard/   eval_before/   eval_after/   "
+    print(f"run folder {run_dir}:\n  train/   control/   eval_before/   eval_after/   "
           f"eval_control/\n  loss.png  mixture.png  clusters_before_after.png  summary.md  summary.json\n"
           f"  [{minutes:.1f} min]")
     return {"run_dir": run_dir, "summary": summary}

@@ -137,9 +137,21 @@ def accept_gin_flags(parser: argparse.ArgumentParser) -> None:
     parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
+def _drop_traceback(record: logging.LogRecord) -> bool:
+    """orbax's ERROR records are dropped: each failure they describe (a checkpoint write or
+    read) is raised by checkpoint.py as one FlanJaxError line; other records lose tracebacks."""
+    if record.levelno >= logging.ERROR and "orbax" in record.pathname:
+        return False
+    record.exc_info, record.exc_text, record.stack_info = None, None, None
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("absl").setLevel(logging.WARNING)
+    absl_log = logging.getLogger("absl")
+    absl_log.setLevel(logging.WARNING)
+    # orbax logs a failed background save with its traceback (once per thread it passes through)
+    absl_log.addFilter(_drop_traceback)
     bindings = list(args.gin_bindings)
     if args.model_dir:
         bindings.insert(0, f"MODEL_DIR = {args.model_dir!r}")
@@ -159,6 +171,8 @@ def run(args: argparse.Namespace) -> int:
         raise FlanJaxError(str(e).split("\n  In call to configurable")[0]) from None
     if args.dry_run:
         print("dry run: configuration builds")
+    elif not result.losses:  # no step ran: no loss to report
+        print(f"{result.note}; nothing written")
     else:
-        print(f"trained to step {result.step}; last loss {result.last_metrics.get('loss', float('nan')):.4f}")
+        print(f"trained {len(result.losses)} steps to step {result.step}; last loss {result.losses[-1]:.4f}")
     return 0

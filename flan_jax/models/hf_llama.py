@@ -13,13 +13,17 @@ Weight layouts (HF stores Linear weights as [out, in]; our kernels are [in, out.
     model.layers.i.input_layernorm.weight     [D]         -> layers_i/attention_norm/scale
     model.layers.i.post_attention_layernorm.weight [D]    -> layers_i/mlp_norm/scale
     model.norm.weight                         [D]         -> final_norm/scale
-    lm_head.weight                            [V, D]      -> lm_head/kernel [D, V] (untied only)
+    lm_head.weight                            [V, D]      -> lm_head/kernel [D, V] (untied only; a
+                                                             tied config whose file holds a head unlike
+                                                             the embedding is untied, as transformers does)
 HF's rotary layout (rotate half) is the one `layers.rotary_embedding` uses, so q/k need no
 permutation.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,7 @@ from flan_jax.models.hf_config import read_hf_config, read_safetensors
 from flan_jax.models.params_io import atomic_directory
 
 IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
+log = logging.getLogger("flan_jax.models")
 
 
 def _rope_fields(config: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -133,8 +138,15 @@ def load_hf_llama(model_dir: str | os.PathLike, **overrides: Any) -> tuple[Decod
         "embed": {"embedding": take("model.embed_tokens.weight", (V, D))},
         "final_norm": {"scale": take("model.norm.weight", (D,))},
     }
+    head = tensors.get("lm_head.weight")
+    if cfg.tie_embeddings and head is not None and not np.array_equal(head, params["embed"]["embedding"]):
+        # tie_word_embeddings=true, yet the file holds a different head: transformers (5.x)
+        # then does NOT tie and uses that head, so the model is untied here too
+        log.warning("%s: tie_word_embeddings is true but lm_head.weight differs from the embedding; "
+                    "untied, as transformers loads it", origin["lm_head.weight"])
+        cfg = dataclasses.replace(cfg, tie_embeddings=False)
     if cfg.tie_embeddings:
-        used.add("lm_head.weight")  # some tied checkpoints store a copy; the table is used
+        used.add("lm_head.weight")  # some tied checkpoints store a copy (equal): the table is used
     else:
         params["lm_head"] = {"kernel": take("lm_head.weight", (V, D)).T}
     unexpected = sorted(n for n in tensors if n not in used and not n.endswith(IGNORED_SUFFIXES))

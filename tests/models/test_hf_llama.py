@@ -192,3 +192,25 @@ def test_llama3_rope_scaling_matches_transformers_and_round_trips(tmp_path):
     save_hf_llama(cfg, params, tmp_path / "back")
     reloaded = LlamaForCausalLM.from_pretrained(tmp_path / "back").eval()
     np.testing.assert_array_equal(_hf_logits(reloaded, ids), _hf_logits(model, ids))
+
+
+def test_tied_config_with_a_distinct_head_in_the_file_matches_transformers(tmp_path):
+    """tie_word_embeddings=true but model.safetensors also holds an lm_head.weight unlike the
+    embedding: transformers loads that head untied; so must we (logits compared)."""
+    from safetensors.numpy import save_file
+
+    make_hf_llama(tmp_path / "hf", tie=True)
+    tensors = load_file(tmp_path / "hf" / "model.safetensors")
+    tensors["lm_head.weight"] = (np.random.default_rng(1).standard_normal(
+        tensors["model.embed_tokens.weight"].shape) * 0.3).astype(np.float32)
+    save_file(tensors, str(tmp_path / "hf" / "model.safetensors"), metadata={"format": "pt"})
+    model = LlamaForCausalLM.from_pretrained(tmp_path / "hf").eval()
+    cfg, params = load_hf_llama(tmp_path / "hf")
+    assert not cfg.tie_embeddings
+    ids = np.random.default_rng(0).integers(1, 96, size=(2, 9))
+    got = Decoder(cfg).apply({"params": params}, {"decoder_input_tokens": jnp.asarray(ids)})
+    assert np.abs(np.asarray(got) - _hf_logits(model, ids)).max() <= 1e-4
+    # a tied file that stores an identical copy stays tied
+    tensors["lm_head.weight"] = tensors["model.embed_tokens.weight"]
+    save_file(tensors, str(tmp_path / "hf" / "model.safetensors"), metadata={"format": "pt"})
+    assert load_hf_llama(tmp_path / "hf")[0].tie_embeddings

@@ -32,7 +32,7 @@ import numpy as np
 
 from flan_jax.errors import FlanJaxError
 from flan_jax.models.decoder import DecoderConfig
-from flan_jax.models.hf_config import read_hf_config, read_safetensors
+from flan_jax.models.hf_config import FLAN_JAX_TOKEN_IDS, read_hf_config, read_safetensors, write_token_ids
 from flan_jax.models.params_io import atomic_directory
 
 IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
@@ -211,8 +211,11 @@ def hf_config_dict(cfg: DecoderConfig) -> dict[str, Any]:
     }
 
 
-def save_hf_llama(cfg: DecoderConfig, params: Any, out_dir: str | os.PathLike) -> Path:
-    """Writes config.json + model.safetensors (float32) that transformers' LlamaForCausalLM loads.
+def save_hf_llama(cfg: DecoderConfig, params: Any, out_dir: str | os.PathLike,
+                  token_ids: dict[str, Any] | None = None) -> Path:
+    """Writes config.json + generation_config.json + model.safetensors (float32) that
+    transformers' LlamaForCausalLM loads. `token_ids` (bos/eos/pad_token_id; default our
+    vocabulary's: eos 1, pad 0, no BOS) go into both json files, so `generate` stops at EOS.
 
     Written atomically: nothing appears at `out_dir` unless every tensor was written.
     """
@@ -241,6 +244,7 @@ def save_hf_llama(cfg: DecoderConfig, params: Any, out_dir: str | os.PathLike) -
         out[p + "mlp.down_proj.weight"] = np.asarray(mlp["down"]["kernel"]).T
     out = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
     with atomic_directory(out_dir) as tmp:
-        (tmp / "config.json").write_text(json.dumps(hf_config_dict(cfg), indent=2) + "\n")
+        config = write_token_ids(tmp, hf_config_dict(cfg), FLAN_JAX_TOKEN_IDS if token_ids is None else token_ids)
+        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         save_file(out, str(tmp / "model.safetensors"), metadata={"format": "pt"})
     return Path(out_dir)

@@ -252,3 +252,13 @@ def test_iterable_source_eos_after_trim_by_hand():
     np.testing.assert_array_equal(kept["decoder_target_tokens"][0], [415, 928, 1])
     plain = next(pipeline.batches(ex, "enc_dec", {"inputs": 2, "targets": 3}, 1, pack=False))
     np.testing.assert_array_equal(plain["decoder_target_tokens"][0], [415, 928, 323])
+
+
+def test_rows_do_not_depend_on_the_batch_size():
+    """Why a resumed run may change only the batch size (train.allow_data_change): the row
+    stream is the same, so 2 batches of 4 rows end where 1 batch of 8 does (row 8)."""
+    examples = _examples(200)
+    fours = list(pipeline.batches(examples, "decoder", LENGTHS, 4))
+    eights = list(pipeline.batches(examples, "decoder", LENGTHS, 8, start_batch=1))
+    for key in eights[0]:
+        np.testing.assert_array_equal(eights[0][key], np.concatenate([fours[2][key], fours[3][key]]))

@@ -6,7 +6,7 @@
    clusters and the held-out one), one fixed template per task, on the validation split.
 3. tune: `train()` on `flan_mini_heldout_no_<held-out cluster>` with checkpoints and TensorBoard.
 4. after: the same evaluation on the tuned parameters.
-5. write the run folder: checkpoints/, tensorboard/, eval_before/ and eval_after/ (JSON,
+5. write the run folder: train/ (checkpoints/, tensorboard/), eval_before/ and eval_after/ (JSON,
    Markdown, bar chart), loss.png, mixture.png, clusters_before_after.png, summary.md.
 """
 from __future__ import annotations
@@ -118,15 +118,17 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     decls, _ = mixtures.load_files()
     plot_shares(train_mixture, mixtures.resolve(train_mixture, decls), run_dir / "mixture.png")
 
-    # ---- before: step 0 (train() with no steps writes the initial checkpoint and returns it).
-    initial = train_lib.train(mixture=train_mixture, model_dir=str(run_dir), num_steps=0)
+    # ---- before: step 0 (train() with no steps returns the initial state and writes nothing).
+    # The trainer's directory is a subfolder: a model_dir holds only a run's own files.
+    model_dir = str(run_dir / "train")
+    initial = train_lib.train(mixture=train_mixture, model_dir=model_dir, num_steps=0)
     before = evaluate(module, initial.state.params, "flan_mini_eval", config=eval_config,
                       metadata={"step": 0, "held_out_cluster": held_out})
     write_report(before, run_dir / "eval_before")
     print(f"  before tuning: overall {before['overall']:.1f}", flush=True)
 
-    # ---- tune: resumes from the step-0 checkpoint, so both evaluations share the same init.
-    result = train_lib.train(mixture=train_mixture, model_dir=str(run_dir))
+    # ---- tune: the same seeded init as step 0 (create_state is deterministic per seed).
+    result = train_lib.train(mixture=train_mixture, model_dir=model_dir)
     _plot_losses(result.losses, run_dir / "loss.png")
 
     # ---- after
@@ -147,9 +149,9 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
         "before": {c: v["score"] for c, v in before["clusters"].items()},
         "after": {c: v["score"] for c, v in after["clusters"].items()}}, indent=1))
     print("\n" + table + "\n")
-    print(f"run folder {run_dir}:\n  checkpoints/   tensorboard/   eval_before/   eval_after/\n"
+    print(f"run folder {run_dir}:\n  train/checkpoints/   train/tensorboard/   eval_before/   eval_after/\n"
           f"  loss.png  mixture.png  clusters_before_after.png  summary.md\n"
-          f"  (tensorboard --logdir {run_dir / 'tensorboard'})  [{minutes:.1f} min]")
+          f"  (tensorboard --logdir {run_dir / 'train' / 'tensorboard'})  [{minutes:.1f} min]")
     return {"run_dir": run_dir, "before": before, "after": after, "losses": result.losses}
 
 

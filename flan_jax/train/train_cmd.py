@@ -138,12 +138,29 @@ def accept_gin_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _drop_traceback(record: logging.LogRecord) -> bool:
-    """orbax's ERROR records are dropped: each failure they describe (a checkpoint write or
-    read) is raised by checkpoint.py as one FlanJaxError line; other records lose tracebacks."""
-    if record.levelno >= logging.ERROR and "orbax" in record.pathname:
+    """orbax's ERROR records (absl's logger, and asyncio's "Task exception was never retrieved"
+    for orbax's writer tasks) are dropped: each failure they describe is raised by
+    checkpoint.py as one FlanJaxError line. Other records lose their tracebacks. (absl records
+    carry absl's own file as pathname, so orbax is looked for on the stacks.)"""
+    if record.levelno >= logging.ERROR and _from_orbax(record):
         return False
     record.exc_info, record.exc_text, record.stack_info = None, None, None
     return True
+
+
+def _from_orbax(record: logging.LogRecord) -> bool:
+    marker = f"{os.sep}orbax{os.sep}"
+    frame = sys._getframe(1)  # noqa: SLF001  (the logging call's stack)
+    while frame is not None:
+        if marker in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    tb = record.exc_info[2] if record.exc_info else None  # the exception's own stack
+    while tb is not None:
+        if marker in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -152,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
     absl_log.setLevel(logging.WARNING)
     # orbax logs a failed background save with its traceback (once per thread it passes through)
     absl_log.addFilter(_drop_traceback)
+    logging.getLogger("asyncio").addFilter(_drop_traceback)
     bindings = list(args.gin_bindings)
     if args.model_dir:
         bindings.insert(0, f"MODEL_DIR = {args.model_dir!r}")

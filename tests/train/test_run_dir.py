@@ -126,6 +126,31 @@ def test_full_disk_mid_run_names_the_step_and_keeps_the_last_checkpoint(tiny_fs)
     assert r.step == 3 and len(r.losses) == 1 and r.batches_consumed == 3
 
 
+def test_full_disk_through_the_cli_is_one_line_and_exit_2(tmp_path):
+    """The whole stderr of `flan-jax train` on a 600 KiB filesystem (the first checkpoint does
+    not fit): no traceback, no orbax ERROR records, one error line, exit status 2."""
+    fs = tmp_path / "fs"
+    _mount_tmpfs(fs, "600k")
+    try:
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        done = subprocess.run(
+            [sys.executable, "-m", "flan_jax.cli", "train", "--gin_file=models/decoder_tiny.gin",
+             "--gin_file=runs/finetune.gin", "--gin.train.model=@DecoderConfig()",
+             "--gin.train.mixture='synthetic'", "--gin.train.feature_lengths={'inputs': 8, 'targets': 8}",
+             "--gin.train.batch_size=8", "--gin.train.num_steps=4", "--gin.train.checkpoint_every=2",
+             f"--model_dir={fs / 'run'}"],
+            capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONPATH=repo))
+    finally:
+        subprocess.run(["umount", "-l", str(fs)], check=False)
+    lines = [ln for ln in done.stderr.splitlines()
+             if ln.strip() and " INFO " not in ln and not ln.startswith(("I0000", "W0000"))]
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("flan-jax train: error: checkpoint step 2 could not be written: "
+                               "No space left on device (")
+    assert "no complete checkpoint in" in lines[0]
+
+
 def test_failed_background_save_is_raised_with_its_step(tmp_path, monkeypatch):
     """Without root (no tmpfs): the background writer's ENOSPC simulated by monkeypatching
     orbax's wait; the error names the step being written and the last complete one."""

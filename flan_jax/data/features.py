@@ -147,12 +147,19 @@ def example_to_segment(
     lengths: Mapping[str, int],
     overlong: str = "truncate",
     where: str = "example",
+    eos_id: int | None = None,
 ) -> tuple[Segment | None, str]:
     """Lay out one tokenized example; returns (segment or None, outcome).
 
     outcome is "ok", "truncated" (cut to the lengths, segment kept), "dropped" (overlong with
     policy "drop") or "zero_loss" (no token left with loss weight 1; never trained on).
-    Truncation keeps the beginning of inputs and targets, as seqio does.
+    Truncation keeps the beginning of inputs and targets, as seqio does. With `eos_id` (a
+    feature seqio gives `add_eos=True`), overlong targets ending in it keep it: they are cut to
+    Lt - 1 tokens and the EOS follows, as seqio's `append_eos_after_trim` does (its weight is the
+    original last token's):
+
+        {"inputs": [7], "targets": [415, 928, 323, 1]}, "enc_dec", {"inputs": 4, "targets": 3},
+        eos_id=1 -> targets [415, 928, 1] (without eos_id: [415, 928, 323]), "truncated"
 
         {"inputs": [7, 8, 5], "targets": [3, 9, 1]}, "decoder", {"inputs": 2, "targets": 8}
         -> Segment(encoder=[], decoder=[7, 8, 3, 9, 1], weights=[0, 0, 1, 1, 1], prefix=0),
@@ -179,6 +186,9 @@ def example_to_segment(
     if inputs.size > li or targets.size > lt:
         if overlong == "drop":
             return None, "dropped"
+        if eos_id is not None and targets.size > lt and targets[-1] == eos_id:
+            targets = np.concatenate([targets[:lt - 1], targets[-1:]])
+            weights = np.concatenate([weights[:lt - 1], weights[-1:]])
         inputs, targets, weights = inputs[:li], targets[:lt], weights[:lt]
         outcome = "truncated"
     if not weights.any():

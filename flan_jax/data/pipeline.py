@@ -105,7 +105,8 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
 def _seqio_examples(
     name: str, split: str, shard_index: int, num_shards: int, seed: int, shuffle: bool,
     num_epochs: int | None,
-) -> Iterator[Mapping[str, Any]]:
+) -> tuple[Iterator[Mapping[str, Any]], int | None]:
+    """(examples, the EOS id seqio appends after trimming targets, or None when it adds none)."""
     import seqio  # noqa: PLC0415  (TensorFlow import: only when reading a seqio task)
 
     try:
@@ -120,7 +121,9 @@ def _seqio_examples(
         shard_info=seqio.ShardInfo(index=shard_index, num_shards=num_shards),
         num_epochs=num_epochs,
     )
-    return ds.as_numpy_iterator()
+    feature = provider.output_features.get("targets")
+    eos_id = int(feature.vocabulary.eos_id) if feature is not None and feature.add_eos else None
+    return ds.as_numpy_iterator(), eos_id
 
 
 def batches(
@@ -143,6 +146,7 @@ def batches(
     buffer_size: int = 1024,
     max_open_rows: int = 64,
     bos_id: int = 0,
+    eos_id: int | None = None,
 ) -> BatchIterator:
     """Batches of `format_name` rows from a seqio task/mixture name or an iterable of examples.
 
@@ -154,6 +158,9 @@ def batches(
     drop_remainder=False the last batch is filled up with all-padding rows (loss weight 0).
     `bos_id` starts each segment of the decoder formats (`features.model_bos_id(model)`; 0 by
     default, as seqio).
+    Overlong targets that end in EOS keep it after truncation, as the task's own seqio output
+    does (`append_eos_after_trim`): the EOS id comes from a seqio source's targets feature
+    (its vocabulary's `eos_id`, when `add_eos`); for an iterable source pass `eos_id`.
     """
     features.check_format(format_name)
     lengths = features.check_lengths(lengths)
@@ -171,7 +178,7 @@ def batches(
     _check_int("max_open_rows", max_open_rows, 0)
 
     if isinstance(source, str):
-        examples = _seqio_examples(source, split, shard_index, num_shards, seed, shuffle, num_epochs)
+        examples, eos_id = _seqio_examples(source, split, shard_index, num_shards, seed, shuffle, num_epochs)
         where = f"task {source!r} example"
     else:
         examples = itertools.islice(iter(source), shard_index, None, num_shards)
@@ -188,7 +195,8 @@ def batches(
     def rows() -> Iterator[packing.Row]:
         for i, ex in enumerate(examples):
             stats.examples += 1
-            seg, outcome = features.example_to_segment(ex, format_name, lengths, overlong, f"{where} {i}")
+            seg, outcome = features.example_to_segment(ex, format_name, lengths, overlong, f"{where} {i}",
+                                                       eos_id=eos_id)
             if outcome == "truncated":
                 stats.truncated += 1
             elif outcome == "dropped":

@@ -193,6 +193,21 @@ def default_vocabulary_path(cache: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def eos_id(vocabulary: Any) -> int:
+    """The vocabulary's EOS id, which training appends (seqio), rank classification appends to
+    each option, decoding stops at and `score` appends: T5/our vocabulary 1, a Llama-style
+    sentencepiece model (unk 0, bos 1, eos 2) 2. An object without an `eos_id` attribute (a
+    stand-in with only `encode`) gets T5's 1. Raises VocabularyError when it has none (None,
+    -1) or it is 0, the padding id of every batch."""
+    if not hasattr(vocabulary, "eos_id"):
+        return EOS_ID
+    value = vocabulary.eos_id
+    if value is None or int(value) <= 0:
+        raise VocabularyError(f"vocabulary {getattr(vocabulary, 'sentencepiece_model_file', vocabulary)!r} has "
+                              f"eos id {value}; flan_jax needs an EOS id > 0 (0 is padding)")
+    return int(value)
+
+
 def load_vocabulary(path: str | os.PathLike, extra_ids: int = 0) -> "seqio.SentencePieceVocabulary":
     """A seqio vocabulary from a sentencepiece .model file, checked eagerly.
 

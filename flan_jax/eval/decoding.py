@@ -44,7 +44,7 @@ from flan_jax.data.features import model_bos_id
 from flan_jax.data.spec import COT_ANSWER_MARKER
 from flan_jax.errors import FlanJaxError
 
-EOS_ID = 1
+EOS_ID = 1  # T5's and our vocabulary's; DecodeConfig.eos_id carries the vocabulary's own
 METHODS = ("greedy", "beam", "sample")
 NEG_INF = -1.0e9  # finite stand-in for -inf: keeps arithmetic NaN-free
 
@@ -61,10 +61,13 @@ class DecodeConfig:
     top_k: int = 0  # 0: no top-k filter
     top_p: float = 1.0  # 1.0: no nucleus filter
     seed: int = 0
+    eos_id: int = EOS_ID  # where a sequence ends: the vocabulary's (data.vocab.eos_id)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise FlanJaxError(f"decode method {self.method!r} is not one of {METHODS}")
+        if self.eos_id < 1:
+            raise FlanJaxError(f"decode config: eos_id must be > 0 (0 is padding), got {self.eos_id}")
         if self.max_decode_length < 1 or self.beam_size < 1 or self.top_k < 0:
             raise FlanJaxError(f"decode config {self}: lengths, beam_size must be >= 1, top_k >= 0")
         if not 0.0 < self.top_p <= 1.0 or self.temperature < 0 or self.alpha < 0:
@@ -209,7 +212,7 @@ def _sample_loop(st: Any, params: Any, prompt: Mapping[str, jax.Array], rng: jax
         logp = jnp.take_along_axis(jax.nn.log_softmax(logits), token[:, None], axis=-1)[:, 0]
         score = score + jnp.where(done, 0.0, logp)
         out = out.at[:, i].set(token)
-        done = done | (token == EOS_ID)
+        done = done | (token == cfg.eos_id)
         logits, state = st.step(params, token, state)
         return i + 1, logits, state, out, done, score, rng
 
@@ -264,7 +267,7 @@ def _beam_loop(st: Any, params: Any, prompt: Mapping[str, jax.Array], cfg: Decod
         top_lp, top_index = jax.lax.top_k(candidates, 2 * k)  # [B, 2K]
         source, token = top_index // v, (top_index % v).astype(jnp.int32)
         seqs = gather_beams(alive_seq, source).at[:, :, i].set(token)
-        is_eos = token == EOS_ID
+        is_eos = token == cfg.eos_id
         # finished: old ones plus EOS candidates ranked within the top K (as fairseq does, so
         # beam_size 1 is greedy search), best K by penalised score
         in_top_k = jnp.arange(2 * k)[None, :] < k
@@ -311,12 +314,12 @@ def decode_fn(model: Any, cfg: DecodeConfig):
     return _DECODE_FNS[key][1]
 
 
-def trim_at_eos(tokens: np.ndarray) -> list[int]:
+def trim_at_eos(tokens: np.ndarray, eos_id: int = EOS_ID) -> list[int]:
     """[12, 40, 1, 0, 0] -> [12, 40]: the tokens before the first EOS or pad id (an untrained
     model may emit the pad id 0, which no text decodes from; see Generations.finished)."""
     out = []
     for tok in np.asarray(tokens).tolist():
-        if tok in (EOS_ID, 0):
+        if tok in (eos_id, 0):
             break
         out.append(int(tok))
     return out
@@ -357,7 +360,7 @@ def generate(
             tokens, scores, finished = fn(params, prompt, sub)
         tokens, scores, finished = np.asarray(tokens), np.asarray(scores), np.asarray(finished)
         for r in range(len(chunk)):
-            result.tokens.append(trim_at_eos(tokens[r]))
+            result.tokens.append(trim_at_eos(tokens[r], config.eos_id))
             result.scores.append(float(scores[r]))
             result.finished.append(bool(finished[r]))
     return result
@@ -380,5 +383,8 @@ def _on_mesh(fn: Any, params: Any, prompt: Mapping[str, np.ndarray], rng: jax.Ar
 
 def generate_text(model: Any, params: Any, inputs: Sequence[Sequence[int]], vocabulary: Any,
                   **kwargs: Any) -> list[str]:
-    """`generate`, then detokenize each output with `vocabulary`."""
-    return [vocabulary.decode(ids) for ids in generate(model, params, inputs, **kwargs).tokens]
+    """`generate` stopping at `vocabulary`'s EOS id, then detokenize each output with it."""
+    from flan_jax.data.vocab import eos_id
+
+    config = dataclasses.replace(kwargs.pop("config", DecodeConfig()), eos_id=eos_id(vocabulary))
+    return [vocabulary.decode(ids) for ids in generate(model, params, inputs, config=config, **kwargs).tokens]

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from flan_jax.data import vocab as vocab_lib
 from flan_jax.data.spec import DatasetSpec
 from flan_jax.errors import FlanJaxError
 from flan_jax.eval import decoding, metrics, rank_classification
@@ -215,7 +216,9 @@ def evaluate_examples(
         metric_fns = [metrics.accuracy] if spec.metric in ("accuracy", "exact_match") else metrics.metric_fns_for(spec)
         metric_name = "accuracy" if spec.metric in ("accuracy", "exact_match") else spec.metric
     else:
-        decode_cfg = config.decode or decoding.DecodeConfig(max_decode_length=config.lengths["targets"])
+        decode_cfg = dataclasses.replace(
+            config.decode or decoding.DecodeConfig(max_decode_length=config.lengths["targets"]),
+            eos_id=vocab_lib.eos_id(vocabulary))  # the vocabulary's EOS, which training appended
         gen = decoding.generate(model, params, [e["inputs"] for e in examples], config=decode_cfg,
                                 input_length=config.lengths["inputs"], batch_size=config.batch_size,
                                 mesh=mesh)

@@ -34,7 +34,6 @@ from flan_jax.data import features
 from flan_jax.eval import scoring
 from flan_jax.errors import FlanJaxError
 
-EOS_ID = 1
 
 
 class NoOptionsError(FlanJaxError):
@@ -79,8 +78,12 @@ def option_rows(
 ) -> tuple[list[features.Segment], np.ndarray, list[list[str]], int]:
     """(one segment per (example, option), owning example index per segment, options, truncated).
 
-    `examples[i]["inputs"]` are token ids (no EOS); options are strings, tokenized here with EOS.
+    `examples[i]["inputs"]` are token ids (no EOS); options are strings, tokenized here with the
+    vocabulary's EOS id (`data.vocab.eos_id`) appended.
     """
+    from flan_jax.data.vocab import eos_id
+
+    eos = eos_id(vocabulary)
     lengths = features.check_lengths(lengths)
     segments, owner, all_options, truncated = [], [], [], 0
     for i, ex in enumerate(examples):
@@ -88,7 +91,7 @@ def option_rows(
         options = example_options(ex, at)
         all_options.append(options)
         for option in options:
-            ids = list(vocabulary.encode(option)) + [EOS_ID]
+            ids = list(vocabulary.encode(option)) + [eos]
             seg, outcome = features.example_to_segment(
                 {"inputs": np.asarray(ex["inputs"], np.int32), "targets": np.asarray(ids, np.int32)},
                 format_name, lengths, "truncate", where=f"{at}, option {option!r}")

@@ -4,7 +4,8 @@
     -> one summed log-likelihood per target (just the number when there is one target)
 
 The batch is built for the checkpoint's model format with the training feature converter
-(`data.features.convert_examples`): the target gets EOS (id 1) appended, weights are 1 on the
+(`data.features.convert_examples`): the target gets the vocabulary's EOS id appended (1 for T5
+and our vocabulary, 2 for a Llama-style one; `data.vocab.eos_id`), weights are 1 on the
 target tokens and 0 on the inputs, so the number is what rank classification compares.
 """
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 
 from flan_jax.errors import FlanJaxError
 
-EOS_ID = 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +40,14 @@ def build_score_batch(
     return convert_examples(examples, format_name, lengths, bos_id=bos_id)
 
 
+def target_token_ids(vocab: Any, targets: list[str], eos: bool = True) -> list[list[int]]:
+    """Each target's ids, then the vocabulary's EOS id (as training's targets end)."""
+    from flan_jax.data.vocab import eos_id
+
+    end = [eos_id(vocab)] if eos else []
+    return [list(vocab.encode(t)) + end for t in targets]
+
+
 def score_texts(ckpt: str, vocab_path: str, inputs: str, targets: list[str], eos: bool = True) -> list[float]:
     """Summed target log-likelihoods, one per target text."""
     from flan_jax.data.vocab import load_vocabulary
@@ -50,7 +58,7 @@ def score_texts(ckpt: str, vocab_path: str, inputs: str, targets: list[str], eos
     config, params = params_io.load_checkpoint(ckpt)
     model = params_io.build_model(config)
     input_ids = list(vocab.encode(inputs))
-    target_ids = [list(vocab.encode(t)) + ([EOS_ID] if eos else []) for t in targets]
+    target_ids = target_token_ids(vocab, targets, eos)
     if max(input_ids + sum(target_ids, [])) >= config.vocab_size:
         raise FlanJaxError(f"{vocab_path}: token ids exceed the model vocabulary ({config.vocab_size}) of {ckpt}")
     from flan_jax.data.features import model_bos_id

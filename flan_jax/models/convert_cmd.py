@@ -74,15 +74,16 @@ def load_hf(model_dir: str | Path, scan_layers: bool = False) -> tuple[Any, Any]
     return config, params
 
 
-def save_hf(config: Any, params: Any, out_dir: str | Path) -> None:
-    """Writes a HF directory for a flan_jax (config, params), atomically."""
+def save_hf(config: Any, params: Any, out_dir: str | Path, token_ids: dict[str, Any] | None = None) -> None:
+    """Writes a HF directory for a flan_jax (config, params), atomically; `token_ids` (an
+    imported model's own, see params_io.load_token_ids) default to the family's."""
     from flan_jax.models.params_io import family_of
 
     family = family_of(config)
     if family == "decoder":
         from flan_jax.models.hf_llama import save_hf_llama
 
-        save_hf_llama(config, params, out_dir)
+        save_hf_llama(config, params, out_dir, token_ids)
     elif family == "gemma3":
         from flan_jax.models.hf_gemma import save_hf_gemma
 
@@ -90,7 +91,7 @@ def save_hf(config: Any, params: Any, out_dir: str | Path) -> None:
     else:
         from flan_jax.models.hf_t5 import save_hf_t5
 
-        save_hf_t5(config, params, out_dir)
+        save_hf_t5(config, params, out_dir, token_ids)
 
 
 def _check_out(out: str) -> None:
@@ -106,8 +107,10 @@ def run(args: argparse.Namespace) -> int:
         raise FlanJaxError("convert: give one of --from-hf HF_DIR, --from-gguf FILE or --to-hf --from CKPT")
     _check_out(args.out)
     if args.from_hf:
+        from flan_jax.models.hf_config import read_token_ids
+
         config, params = load_hf(args.from_hf, scan_layers=args.scan_layers)
-        params_io.save_checkpoint(args.out, config, params)
+        params_io.save_checkpoint(args.out, config, params, token_ids=read_token_ids(args.from_hf))
     elif args.from_gguf:
         from flan_jax.data.gguf_vocab import resolve_gguf_path
         from flan_jax.models.gguf_io import load_gguf
@@ -118,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.from_ckpt:
             raise FlanJaxError("convert --to-hf: --from CKPT is required")
         config, params = params_io.load_checkpoint(args.from_ckpt)
-        save_hf(config, params, args.out)
+        save_hf(config, params, args.out, token_ids=params_io.load_token_ids(args.from_ckpt))
     count = sum(v.size for v in params_io.flatten_params(params).values())
     print(f"wrote {args.out} ({type(config).__name__}, {count:,} parameters)")
     return 0

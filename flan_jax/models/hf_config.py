@@ -1,5 +1,5 @@
-"""Reading a Hugging Face model directory (config.json and safetensors weights), shared by
-both HF converters.
+"""Reading a Hugging Face model directory (config.json and safetensors weights) and writing
+its special token ids (config.json + generation_config.json), shared by the HF converters.
 
 Refuses what flan_jax never loads: a missing or malformed file, `auto_map` (remote code) and
 pickled weights (`*.bin`, `*.pt`, ...), which can run code when loaded.
@@ -77,3 +77,46 @@ def read_safetensors(model_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, 
                 f"{path}: not a readable safetensors file ({e}; {path.stat().st_size} bytes): "
                 "truncated or corrupt, download or save it again") from None
     return tensors, origin
+
+
+# ---------------------------------------------------------------------------------------------
+# Special token ids: written on export (config.json + generation_config.json) so transformers'
+# `generate` stops at the EOS the model was trained with, and carried through a flan_jax
+# parameter checkpoint (params_io TOKEN_IDS_FILE) so an imported model exports its own ids.
+
+TOKEN_ID_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
+# T5's vocabulary and ours (data/vocab.py): pad 0, eos 1, no BOS; decoding starts from id 0.
+FLAN_JAX_TOKEN_IDS = {"bos_token_id": None, "eos_token_id": 1, "pad_token_id": 0}
+T5_TOKEN_IDS = {**FLAN_JAX_TOKEN_IDS, "decoder_start_token_id": 0}
+
+
+def read_token_ids(model_dir: str | os.PathLike, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The special ids of a HF model directory: config.json's, overridden by
+    generation_config.json's (what transformers' generate uses). Only fields present are
+    returned; an id may be an int, a list of ints (several EOS, e.g. Llama 3) or None."""
+    model_dir = Path(model_dir)
+    config = read_hf_config(model_dir) if config is None else config
+    ids = {k: config[k] for k in TOKEN_ID_FIELDS if k in config}
+    gen_path = model_dir / "generation_config.json"
+    if gen_path.is_file():
+        try:
+            gen = json.loads(gen_path.read_text())
+        except json.JSONDecodeError as e:
+            raise FlanJaxError(f"{gen_path}: not valid JSON ({e})") from e
+        if not isinstance(gen, dict):
+            raise FlanJaxError(f"{gen_path}: expected a JSON object")
+        ids.update({k: gen[k] for k in TOKEN_ID_FIELDS if k in gen})
+    for key, value in ids.items():
+        values = value if isinstance(value, list) else [value]
+        if not all(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0) for v in values):
+            raise FlanJaxError(f"{model_dir}: {key} {value!r} is not a token id")
+    return ids
+
+
+def write_token_ids(directory: Path, config: dict[str, Any], token_ids: dict[str, Any]) -> dict[str, Any]:
+    """Put `token_ids` into the config.json dict and write `directory/generation_config.json`
+    (the same ids); returns the updated config dict. Shared by every HF exporter."""
+    config = {**config, **token_ids}
+    generation = {"_from_model_config": True, **token_ids}
+    (directory / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
+    return config

@@ -13,13 +13,17 @@ Weight layouts (HF stores Linear weights as [out, in]; our kernels are [in, out.
     model.layers.i.input_layernorm.weight     [D]         -> layers_i/attention_norm/scale
     model.layers.i.post_attention_layernorm.weight [D]    -> layers_i/mlp_norm/scale
     model.norm.weight                         [D]         -> final_norm/scale
-    lm_head.weight                            [V, D]      -> lm_head/kernel [D, V] (untied only)
+    lm_head.weight                            [V, D]      -> lm_head/kernel [D, V] (untied only; a
+                                                             tied config whose file holds a head unlike
+                                                             the embedding is untied, as transformers does)
 HF's rotary layout (rotate half) is the one `layers.rotary_embedding` uses, so q/k need no
 permutation.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -28,10 +32,11 @@ import numpy as np
 
 from flan_jax.errors import FlanJaxError
 from flan_jax.models.decoder import DecoderConfig
-from flan_jax.models.hf_config import read_hf_config, read_safetensors
+from flan_jax.models.hf_config import FLAN_JAX_TOKEN_IDS, read_hf_config, read_safetensors, write_token_ids
 from flan_jax.models.params_io import atomic_directory
 
 IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
+log = logging.getLogger("flan_jax.models")
 
 
 def _rope_fields(config: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -152,8 +157,15 @@ def convert_hf_llama(
         "embed": {"embedding": take("model.embed_tokens.weight", (V, D))},
         "final_norm": {"scale": take("model.norm.weight", (D,))},
     }
+    head = tensors.get("lm_head.weight")
+    if cfg.tie_embeddings and head is not None and not np.array_equal(head, params["embed"]["embedding"]):
+        # tie_word_embeddings=true, yet the file holds a different head: transformers (5.x)
+        # then does NOT tie and uses that head, so the model is untied here too
+        log.warning("%s: tie_word_embeddings is true but lm_head.weight differs from the embedding; "
+                    "untied, as transformers loads it", origin["lm_head.weight"])
+        cfg = dataclasses.replace(cfg, tie_embeddings=False)
     if cfg.tie_embeddings:
-        used.add("lm_head.weight")  # some tied checkpoints store a copy; the table is used
+        used.add("lm_head.weight")  # some tied checkpoints store a copy (equal): the table is used
     else:
         params["lm_head"] = {"kernel": take("lm_head.weight", (V, D)).T}
     unexpected = sorted(n for n in tensors if n not in used and not n.endswith(IGNORED_SUFFIXES))
@@ -218,8 +230,11 @@ def hf_config_dict(cfg: DecoderConfig) -> dict[str, Any]:
     }
 
 
-def save_hf_llama(cfg: DecoderConfig, params: Any, out_dir: str | os.PathLike) -> Path:
-    """Writes config.json + model.safetensors (float32) that transformers' LlamaForCausalLM loads.
+def save_hf_llama(cfg: DecoderConfig, params: Any, out_dir: str | os.PathLike,
+                  token_ids: dict[str, Any] | None = None) -> Path:
+    """Writes config.json + generation_config.json + model.safetensors (float32) that
+    transformers' LlamaForCausalLM loads. `token_ids` (bos/eos/pad_token_id; default our
+    vocabulary's: eos 1, pad 0, no BOS) go into both json files, so `generate` stops at EOS.
 
     Written atomically: nothing appears at `out_dir` unless every tensor was written.
     """
@@ -248,6 +263,7 @@ def save_hf_llama(cfg: DecoderConfig, params: Any, out_dir: str | os.PathLike) -
         out[p + "mlp.down_proj.weight"] = np.asarray(mlp["down"]["kernel"]).T
     out = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
     with atomic_directory(out_dir) as tmp:
-        (tmp / "config.json").write_text(json.dumps(hf_config_dict(cfg), indent=2) + "\n")
+        config = write_token_ids(tmp, hf_config_dict(cfg), FLAN_JAX_TOKEN_IDS if token_ids is None else token_ids)
+        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         save_file(out, str(tmp / "model.safetensors"), metadata={"format": "pt"})
     return Path(out_dir)

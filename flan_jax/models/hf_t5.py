@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from flan_jax.errors import FlanJaxError
-from flan_jax.models.hf_config import read_hf_config, read_safetensors
+from flan_jax.models.hf_config import T5_TOKEN_IDS, read_hf_config, read_safetensors, write_token_ids
 from flan_jax.models.params_io import atomic_directory
 from flan_jax.models.t5 import T5Config
 
@@ -108,9 +108,6 @@ def _config_to_hf(c: T5Config) -> dict[str, Any]:
         "dropout_rate": c.dropout_rate,
         "layer_norm_epsilon": c.norm_eps,
         "is_encoder_decoder": True,
-        "pad_token_id": 0,
-        "eos_token_id": 1,
-        "decoder_start_token_id": 0,
     }
 
 
@@ -245,9 +242,11 @@ def unstack_layers(params: dict[str, Any], config: T5Config) -> dict[str, Any]:
     return out
 
 
-def save_hf_t5(config: T5Config, params: dict[str, Any], directory: str | Path) -> None:
-    """Writes `config.json` + `model.safetensors` (float32) loadable by transformers'
-    `T5ForConditionalGeneration.from_pretrained(directory)`. Written atomically: nothing
+def save_hf_t5(config: T5Config, params: dict[str, Any], directory: str | Path,
+               token_ids: dict[str, Any] | None = None) -> None:
+    """Writes `config.json` + `generation_config.json` + `model.safetensors` (float32) loadable
+    by transformers' `T5ForConditionalGeneration.from_pretrained(directory)`; `token_ids`
+    default to T5's (pad 0, eos 1, decoder start 0). Written atomically: nothing
     appears at `directory` unless every tensor was written (an existing non-empty directory
     is refused)."""
     from flax.core import meta
@@ -267,4 +266,5 @@ def save_hf_t5(config: T5Config, params: dict[str, Any], directory: str | Path) 
         tensors[hf_name] = np.ascontiguousarray(array)
     with atomic_directory(directory) as tmp:
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        (tmp / "config.json").write_text(json.dumps(_config_to_hf(config), indent=2) + "\n")
+        hf = write_token_ids(tmp, _config_to_hf(config), T5_TOKEN_IDS if token_ids is None else token_ids)
+        (tmp / "config.json").write_text(json.dumps(hf, indent=2) + "\n")

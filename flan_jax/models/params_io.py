@@ -1,7 +1,9 @@
 """A flan_jax parameter checkpoint: a directory written atomically, readable without the trainer.
 
 Layout of CKPT/:
-    model_config.json   {"family": "decoder" | "gemma3" | "t5", "config": {<config dataclass fields>}}
+    model_config.json   {"family": "decoder" | "gemma3" | "t5", "config": {<config dataclass fields>},
+                         "token_ids": {"bos_token_id": ..., "eos_token_id": ..., ...}} (token_ids
+                         only for a model imported from HF: its own ids, written back on export)
     params.safetensors  float32 tensors keyed by their '/'-joined tree path,
                         e.g. "layers_0/attention/query/kernel" -> [D, H, Dh]
 
@@ -104,14 +106,17 @@ def family_of(config: Any) -> str:
     return families[name]
 
 
-def save_checkpoint(out_dir: str | os.PathLike, config: Any, params: Any) -> Path:
-    """Writes config + float32 params to `out_dir` atomically; returns the path."""
+def save_checkpoint(out_dir: str | os.PathLike, config: Any, params: Any,
+                    token_ids: dict[str, Any] | None = None) -> Path:
+    """Writes config + float32 params (+ HF special token ids) to `out_dir` atomically."""
     from safetensors.numpy import save_file
 
     family = family_of(config)
     flat = {k: v.astype(np.float32) for k, v in flatten_params(params).items()}
     with atomic_directory(out_dir) as tmp:
         payload = {"family": family, "config": dataclasses.asdict(config)}
+        if token_ids is not None:
+            payload["token_ids"] = dict(token_ids)
         (tmp / CONFIG_FILE).write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
         save_file(flat, str(tmp / PARAMS_FILE), metadata={"format": "flan_jax"})
     return Path(out_dir)
@@ -133,6 +138,18 @@ def load_config(ckpt_dir: str | os.PathLike) -> Any:
     if unknown:
         raise FlanJaxError(f"{path}: unknown {cls.__name__} fields {unknown}")
     return cls(**fields)
+
+
+def load_token_ids(ckpt_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The HF special token ids stored by `save_checkpoint`, or None (a model not from HF)."""
+    path = Path(ckpt_dir) / CONFIG_FILE
+    try:
+        ids = json.loads(path.read_text()).get("token_ids")
+    except (OSError, json.JSONDecodeError, AttributeError) as e:
+        raise FlanJaxError(f"{path}: cannot read ({e})") from e
+    if ids is not None and not isinstance(ids, dict):
+        raise FlanJaxError(f"{path}: 'token_ids' must be an object, got {type(ids).__name__}")
+    return ids
 
 
 def load_checkpoint(ckpt_dir: str | os.PathLike) -> tuple[Any, dict[str, Any]]:

@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flan_jax.errors import FlanJaxError
+
 log = logging.getLogger("flan_jax.train")
 EMBEDDING_SUBTREES = ("embed", "token_embedder")
 
@@ -86,6 +88,7 @@ class MetricsWriter:
 
     def __init__(self, logdir: str | None) -> None:
         self._tb = None
+        self.logdir = logdir
         if logdir:
             self._tb = _summary_writer_class()(logdir)
 
@@ -97,5 +100,11 @@ class MetricsWriter:
         log.info("%s step %d: %s", prefix, step, line)
 
     def close(self) -> None:
+        """Flush and close; an OS error (no space, read-only) -> FlanJaxError naming `logdir`."""
         if self._tb is not None:
-            self._tb.close()
+            tb, self._tb = self._tb, None
+            try:
+                tb.close()
+            except OSError as e:
+                raise FlanJaxError(f"TensorBoard events in {self.logdir} could not be written: "
+                                   f"{e.strerror or e}") from None

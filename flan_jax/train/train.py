@@ -4,12 +4,16 @@ Everything is importable (a notebook calls `train(...)` directly); the CLI (`fla
 train_cmd.py) only parses gin files and calls it. Resuming is automatic: when `model_dir` holds
 a checkpoint, the run continues from its step and data position.
 
-Files under `model_dir`: `checkpoints/<step>/` (orbax; params, optimizer state, step, batches
-consumed) and `tensorboard/` (event files: loss, accuracy, tokens/s, MFU, eval results).
+Files under `model_dir`: `checkpoints/<step>/` (orbax; params, optimizer state, step, data
+position and the data stream's identity), `tensorboard/` (event files: loss, accuracy, tokens/s,
+MFU, eval results) and `.lock` while a run is active. What may be in `model_dir`, and the lock
+that refuses a second run on it: run_dir.py. The data's first batch is read before
+`checkpoints/` and `tensorboard/` are created, so bad data leaves nothing behind.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -26,6 +30,7 @@ from flan_jax import host_malloc
 from flan_jax.errors import FlanJaxError
 from flan_jax.train import distributed
 from flan_jax.train import mesh as mesh_lib
+from flan_jax.train import run_dir
 from flan_jax.train.checkpoint import Checkpointer
 from flan_jax.train.loss import DEFAULT_HEAD_CAPACITY
 from flan_jax.train.metrics import MetricsWriter, measure_matmul_peak, model_flops_per_step
@@ -50,6 +55,7 @@ class TrainResult:
     batches_consumed: int
     losses: list[float]  # one per step run by this call
     last_metrics: dict[str, float]
+    note: str = ""  # why no step ran, when none did
 
 
 @gin.configurable
@@ -94,6 +100,16 @@ def _check_vocabulary(model_vocab_size: int) -> None:
                            f"{model_vocab_size}; bind the model's vocab_size >= {data_vocab_size}")
 
 
+def _identity_mismatch(stored: Mapping[str, Any] | None, identity: Mapping[str, Any]) -> dict[str, Any]:
+    """{field: (checkpoint's value, this run's)} for every field of the data stream's identity
+    that differs (JSON-normalised: tuples and lists compare equal)."""
+    if stored is None:
+        return {}
+    now = json.loads(json.dumps(identity))
+    return {k: (stored.get(k), now.get(k)) for k in sorted(set(stored) | set(now))
+            if stored.get(k) != now.get(k)}
+
+
 def _build_model(model: Any, pretrained: str | None) -> tuple[Any, Any, Any]:
     """(flax module, its config, pretrained params or None)."""
     from flan_jax.models import params_io
@@ -127,6 +143,7 @@ def train(
     seed: int = 0,
     pretrained: str | None = None,
     log_every: int = 10,
+    allow_data_change: bool = False,
     dry_run: bool = False,
 ) -> TrainResult:
     """Train `model` on `mixture` for `num_steps` optimizer steps (resuming from `model_dir`).
@@ -137,12 +154,22 @@ def train(
     batch_size: global rows per step, split into `num_microbatches` accumulated micro-batches.
     pretrained: a params_io checkpoint dir to start from (ignored when model_dir has a checkpoint).
     eval_hooks: callables (params, step) -> {name: value}, run every `eval_every` steps and at the end.
+    allow_data_change: resume although the checkpoint's data stream (mixture, lengths, batch
+      size, seed, packing, hosts) differs from this run's; refused otherwise. A changed batch
+      size alone continues at the same row when the rows consumed divide by it; any other
+      change starts the new stream from its beginning (logged).
+    Raises FlanJaxError (one line) for bad arguments, an unusable or busy model_dir
+      (run_dir.RunDirError), a failed checkpoint write (checkpoint.CheckpointWriteError) and a
+      NaN/inf loss (TrainingDivergedError). When no step is due (num_steps 0, or the checkpoint
+      already at num_steps) nothing is written and `note` says so.
     dry_run: build everything abstractly (shapes only: no init, no compile, no data read).
     """
     if mixture is None:
         raise FlanJaxError("train: no mixture (bind train.mixture to a mixture or task name, or 'synthetic')")
     if model_dir is None and not dry_run:
         raise FlanJaxError("train: no model_dir (flan-jax train --model_dir=DIR, or bind train.model_dir)")
+    if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 0:
+        raise FlanJaxError(f"train.num_steps must be an int >= 0, got {num_steps!r}")
     lengths = dict(feature_lengths or {"inputs": 256, "targets": 128})
     optimizer = optimizer or adafactor()
     loss_kwargs = loss_options()
@@ -177,6 +204,11 @@ def train(
                                 num_shards=num_hosts, seed=seed, start_batch=start_batch,
                                 num_epochs=None, bos_id=features.model_bos_id(module), **data_options())
 
+    # what fixes the order of the batches: stored with the data position, checked on resume
+    identity = {"mixture": mixture, "format": feature_format, "feature_lengths": lengths,
+                "batch_size": batch_size, "seed": seed, "num_hosts": num_hosts,
+                **({} if mixture == SYNTHETIC else data_options())}
+
     def global_batch(local: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
         return distributed.global_batch(local, mesh_lib.batch_sharding(mesh))
 
@@ -192,77 +224,124 @@ def train(
     if dry_run:
         return TrainResult(None, 0, 0, [], {})
 
-    # ---- restore: the latest checkpoint (state + data position), else pretrained or random init.
-    checkpoints = Checkpointer(os.path.join(model_dir, "checkpoints"), save_every=checkpoint_every,
-                               keep=keep_checkpoints)
-    if checkpoints.latest_step() is not None:
-        state, consumed = checkpoints.restore(abstract, shardings)
-        log.info("resumed from %s step %d (%d batches consumed)", checkpoints.directory,
-                 int(state.step), consumed)
-    else:
-        state = create_state(module, optimizer.tx, example, abstract, shardings, seed=seed,
-                             params=pretrained_params)
-        consumed = 0
-    batches = make_batches(consumed)
-
-    # ---- loop: step, check, checkpoint, log, evaluate.
-    writer = MetricsWriter(os.path.join(model_dir, "tensorboard") if host == 0 else None)
-    peak = measure_matmul_peak()
-    first = next(batches)
-    flops = model_flops_per_step(abstract.params, config, {k: (batch_size,) + np.shape(v)[1:]
-                                                           for k, v in first.items()})
-    # all positions the model processes per step (encoder + decoder, padding included)
-    tokens_per_step = batch_size * sum(np.shape(first[k])[1] for k in ("encoder_input_tokens",
-                                                                          "decoder_input_tokens") if k in first)
-    step, losses, m = int(jax.device_get(state.step)), [], {}
-    first_step = step + 1  # includes compilation: excluded from the throughput window
-    progress = tqdm.tqdm(total=num_steps, initial=step, disable=None if host == 0 else True,
-                         desc="train", dynamic_ncols=True)
-    window = {"start": time.perf_counter(), "steps": 0, "tokens": 0.0}
-
-    def finish(done_step: int, metrics: Mapping[str, jax.Array]) -> dict[str, float]:
-        """Fetch one step's metrics, stop on NaN/inf, log. Runs one step late (while the next
-        step computes) except before a checkpoint, an eval or the end."""
-        out = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        bad = [k for k in ("loss", "grad_norm", "update_norm") if not math.isfinite(out[k])]
-        if bad:
-            checkpoints.wait()
-            raise TrainingDivergedError(
-                f"{bad[0]} is {out[bad[0]]} at step {done_step}; stopped without saving. The last good "
-                f"checkpoint (step {checkpoints.latest_step()}) is kept in {checkpoints.directory}; "
-                "lower the learning rate or check the data")
-        losses.append(out["loss"])
-        progress.update(1)
-        progress.set_postfix(loss=f"{out['loss']:.4f}", refresh=False)
-        if done_step == first_step:
-            window.update(start=time.perf_counter(), steps=0, tokens=0.0)
-        else:
-            window["steps"] += 1
-            window["tokens"] += out["target_tokens"]
-        if done_step % log_every == 0 or done_step == num_steps:
-            elapsed = max(time.perf_counter() - window["start"], 1e-9)
-            if window["steps"]:
-                out["target_tokens_per_s"] = window["tokens"] / elapsed
-                out["tokens_per_s"] = tokens_per_step * window["steps"] / elapsed
-                out["steps_per_s"] = window["steps"] / elapsed
-                out["mfu"] = flops * window["steps"] / elapsed / peak
-            writer.write(done_step, out)
-            stats = getattr(batches, "stats", None)  # the data pipeline's running counts:
-            if stats is not None:  # truncated, dropped and zero-loss examples are reported
-                writer.write(done_step, {k: v for k, v in stats.as_dict().items()
-                                         if isinstance(v, (int, float))}, prefix="data")
-            window.update(start=time.perf_counter(), steps=0, tokens=0.0)
-        return out
-
-    unchecked = None  # (step, metrics) dispatched but not yet fetched
-    pending = first
+    # ---- restore: refuse a foreign or busy model_dir; the latest checkpoint (state + data
+    # position, its data identity checked), else pretrained or random init.
+    model_dir = os.path.abspath(model_dir)
+    run_dir.check_model_dir(model_dir)
+    lock = run_dir.RunLock(model_dir) if host == 0 else None
+    if lock is not None:
+        lock.acquire()
+    checkpoints = writer = progress = None
+    ok = False
     try:
+        ckpt_dir = os.path.join(model_dir, "checkpoints")
+        if os.path.isdir(ckpt_dir):
+            checkpoints = Checkpointer(ckpt_dir, save_every=checkpoint_every, keep=keep_checkpoints)
+        if checkpoints is not None and checkpoints.latest_step() is not None:
+            position = checkpoints.data_position()
+            consumed = int(position["batches_consumed"])
+            changed = _identity_mismatch(position.get("identity"), identity)
+            if changed and not allow_data_change:
+                raise FlanJaxError(
+                    f"checkpoint {checkpoints.directory}/{checkpoints.latest_step()} was trained on "
+                    "another data stream (" + "; ".join(f"{k}: {a!r} then, {b!r} now" for k, (a, b)
+                                                        in changed.items()) +
+                    "); resuming would skip or repeat examples. Use a new model_dir, or bind "
+                    "train.allow_data_change=True")
+            if changed:
+                rows = position.get("rows_consumed")
+                same_rows = set(changed) == {"batch_size"} and rows is not None and rows % batch_size == 0
+                consumed = rows // batch_size if same_rows else 0
+                log.warning("data stream changed (%s): %s", ", ".join(changed),
+                            f"continuing at row {rows}" if same_rows else "the new stream starts from its beginning")
+            if position.get("identity") is None:
+                log.warning("checkpoint stores no data identity (older format): data stream not checked")
+            state, _ = checkpoints.restore(abstract, shardings)
+            log.info("resumed from %s step %d (%d batches consumed)", checkpoints.directory,
+                     int(state.step), consumed)
+        else:
+            state = create_state(module, optimizer.tx, example, abstract, shardings, seed=seed,
+                                 params=pretrained_params)
+            consumed = 0
+        step = int(jax.device_get(state.step))
+        if step >= num_steps:  # say so; no loss is reported for steps that did not run
+            note = ("nothing to train: num_steps is 0" if step == 0 else
+                    f"nothing to train: the checkpoint in {checkpoints.directory} is at step {step}, "
+                    f"num_steps is {num_steps}")
+            log.info(note)
+            ok = True
+            return TrainResult(state, step, consumed, [], {}, note=note)
+        # ---- data check: the first batch is read before checkpoints/ and tensorboard/ exist
+        batches = make_batches(consumed)
+        try:
+            first = next(batches)
+        except StopIteration:
+            raise FlanJaxError(f"train: mixture {mixture!r} yields no batch of {batch_size} rows "
+                               f"(split {data_options()['split']!r})") from None
+        if checkpoints is None:
+            checkpoints = Checkpointer(ckpt_dir, save_every=checkpoint_every, keep=keep_checkpoints)
+
+        # ---- loop: step, check, checkpoint, log, evaluate.
+        writer = MetricsWriter(os.path.join(model_dir, "tensorboard") if host == 0 else None)
+        peak = measure_matmul_peak()
+        flops = model_flops_per_step(abstract.params, config, {k: (batch_size,) + np.shape(v)[1:]
+                                                               for k, v in first.items()})
+        # all positions the model processes per step (encoder + decoder, padding included)
+        tokens_per_step = batch_size * sum(np.shape(first[k])[1] for k in ("encoder_input_tokens",
+                                                                              "decoder_input_tokens") if k in first)
+        losses, m = [], {}
+        first_step = step + 1  # includes compilation: excluded from the throughput window
+        progress = tqdm.tqdm(total=num_steps, initial=step, disable=None if host == 0 else True,
+                             desc="train", dynamic_ncols=True)
+        window = {"start": time.perf_counter(), "steps": 0, "tokens": 0.0}
+
+        def finish(done_step: int, metrics: Mapping[str, jax.Array]) -> dict[str, float]:
+            """Fetch one step's metrics, stop on NaN/inf, log. Runs one step late (while the next
+            step computes) except before a checkpoint, an eval or the end."""
+            out = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            bad = [k for k in ("loss", "grad_norm", "update_norm") if not math.isfinite(out[k])]
+            if bad:
+                checkpoints.wait()
+                raise TrainingDivergedError(
+                    f"{bad[0]} is {out[bad[0]]} at step {done_step}; stopped without saving. The last good "
+                    f"checkpoint (step {checkpoints.latest_step()}) is kept in {checkpoints.directory}; "
+                    "lower the learning rate or check the data")
+            losses.append(out["loss"])
+            progress.update(1)
+            progress.set_postfix(loss=f"{out['loss']:.4f}", refresh=False)
+            if done_step == first_step:
+                window.update(start=time.perf_counter(), steps=0, tokens=0.0)
+            else:
+                window["steps"] += 1
+                window["tokens"] += out["target_tokens"]
+            if done_step % log_every == 0 or done_step == num_steps:
+                elapsed = max(time.perf_counter() - window["start"], 1e-9)
+                if window["steps"]:
+                    out["target_tokens_per_s"] = window["tokens"] / elapsed
+                    out["tokens_per_s"] = tokens_per_step * window["steps"] / elapsed
+                    out["steps_per_s"] = window["steps"] / elapsed
+                    out["mfu"] = flops * window["steps"] / elapsed / peak
+                writer.write(done_step, out)
+                stats = getattr(batches, "stats", None)  # the data pipeline's running counts:
+                if stats is not None:  # truncated, dropped and zero-loss examples are reported
+                    writer.write(done_step, {k: v for k, v in stats.as_dict().items()
+                                             if isinstance(v, (int, float))}, prefix="data")
+                window.update(start=time.perf_counter(), steps=0, tokens=0.0)
+            return out
+
+        unchecked = None  # (step, metrics) dispatched but not yet fetched
+        pending = first
+
+        def position() -> dict[str, Any]:
+            return {"rows_consumed": consumed * batch_size, "identity": identity}
+
         while step < num_steps:
             local = pending if pending is not None else next(batches)
             pending = None
             state, metrics = train_step(state, global_batch(local))  # dispatched asynchronously
             consumed += 1
             step += 1
+            checkpoints.check_for_errors()  # a failed background save stops the run now
             if unchecked is not None:
                 m = finish(*unchecked)
             unchecked = (step, metrics)
@@ -271,15 +350,25 @@ def train(
             if save_now or eval_now or step == num_steps:  # never save or evaluate an unchecked state
                 m, unchecked = finish(*unchecked), None
             if save_now:
-                checkpoints.save(state, consumed, step=step)
+                checkpoints.save(state, consumed, step=step, data=position())
             if eval_now:
                 for hook in eval_hooks:
                     writer.write(step, hook(state.params, step), prefix="eval")
         if unchecked is not None:
             m = finish(*unchecked)
-        checkpoints.save(state, consumed, step=step, force=True)
+        checkpoints.save(state, consumed, step=step, force=True, data=position())
+        checkpoints.wait()  # the last save's background write: its failure is this run's
+        ok = True
+        return TrainResult(state, step, consumed, losses, m)
     finally:
-        checkpoints.close()
-        writer.close()
-        progress.close()
-    return TrainResult(state, step, consumed, losses, m)
+        errors = []
+        for resource in (progress, writer, checkpoints):
+            try:
+                if resource is not None:
+                    resource.close()
+            except FlanJaxError as e:
+                errors.append(e)
+        if lock is not None:
+            lock.release()
+        if ok and errors:  # when a failure is already propagating, it is the one reported
+            raise errors[0]

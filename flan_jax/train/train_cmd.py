@@ -186,9 +186,39 @@ def accept_gin_flags(parser: argparse.ArgumentParser) -> None:
     parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
+def _drop_traceback(record: logging.LogRecord) -> bool:
+    """orbax's ERROR records (absl's logger, and asyncio's "Task exception was never retrieved"
+    for orbax's writer tasks) are dropped: each failure they describe is raised by
+    checkpoint.py as one FlanJaxError line. Other records lose their tracebacks. (absl records
+    carry absl's own file as pathname, so orbax is looked for on the stacks.)"""
+    if record.levelno >= logging.ERROR and _from_orbax(record):
+        return False
+    record.exc_info, record.exc_text, record.stack_info = None, None, None
+    return True
+
+
+def _from_orbax(record: logging.LogRecord) -> bool:
+    marker = f"{os.sep}orbax{os.sep}"
+    frame = sys._getframe(1)  # noqa: SLF001  (the logging call's stack)
+    while frame is not None:
+        if marker in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    tb = record.exc_info[2] if record.exc_info else None  # the exception's own stack
+    while tb is not None:
+        if marker in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("absl").setLevel(logging.WARNING)
+    absl_log = logging.getLogger("absl")
+    absl_log.setLevel(logging.WARNING)
+    # orbax logs a failed background save with its traceback (once per thread it passes through)
+    absl_log.addFilter(_drop_traceback)
+    logging.getLogger("asyncio").addFilter(_drop_traceback)
     bindings = list(args.gin_bindings)
     if args.model_dir:
         bindings.insert(0, f"MODEL_DIR = {args.model_dir!r}")
@@ -208,6 +238,8 @@ def run(args: argparse.Namespace) -> int:
         raise FlanJaxError(str(e).split("\n  In call to configurable")[0]) from None
     if args.dry_run:
         print("dry run: configuration builds")
+    elif not result.losses:  # no step ran: no loss to report
+        print(f"{result.note}; nothing written")
     else:
-        print(f"trained to step {result.step}; last loss {result.last_metrics.get('loss', float('nan')):.4f}")
+        print(f"trained {len(result.losses)} steps to step {result.step}; last loss {result.losses[-1]:.4f}")
     return 0

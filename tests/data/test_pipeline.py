@@ -227,3 +227,38 @@ def test_model_logits_packed_equal_unpacked(fmt):
                 j = index[key(batch, r, seg, s)]
                 np.testing.assert_allclose(logits[r][seg == s], alone_logits[j][: (seg == s).sum()],
                                            atol=2e-5, rtol=1e-4)
+
+
+def test_overlong_targets_keep_eos_as_the_tasks_seqio_output_does():
+    """The registered flan-mini task, trimmed by seqio itself (append_eos_after_trim puts EOS
+    after the cut: e.g. [415, 928, 1]) is the reference; the pipeline's rows must agree."""
+    from flan_jax.data import tasks
+
+    name = "flan_mini.mini_date_format:zs_noopt"
+    task = tasks.ensure_task(name)
+    lengths = {"inputs": 64, "targets": 3}
+    want = [ex["targets"] for ex in task.get_dataset(lengths, split="validation", shuffle=False).take(8)
+            .as_numpy_iterator()]
+    assert any(len(t) == 3 for t in want) and all(t[-1] == 1 for t in want)
+    it = pipeline.batches(name, "enc_dec", lengths, 1, pack=False, split="validation", shuffle=False)
+    got = [b["decoder_target_tokens"][0] for b, _ in zip(it, range(8))]
+    for w, g in zip(want, got):
+        np.testing.assert_array_equal(g[:len(w)], w)
+
+
+def test_iterable_source_eos_after_trim_by_hand():
+    ex = [{"inputs": [7], "targets": [415, 928, 323, 1]}]
+    kept = next(pipeline.batches(ex, "enc_dec", {"inputs": 2, "targets": 3}, 1, pack=False, eos_id=1))
+    np.testing.assert_array_equal(kept["decoder_target_tokens"][0], [415, 928, 1])
+    plain = next(pipeline.batches(ex, "enc_dec", {"inputs": 2, "targets": 3}, 1, pack=False))
+    np.testing.assert_array_equal(plain["decoder_target_tokens"][0], [415, 928, 323])
+
+
+def test_rows_do_not_depend_on_the_batch_size():
+    """Why a resumed run may change only the batch size (train.allow_data_change): the row
+    stream is the same, so 2 batches of 4 rows end where 1 batch of 8 does (row 8)."""
+    examples = _examples(200)
+    fours = list(pipeline.batches(examples, "decoder", LENGTHS, 4))
+    eights = list(pipeline.batches(examples, "decoder", LENGTHS, 8, start_batch=1))
+    for key in eights[0]:
+        np.testing.assert_array_equal(eights[0][key], np.concatenate([fours[2][key], fours[3][key]]))

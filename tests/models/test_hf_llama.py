@@ -192,3 +192,69 @@ def test_llama3_rope_scaling_matches_transformers_and_round_trips(tmp_path):
     save_hf_llama(cfg, params, tmp_path / "back")
     reloaded = LlamaForCausalLM.from_pretrained(tmp_path / "back").eval()
     np.testing.assert_array_equal(_hf_logits(reloaded, ids), _hf_logits(model, ids))
+
+
+def test_tied_config_with_a_distinct_head_in_the_file_matches_transformers(tmp_path):
+    """tie_word_embeddings=true but model.safetensors also holds an lm_head.weight unlike the
+    embedding: transformers loads that head untied; so must we (logits compared)."""
+    from safetensors.numpy import save_file
+
+    make_hf_llama(tmp_path / "hf", tie=True)
+    tensors = load_file(tmp_path / "hf" / "model.safetensors")
+    tensors["lm_head.weight"] = (np.random.default_rng(1).standard_normal(
+        tensors["model.embed_tokens.weight"].shape) * 0.3).astype(np.float32)
+    save_file(tensors, str(tmp_path / "hf" / "model.safetensors"), metadata={"format": "pt"})
+    model = LlamaForCausalLM.from_pretrained(tmp_path / "hf").eval()
+    cfg, params = load_hf_llama(tmp_path / "hf")
+    assert not cfg.tie_embeddings
+    ids = np.random.default_rng(0).integers(1, 96, size=(2, 9))
+    got = Decoder(cfg).apply({"params": params}, {"decoder_input_tokens": jnp.asarray(ids)})
+    assert np.abs(np.asarray(got) - _hf_logits(model, ids)).max() <= 1e-4
+    # a tied file that stores an identical copy stays tied
+    tensors["lm_head.weight"] = tensors["model.embed_tokens.weight"]
+    save_file(tensors, str(tmp_path / "hf" / "model.safetensors"), metadata={"format": "pt"})
+    assert load_hf_llama(tmp_path / "hf")[0].tie_embeddings
+
+
+def test_export_writes_token_ids_and_transformers_generate_stops_at_our_eos(tmp_path):
+    """A flan_jax decoder whose head always prefers id 1 (our EOS): transformers' generate must
+    stop after that one token, which it can only do when the export names eos_token_id."""
+    from transformers import GenerationConfig
+
+    import flax.linen as nn
+    import jax
+
+    from flan_jax.models.decoder import DecoderConfig
+
+    cfg = DecoderConfig(vocab_size=32, emb_dim=16, num_heads=2, num_kv_heads=1, head_dim=8, mlp_dim=24,
+                        num_layers=1, tie_embeddings=False)
+    batch = {"decoder_input_tokens": jnp.ones((1, 4), jnp.int32)}
+    params = jax.device_get(Decoder(cfg).init(jax.random.PRNGKey(0), batch)["params"])
+    # all weights 0 but an all-ones embedding, norm and head column 1: every position's
+    # hidden state is the positive ones vector, so id 1 (our EOS) wins by far
+    params = jax.tree.map(np.zeros_like, nn.meta.unbox(params))
+    params["embed"]["embedding"][:] = 1.0
+    params["final_norm"]["scale"][:] = 1.0
+    params["lm_head"]["kernel"][:, 1] = 10.0
+    save_hf_llama(cfg, params, tmp_path / "hf")
+    gen = GenerationConfig.from_pretrained(tmp_path / "hf")
+    assert (gen.eos_token_id, gen.pad_token_id, gen.bos_token_id) == (1, 0, None)
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["eos_token_id"] == 1
+    model = LlamaForCausalLM.from_pretrained(tmp_path / "hf").eval()
+    out = model.generate(torch.tensor([[5, 9, 3]]), max_new_tokens=8, do_sample=False)
+    assert out[0, 3:].tolist() == [1]
+
+
+def test_imported_token_ids_survive_the_round_trip(tmp_path):
+    """Llama ids (bos 1, eos 2, no pad) of an imported model come back on export, through the
+    CLI's flan_jax checkpoint."""
+    from flan_jax.cli import main
+
+    make_hf_llama(tmp_path / "hf")
+    want = json.loads((tmp_path / "hf" / "generation_config.json").read_text())
+    assert (want["bos_token_id"], want["eos_token_id"]) == (1, 2)  # LlamaConfig's defaults
+    assert main(["convert", "--from-hf", str(tmp_path / "hf"), "--out", str(tmp_path / "ckpt")]) == 0
+    assert main(["convert", "--to-hf", "--from", str(tmp_path / "ckpt"), "--out", str(tmp_path / "back")]) == 0
+    for name in ("config.json", "generation_config.json"):
+        got = json.loads((tmp_path / "back" / name).read_text())
+        assert (got["bos_token_id"], got["eos_token_id"], got.get("pad_token_id")) == (1, 2, want.get("pad_token_id"))

@@ -192,3 +192,14 @@ def test_bfloat16_and_sharded_checkpoints(tmp_path):
     assert config16 == config32
     rounded = jax.tree_util.tree_map(lambda a: np.asarray(jnp.asarray(a, jnp.bfloat16), np.float32), params32)
     jax.tree_util.tree_map(np.testing.assert_array_equal, params16, rounded)
+
+
+def test_export_writes_t5_token_ids_for_generate(hf_dir, tmp_path):
+    from transformers import GenerationConfig
+
+    from flan_jax.models.hf_t5 import load_hf_t5, save_hf_t5
+
+    config, params = load_hf_t5(hf_dir[1])
+    save_hf_t5(config, params, tmp_path / "out")
+    gen = GenerationConfig.from_pretrained(tmp_path / "out")
+    assert (gen.eos_token_id, gen.pad_token_id, gen.decoder_start_token_id) == (1, 0, 0)

@@ -3,6 +3,7 @@
     model_dir/
       checkpoints/<step>/   orbax checkpoints (and orbax's `<step>.orbax-checkpoint-tmp-*`)
       tensorboard/          event files
+      adapters/<step>/      a LoRA run's final adapters (train/lora_training.py)
       .lock                 the running trainer's pid and host (see `RunLock`)
 
 Before a run touches `model_dir`, `check_model_dir` refuses (FlanJaxError, one line naming the
@@ -31,7 +32,7 @@ from flan_jax.errors import FlanJaxError
 
 log = logging.getLogger("flan_jax.train")
 LOCK_NAME = ".lock"
-RUN_ENTRIES = ("checkpoints", "tensorboard", LOCK_NAME)  # everything a run may create at the top
+RUN_ENTRIES = ("checkpoints", "tensorboard", "adapters", LOCK_NAME)  # everything a run may create at the top
 _STEP_DIR = re.compile(r"^\d+(\.orbax-checkpoint-tmp(-\d+)?)?$")  # `<step>` or orbax's tmp dir of it
 
 

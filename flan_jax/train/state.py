@@ -25,11 +25,14 @@ from flan_jax.models.sharding import LOGICAL_AXIS_RULES, LogicalRules, logical_s
 
 
 class TrainState(flax.struct.PyTreeNode):
-    """Everything the optimizer changes: params (float32), optimizer state, step count."""
+    """Everything the optimizer changes: params (float32), optimizer state, step count; and
+    `frozen`, parameters the step reads but never changes (a LoRA run's base model,
+    train/lora_training.py), which checkpoints leave out (they are rebuilt from their source)."""
 
     step: jax.Array
     params: Any
     opt_state: Any
+    frozen: Any = None
 
 
 def _is_box(x: Any) -> bool:

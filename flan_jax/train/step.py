@@ -74,20 +74,24 @@ def make_train_step(
     at_positions = head_capacity is not None and getattr(apply_fn, "returns_hidden", False)
     groups = 1 if mesh is None else batch_shards(mesh)
 
-    def micro_loss(params: Any, micro: Batch, rng: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def micro_loss(params: Any, micro: Batch, rng: jax.Array, frozen: Any
+                   ) -> tuple[jax.Array, dict[str, jax.Array]]:
         p = params if compute_dtype is None else _cast_floats(params, compute_dtype)
+        # frozen parameters (a LoRA base) are an argument the gradient is not taken for
+        extra = {} if frozen is None else {"frozen": frozen}
         if at_positions:
-            hidden, head = apply_fn(p, micro, rng, return_hidden=True)
+            hidden, head = apply_fn(p, micro, rng, return_hidden=True, **extra)
             return head_cross_entropy_loss(hidden, head, micro, capacity=head_capacity, groups=groups,
                                            **loss_kwargs)
-        logits = apply_fn(p, micro, rng)
+        logits = apply_fn(p, micro, rng, **extra)
         return cross_entropy_loss(logits, micro, **loss_kwargs)
 
     grad_fn = jax.value_and_grad(micro_loss, has_aux=True)
 
-    def summed_grads(params: Any, batch: Batch, rng: jax.Array) -> tuple[jax.Array, dict[str, jax.Array], Any]:
+    def summed_grads(params: Any, batch: Batch, rng: jax.Array, frozen: Any = None
+                     ) -> tuple[jax.Array, dict[str, jax.Array], Any]:
         if num_microbatches == 1:
-            (loss_sum, aux), grads = grad_fn(params, batch, jax.random.fold_in(rng, 0))
+            (loss_sum, aux), grads = grad_fn(params, batch, jax.random.fold_in(rng, 0), frozen)
             return loss_sum, aux, grads
         micro = split_microbatches(batch, num_microbatches)
         if mesh is not None:  # keep each micro-batch spread over the batch shards
@@ -97,7 +101,7 @@ def make_train_step(
         def body(carry, mb_and_index):
             loss_acc, aux_acc, grad_acc = carry
             mb, i = mb_and_index
-            (loss_sum, aux), grads = grad_fn(params, mb, jax.random.fold_in(rng, i))
+            (loss_sum, aux), grads = grad_fn(params, mb, jax.random.fold_in(rng, i), frozen)
             return (loss_acc + loss_sum, jax.tree.map(jnp.add, aux_acc, aux),
                     jax.tree.map(jnp.add, grad_acc, grads)), None
 
@@ -109,7 +113,7 @@ def make_train_step(
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
         rng = jax.random.fold_in(jax.random.PRNGKey(dropout_seed), state.step)
-        loss_sum, aux, grads = summed_grads(state.params, batch, rng)
+        loss_sum, aux, grads = summed_grads(state.params, batch, rng, state.frozen)
         # Divide once by the whole batch's normalizer (the target tokens, or sequences).
         denom = jnp.maximum(aux["normalizer"], 1e-9)
         grads = jax.tree.map(lambda g: g / denom, grads)
@@ -125,7 +129,7 @@ def make_train_step(
             # the host stops on a non-finite value BEFORE saving, so bad params never reach disk
             "update_norm": optax.global_norm(updates),
         }
-        return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+        return TrainState(step=state.step + 1, params=params, opt_state=opt_state, frozen=state.frozen), metrics
 
     return step
 

@@ -35,6 +35,7 @@ from flan_jax.train.checkpoint import Checkpointer
 from flan_jax.train.loss import DEFAULT_HEAD_CAPACITY
 from flan_jax.train.metrics import MetricsWriter, measure_matmul_peak, model_flops_per_step
 from flan_jax.train.optim import Optimizer, adafactor
+from flan_jax.train import lora_training
 from flan_jax.train.state import TrainState, create_state, num_params, state_shardings
 from flan_jax.train.step import jit_train_step, make_train_step, model_apply_fn
 from flan_jax.train.synthetic import synthetic_batch, synthetic_batches
@@ -144,6 +145,7 @@ def train(
     pretrained: str | None = None,
     log_every: int = 10,
     allow_data_change: bool = False,
+    lora: Any = None,
     dry_run: bool = False,
 ) -> TrainResult:
     """Train `model` on `mixture` for `num_steps` optimizer steps (resuming from `model_dir`).
@@ -213,13 +215,22 @@ def train(
         return distributed.global_batch(local, mesh_lib.batch_sharding(mesh))
 
     # ---- state: shapes and shardings decided once, from the logical axis rules.
-    abstract, shardings = state_shardings(module, optimizer.tx, example, mesh)
+    # With `lora` (a LoraConfig) the state's params are the adapters and the base is frozen.
+    if lora is None:
+        abstract, shardings = state_shardings(module, optimizer.tx, example, mesh)
+        apply_fn = model_apply_fn(module)
+    else:
+        abstract, shardings = lora_training.state_shardings(module, lora, optimizer.tx, example, mesh)
+        apply_fn = lora_training.apply_fn(module, lora)
+        log.info("LoRA: %.3fM adapter parameters trained, %.2fM frozen", num_params(abstract.params) / 1e6,
+                 num_params(abstract.frozen) / 1e6)
     log.info("model %s: %.2fM parameters, format %s, mesh %s", type(module).__name__,
-             num_params(abstract.params) / 1e6, feature_format, dict(mesh.shape))
+             num_params(abstract.frozen if lora is not None else abstract.params) / 1e6, feature_format,
+             dict(mesh.shape))
 
     # ---- step: jitted with in/out shardings, the state donated.
     train_step = jit_train_step(
-        make_train_step(model_apply_fn(module), optimizer, num_microbatches=num_microbatches,
+        make_train_step(apply_fn, optimizer, num_microbatches=num_microbatches,
                         loss_kwargs=loss_kwargs, mesh=mesh, dropout_seed=seed), mesh, shardings)
     if dry_run:
         return TrainResult(None, 0, 0, [], {})
@@ -257,11 +268,19 @@ def train(
             if position.get("identity") is None:
                 log.warning("checkpoint stores no data identity (older format): data stream not checked")
             state, _ = checkpoints.restore(abstract, shardings)
+            if lora is not None:  # the frozen base is not in checkpoints: rebuilt from its source
+                state = state.replace(frozen=lora_training.frozen_base(
+                    module, example, abstract, shardings, seed, pretrained_params))
             log.info("resumed from %s step %d (%d batches consumed)", checkpoints.directory,
                      int(state.step), consumed)
         else:
-            state = create_state(module, optimizer.tx, example, abstract, shardings, seed=seed,
-                                 params=pretrained_params)
+            if lora is None:
+                state = create_state(module, optimizer.tx, example, abstract, shardings, seed=seed,
+                                     params=pretrained_params)
+            else:
+                base = lora_training.frozen_base(module, example, abstract, shardings, seed, pretrained_params)
+                state = lora_training.create_state(module, lora, optimizer.tx, example, abstract, shardings,
+                                                   base, seed)
             consumed = 0
         step = int(jax.device_get(state.step))
         if step >= num_steps:  # say so; no loss is reported for steps that did not run
@@ -358,6 +377,9 @@ def train(
             m = finish(*unchecked)
         checkpoints.save(state, consumed, step=step, force=True, data=position())
         checkpoints.wait()  # the last save's background write: its failure is this run's
+        if lora is not None and host == 0:  # the adapters alone, applied to `pretrained` by path
+            lora_training.save_adapters(os.path.join(model_dir, "adapters", str(step)), state.params, lora,
+                                        os.path.abspath(pretrained) if pretrained else None)
         ok = True
         return TrainResult(state, step, consumed, losses, m)
     finally:

@@ -1,0 +1,162 @@
+"""The task cache and its Grain reader: records equal seqio's examples, stale caches are refused,
+rates hold at read time, resume is exact and constant-time, workers do not change batches."""
+import json
+import time
+
+import numpy as np
+import pytest
+
+from flan_jax.data import cache, cached_pipeline
+from flan_jax.errors import FlanJaxError
+
+TASKS = ("flan_mini.mini_add:zs_noopt", "flan_mini.mini_vowel_start:zs_opt")
+LENGTHS = (("inputs", 48), ("targets", 8))
+
+
+@pytest.fixture(scope="module")
+def cached(tmp_path_factory):
+    from flan_jax.data import tasks
+    for t in TASKS:
+        tasks.ensure_task(t)
+    out = tmp_path_factory.mktemp("cache")
+    manifests = cache.cache_tasks(TASKS, str(out), splits=("train", "validation"), max_examples=300)
+    return out, manifests
+
+
+def test_encode_decode_worked_example():
+    data = cache.encode_example({"inputs": [7, 8], "targets": [3, 1]})
+    assert len(data) == 4 + 2 * (5 + 8)
+    back = cache.decode_example(data)
+    assert {k: v.tolist() for k, v in back.items()} == {"inputs": [7, 8], "targets": [3, 1]}
+    chat = cache.decode_example(cache.encode_example({"targets": [5, 1], "loss_weights": [1, 1]}))
+    assert sorted(chat) == ["loss_weights", "targets"]
+
+
+def test_records_equal_the_seqio_task(cached):
+    import seqio
+    from array_record.python import array_record_module as ar
+    out, manifests = cached
+    m = manifests[0]
+    assert m["task"] == TASKS[0] and m["splits"]["train"]["num_examples"] == 300
+    ds = seqio.get_mixture_or_task(TASKS[0]).get_dataset(None, split="train", shuffle=False, use_cached=False)
+    want = [ex for _, ex in zip(range(300), ds.as_numpy_iterator())]
+    reader = ar.ArrayRecordReader(str(cache.task_dir(out, TASKS[0]) / m["splits"]["train"]["files"][0]))
+    got = [cache.decode_example(r) for r in reader.read_all()]
+    reader.close()
+    assert len(got) == 300
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g["inputs"], w["inputs"])
+        np.testing.assert_array_equal(g["targets"], w["targets"])
+    assert m["splits"]["train"]["max_targets"] == max(len(w["targets"]) for w in want)
+
+
+@pytest.mark.parametrize("field", ["vocabulary", "templates"])
+def test_a_stale_manifest_is_refused_naming_the_field(cached, tmp_path, field):
+    import seqio
+    out, _ = cached
+    manifest = cache.load_manifest(out, TASKS[0])
+    manifest[field] = "0" * 64
+    vocab = seqio.get_mixture_or_task(TASKS[0]).output_features["targets"].vocabulary
+    with pytest.raises(cache.StaleCacheError, match=f"field '{field}' differs"):
+        cache.check_manifest(manifest, task_name=TASKS[0], vocabulary=vocab, split="train", where="x")
+    with pytest.raises(cache.StaleCacheError, match="no split 'test'"):
+        cache.check_manifest(cache.load_manifest(out, TASKS[0]), task_name=TASKS[0], vocabulary=vocab,
+                             split="test", where="x")
+
+
+def test_missing_and_corrupt_caches_are_errors(cached, tmp_path):
+    with pytest.raises(cache.StaleCacheError, match="is not cached"):
+        cached_pipeline.stream_spec(str(tmp_path), {TASKS[0]: 1.0}, "train")
+    bad = cache.task_dir(tmp_path, TASKS[0])
+    bad.mkdir(parents=True)
+    (bad / "manifest.json").write_text("{oops")
+    with pytest.raises(cache.StaleCacheError, match="not a readable manifest"):
+        cached_pipeline.stream_spec(str(tmp_path), {TASKS[0]: 1.0}, "train")
+
+
+def _spec(out, rates=(0.75, 0.25), pack=True, block_size=64, seed=0):
+    stream = cached_pipeline.stream_spec(str(out), dict(zip(TASKS, rates)), "train", seed=seed)
+    return cached_pipeline.BlockSpec(stream, "decoder", LENGTHS, pack=pack, block_size=block_size)
+
+
+def test_rates_hold_at_read_time(cached):
+    out, _ = cached
+    examples = cached_pipeline.mixed_examples(_spec(out).stream)
+    add_targets = {tuple(r.tolist()) for r in _task_targets(out, TASKS[0])}
+    n = 4000
+    from_first = sum(tuple(examples[i]["targets"].tolist()) in add_targets for i in range(n))
+    assert abs(from_first / n - 0.75) < 0.02
+
+
+def _task_targets(out, task):
+    from array_record.python import array_record_module as ar
+    m = cache.load_manifest(out, task)
+    reader = ar.ArrayRecordReader(str(cache.task_dir(out, task) / m["splits"]["train"]["files"][0]))
+    rows = [cache.decode_example(r)["targets"] for r in reader.read_all()]
+    reader.close()
+    return rows
+
+
+def test_packed_batches_hold_every_example_of_a_block_once(cached):
+    out, _ = cached
+    spec = _spec(out, block_size=40)
+    rows, counts = cached_pipeline.block_rows(spec, 3)
+    examples = cached_pipeline.mixed_examples(spec.stream)
+    want = sorted(tuple(examples[p]["targets"].tolist()) for p in range(120, 160))
+    got = sorted(tuple(seg.decoder[seg.weights.astype(bool)].tolist()) for row in rows for seg in row)
+    assert got == want and counts["examples"] == 40
+    assert all(sum(s.decoder.size for s in row) <= 56 for row in rows)
+
+
+def test_resume_at_any_position_is_exact_and_constant_time(cached):
+    out, _ = cached
+    spec = _spec(out, block_size=32)
+    it = cached_pipeline.CachedBatches(spec, batch_size=4)
+    run = [next(it) for _ in range(12)]
+    state = None
+    it2 = cached_pipeline.CachedBatches(spec, batch_size=4)
+    for _ in range(5):
+        next(it2)
+    state = it2.state()
+    resumed = cached_pipeline.CachedBatches(spec, batch_size=4, state=json.loads(json.dumps(state)))
+    for want in run[5:]:
+        got = next(resumed)
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k])
+    # far into the stream (block 10**7 = 3.2e8 examples in): as cheap as block 1
+    far = {"block": 10 ** 7, "row": 1}
+    start = time.perf_counter()
+    a = next(cached_pipeline.CachedBatches(spec, batch_size=4, state=far))
+    assert time.perf_counter() - start < 5.0
+    b_it = cached_pipeline.CachedBatches(spec, batch_size=4, state={"block": 10 ** 7, "row": 0})
+    rows = cached_pipeline.block_rows(spec, 10 ** 7)[0]
+    assert len(rows) > 5
+    first = next(b_it)
+    np.testing.assert_array_equal(a["decoder_target_tokens"][:3], first["decoder_target_tokens"][1:4])
+
+
+@pytest.mark.slow
+def test_worker_processes_do_not_change_the_batches(cached):
+    out, _ = cached
+    spec = _spec(out, block_size=32)
+    serial = cached_pipeline.CachedBatches(spec, batch_size=4)
+    parallel = cached_pipeline.CachedBatches(spec, batch_size=4, workers=2)
+    try:
+        for _ in range(20):
+            a, b = next(serial), next(parallel)
+            for k in a:
+                np.testing.assert_array_equal(a[k], b[k])
+    finally:
+        parallel.close()
+
+
+def test_unpacked_rows_hold_one_example_each(cached):
+    out, _ = cached
+    batch = next(cached_pipeline.CachedBatches(_spec(out, pack=False), batch_size=6))
+    assert "decoder_segment_ids" not in batch and batch["decoder_target_tokens"].shape == (6, 56)
+
+
+def test_bad_batch_size_is_refused(cached):
+    out, _ = cached
+    with pytest.raises(FlanJaxError, match="batch_size"):
+        cached_pipeline.CachedBatches(_spec(out), batch_size=0)

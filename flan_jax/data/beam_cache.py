@@ -17,7 +17,7 @@ from typing import Any
 def run_beam(task_names: Sequence[str], cache_dir: str, *, splits: Sequence[str] = ("train",),
              max_examples: int | None = None, register: Callable[[], Any] | None = None,
              pipeline_args: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Write every task with a Beam pipeline; returns the manifests (DirectRunner: in order)."""
+    """Write every task with a Beam pipeline; returns the manifests as written, in task order."""
     import apache_beam as beam  # noqa: PLC0415
     from apache_beam.options.pipeline_options import PipelineOptions  # noqa: PLC0415
 
@@ -29,11 +29,12 @@ def run_beam(task_names: Sequence[str], cache_dir: str, *, splits: Sequence[str]
         def process(self, task: str):
             from flan_jax.data import cache  # noqa: PLC0415
 
-            yield cache.write_task(task, cache_dir, tuple(splits), max_examples)
+            yield cache.write_task(task, cache_dir, tuple(splits), max_examples)["task"]
+
+    from flan_jax.data import cache  # noqa: PLC0415
 
     options = PipelineOptions(list(pipeline_args) or ["--runner=DirectRunner"])
-    manifests: list[dict[str, Any]] = []
     with beam.Pipeline(options=options) as p:
-        _ = (p | beam.Create(list(task_names)) | beam.Reshuffle() | beam.ParDo(WriteTask())
-             | beam.Map(manifests.append))
-    return sorted(manifests, key=lambda m: list(task_names).index(m["task"]))
+        _ = p | beam.Create(list(task_names)) | beam.Reshuffle() | beam.ParDo(WriteTask())
+    # the workers' results live in the cache itself: its manifests (written last by each task)
+    return [cache.load_manifest(cache_dir, t) for t in task_names]

@@ -160,3 +160,33 @@ def test_bad_batch_size_is_refused(cached):
     out, _ = cached
     with pytest.raises(FlanJaxError, match="batch_size"):
         cached_pipeline.CachedBatches(_spec(out), batch_size=0)
+
+
+@pytest.mark.slow
+def test_beam_job_writes_the_same_files_as_the_process_pool(cached, tmp_path):
+    pytest.importorskip("apache_beam")
+    import functools
+    from flan_jax.data import beam_cache, cache_cmd
+    out, manifests = cached
+    beam_out = tmp_path / "beam"
+    got = beam_cache.run_beam(TASKS, str(beam_out), splits=("train", "validation"), max_examples=300,
+                              register=functools.partial(cache_cmd.register, TASKS[0]))
+    assert got == manifests
+    for task in TASKS:
+        for f in sorted(p.name for p in cache.task_dir(out, task).iterdir()):
+            assert (cache.task_dir(beam_out, task) / f).read_bytes() == (cache.task_dir(out, task) / f).read_bytes()
+
+
+@pytest.mark.slow
+def test_cache_command_with_worker_processes(tmp_path):
+    import subprocess
+    import sys
+    out = tmp_path / "c"
+    proc = subprocess.run([sys.executable, "-m", "flan_jax.cli", "cache", "flan_mini_all", "--out", str(out),
+                           "--workers", "2", "--max_examples", "20"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifests = [json.loads(p.read_text()) for p in out.glob("*/manifest.json")]
+    assert len(manifests) > 10 and all(m["splits"]["train"]["num_examples"] == 20 for m in manifests)
+    bad = subprocess.run([sys.executable, "-m", "flan_jax.cli", "cache", "flan_mini_all", "--out", str(out),
+                          "--workers", "0"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--workers" in bad.stderr and "Traceback" not in bad.stderr

@@ -79,13 +79,17 @@ def _spec(out, rates=(0.75, 0.25), pack=True, block_size=64, seed=0):
     return cached_pipeline.BlockSpec(stream, "decoder", LENGTHS, pack=pack, block_size=block_size)
 
 
-def test_rates_hold_at_read_time(cached):
+def test_rates_hold_at_read_time_and_epochs_cover_each_task(cached):
     out, _ = cached
-    examples = cached_pipeline.mixed_examples(_spec(out).stream)
-    add_targets = {tuple(r.tolist()) for r in _task_targets(out, TASKS[0])}
-    n = 4000
-    from_first = sum(tuple(examples[i]["targets"].tolist()) in add_targets for i in range(n))
-    assert abs(from_first / n - 0.75) < 0.02
+    stream = _spec(out).stream
+    first = {tuple(r.tolist()) for r in _task_targets(out, TASKS[0])}
+    blocks = [cached_pipeline.mixed_examples(stream, b, 50) for b in range(24)]  # 1200 examples
+    n = sum(len(b) for b in blocks)
+    from_first = [ex for b in blocks for ex in b if tuple(ex["targets"].tolist()) in first]
+    assert n == 1200 and len(from_first) == 900  # floor(24 * 50 * 0.75): exact over blocks
+    # 900 examples of a 300-example task = 3 epochs, each a permutation of the whole task
+    firsts = [tuple(ex["targets"].tolist()) for ex in from_first]
+    assert all(set(firsts[i * 300:(i + 1) * 300]) == first for i in range(3))
 
 
 def _task_targets(out, task):
@@ -101,8 +105,7 @@ def test_packed_batches_hold_every_example_of_a_block_once(cached):
     out, _ = cached
     spec = _spec(out, block_size=40)
     rows, counts = cached_pipeline.block_rows(spec, 3)
-    examples = cached_pipeline.mixed_examples(spec.stream)
-    want = sorted(tuple(examples[p]["targets"].tolist()) for p in range(120, 160))
+    want = sorted(tuple(ex["targets"].tolist()) for ex in cached_pipeline.mixed_examples(spec.stream, 3, 40))
     got = sorted(tuple(seg.decoder[seg.weights.astype(bool)].tolist()) for row in rows for seg in row)
     assert got == want and counts["examples"] == 40
     assert all(sum(s.decoder.size for s in row) <= 56 for row in rows)

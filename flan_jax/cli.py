@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("flan_jax.train.train_cmd", "train with gin configs (t5x-style flags)"),
     "compile": ("flan_jax.train.compile_cmd", "AOT-compile the train step for a TPU topology"),
     "eval": ("flan_jax.eval.eval_cmd", "evaluate a checkpoint on an evaluation mixture"),
+    "cache": ("flan_jax.data.cache_cmd", "render and tokenize a mixture once into ArrayRecord files"),
+    "audit": ("flan_jax.data.audit_cmd", "audit a mixture: duplicates, lengths, train/eval overlap"),
     "main": ("flan_jax.main_job", "the main job: tune a small model on flan-mini and evaluate"),
 }
 

@@ -23,6 +23,7 @@ is taken by 'batch' and the second 'embed' rule says replicate.
 | length       | None               | sequence positions                                  |
 | layers       | None               | stacked-layer axis of scanned parameters            |
 | relpos_buckets | None             | T5 relative position bias table                     |
+| lora_rank    | None               | LoRA adapters' rank dim (models/lora.py)            |
 
 `logical_shardings` drops a mesh axis from any dimension it does not divide (e.g. 8 kv heads on
 a 16-way 'tensor' axis, or a tiny test vocabulary), replicating that dimension instead of failing.
@@ -50,6 +51,7 @@ LOGICAL_AXIS_RULES: LogicalRules = (
     ("length", None),
     ("layers", None),
     ("relpos_buckets", None),
+    ("lora_rank", None),
 )
 
 

@@ -118,7 +118,7 @@ def save_adapters(out_dir: str | Path, adapters: Any, config: lora.LoraConfig, b
 
     flat = {f"{path}/{name}": np.asarray(jax.device_get(v), np.float32)
             for path, d in adapters.items() for name, v in d.items()}
-    with atomic_directory(out_dir, replace=True) as tmp:
+    with atomic_directory(out_dir) as tmp:
         save_file(flat, str(tmp / ADAPTERS_FILE))
         (tmp / ADAPTER_CONFIG).write_text(json.dumps({"lora": dataclasses.asdict(config), "base": base},
                                                      indent=1) + "\n")

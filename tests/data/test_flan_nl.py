@@ -427,3 +427,38 @@ def test_eval_tasks_strings_do_not_depend_on_the_vocabulary():
     spec = SPECS[0]
     first = _rows(spec, "validation", 1)[0]
     assert default[spec.name][0][0] == render(spec, 0, first, with_options=True)[0]
+
+
+def test_no_template_control_shows_only_the_inputs():
+    bare = {s.name: s for s in flan_nl.no_template_datasets()}
+    assert sorted(bare) == sorted(BY_NAME)
+    nli = bare["nl_nli_people"]
+    row = {"premise": "Omar is a baker who lives in Lyon.", "hypothesis": "Omar lives in France.",
+           "answer": "yes"}
+    assert render(nli, 0, row, with_options=False) == (
+        "Omar is a baker who lives in Lyon.\nOmar lives in France.", "yes")
+    assert render(nli, 0, row, with_options=True)[0] == (
+        "Omar is a baker who lives in Lyon.\nOmar lives in France.\n\nOPTIONS:\n- yes\n"
+        "- it is not possible to tell\n- no")
+    size = bare["nl_size_compare"]
+    row = {"a": "an ant", "b": "a house", "choices": ["an ant", "a house"], "answer": "a house"}
+    assert render(size, 0, row, with_options=True)[0] == (
+        "an ant\na house\n\nOPTIONS:\n- an ant\n- a house")
+    for spec in bare.values():
+        assert len(spec.templates) == 1 and spec.sources == BY_NAME[spec.name].sources
+        for row in _rows(spec, "validation", 5):
+            inputs, targets = render(spec, 0, row, with_options=False)
+            shown = [v for k, v in row.items() if k not in ("answer", "choices")]
+            assert inputs.split("\n") == shown and targets == row["answer"]
+
+
+def test_no_template_mixtures_mirror_the_instruction_mixtures():
+    from flan_jax.data import mixtures
+
+    decls, _ = mixtures.load_files()
+    for cluster in flan_nl.CLUSTERS:
+        tuned = mixtures.resolve(f"flan_nl_heldout_no_{cluster}", decls)
+        control = mixtures.resolve(f"flan_nl_no_template_heldout_no_{cluster}", decls)
+        assert [(leaf.task.replace("flan_nl.", "flan_nl_no_template.", 1), leaf.share)
+                for leaf in tuned] == [(leaf.task, leaf.share) for leaf in control]
+        assert cluster not in {leaf.cluster for leaf in control}

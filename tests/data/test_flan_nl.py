@@ -316,6 +316,18 @@ def test_labels_and_answer_positions_balanced():
             assert max(labels.values()) - min(labels.values()) <= 1, (spec.name, split, labels)
 
 
+def test_a_shorter_draw_is_a_prefix_of_the_split():
+    for spec in SPECS:
+        for split in SPLITS:
+            full = _rows(spec, split)
+            assert _rows(spec, split, 7) == full[:7] and _rows(spec, split, 1) == full[:1]
+            # labels are not in a fixed cycle (the blocks are shuffled)
+            first = [r["choices"].index(r["answer"]) if spec.options_field else r["answer"]
+                     for r in full[:40]]
+            k = len(set(first))
+            assert first[:k] * (40 // k) != first[:k * (40 // k)], spec.name
+
+
 def test_test_split_has_at_least_400_examples_per_cluster():
     for cluster in flan_nl.CLUSTERS:
         n = sum(len(_rows(spec, "test")) for spec in flan_nl.cluster_datasets(cluster))
@@ -427,3 +439,38 @@ def test_eval_tasks_strings_do_not_depend_on_the_vocabulary():
     spec = SPECS[0]
     first = _rows(spec, "validation", 1)[0]
     assert default[spec.name][0][0] == render(spec, 0, first, with_options=True)[0]
+
+
+def test_no_template_control_shows_only_the_inputs():
+    bare = {s.name: s for s in flan_nl.no_template_datasets()}
+    assert sorted(bare) == sorted(BY_NAME)
+    nli = bare["nl_nli_people"]
+    row = {"premise": "Omar is a baker who lives in Lyon.", "hypothesis": "Omar lives in France.",
+           "answer": "yes"}
+    assert render(nli, 0, row, with_options=False) == (
+        "Omar is a baker who lives in Lyon.\nOmar lives in France.", "yes")
+    assert render(nli, 0, row, with_options=True)[0] == (
+        "Omar is a baker who lives in Lyon.\nOmar lives in France.\n\nOPTIONS:\n- yes\n"
+        "- it is not possible to tell\n- no")
+    size = bare["nl_size_compare"]
+    row = {"a": "an ant", "b": "a house", "choices": ["an ant", "a house"], "answer": "a house"}
+    assert render(size, 0, row, with_options=True)[0] == (
+        "an ant\na house\n\nOPTIONS:\n- an ant\n- a house")
+    for spec in bare.values():
+        assert len(spec.templates) == 1 and spec.sources == BY_NAME[spec.name].sources
+        for row in _rows(spec, "validation", 5):
+            inputs, targets = render(spec, 0, row, with_options=False)
+            shown = [v for k, v in row.items() if k not in ("answer", "choices")]
+            assert inputs.split("\n") == shown and targets == row["answer"]
+
+
+def test_no_template_mixtures_mirror_the_instruction_mixtures():
+    from flan_jax.data import mixtures
+
+    decls, _ = mixtures.load_files()
+    for cluster in flan_nl.CLUSTERS:
+        tuned = mixtures.resolve(f"flan_nl_heldout_no_{cluster}", decls)
+        control = mixtures.resolve(f"flan_nl_no_template_heldout_no_{cluster}", decls)
+        assert [(leaf.task.replace("flan_nl.", "flan_nl_no_template.", 1), leaf.share)
+                for leaf in tuned] == [(leaf.task, leaf.share) for leaf in control]
+        assert cluster not in {leaf.cluster for leaf in control}

@@ -20,9 +20,10 @@ request, and pools are built on the first `generate` call.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 
-from flan_jax.data.spec import DatasetSpec
+from flan_jax.data.spec import OPTIONS_PLACEHOLDER, DatasetSpec, Template
 from flan_jax.errors import FlanJaxError
 
 # Cluster name -> module in this package (one module per cluster).
@@ -59,7 +60,35 @@ def all_datasets() -> tuple[DatasetSpec, ...]:
     return tuple(spec for cluster in CLUSTERS for spec in cluster_datasets(cluster))
 
 
+def no_template_spec(spec: DatasetSpec) -> DatasetSpec:
+    """`spec` with its 10 instructions replaced by one bare template: the input fields only.
+
+    The "no template" control of issue 11, after FLAN's ablation (Wei et al. 2021, section 4.3,
+    "Role of instructions": finetuning on inputs and outputs without instructions). The fields
+    other than the answer and the choices are joined by newlines in `spec.fields` order; the
+    options block is kept, so the control sees the same options as the tuned model:
+
+        nl_nli_people fields {"premise": "Omar is a baker who lives in Lyon.",
+                              "hypothesis": "Omar lives in France.", "answer": "yes"}
+        zs_noopt inputs -> "Omar is a baker who lives in Lyon.\nOmar lives in France."
+        zs_opt inputs   -> the same + "\n\nOPTIONS:\n- yes\n- it is not possible to tell\n- no"
+        targets         -> "yes"
+    """
+    shown = [f for f in spec.fields if f not in (spec.answer_field, spec.options_field)]
+    inputs = "\n".join("{" + f + "}" for f in shown) + "{" + OPTIONS_PLACEHOLDER + "}"
+    return dataclasses.replace(
+        spec, templates=(Template(inputs, "{" + spec.answer_field + "}"),),
+        description=f"{spec.description} (no template: inputs only)",
+    )
+
+
+def no_template_datasets() -> tuple[DatasetSpec, ...]:
+    """`no_template_spec` of every flan-nl dataset (the `flan_nl_no_template` collection)."""
+    return tuple(no_template_spec(spec) for spec in all_datasets())
+
+
 __all__ = [
     "CLUSTERS", "CLUSTER_MODULES", "HELD_OUT_CLUSTER", "HELD_IN_CLUSTERS",
-    "UnknownClusterError", "all_datasets", "cluster_datasets",
+    "UnknownClusterError", "all_datasets", "cluster_datasets", "no_template_datasets",
+    "no_template_spec",
 ]

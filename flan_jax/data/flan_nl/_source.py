@@ -10,7 +10,9 @@ choices are shown in) is hashed with CRC32, and the hash picks the split:
 so no content key is in two splits, in any process or machine (CRC32, not Python's `hash`).
 A split of n rows is then drawn from its part of the pool with `random.Random(split seed)`,
 stratified by label (the answer, or the answer's position for datasets with per-example
-choices): labels take turns, so a split of n rows has every label n // k or n // k + 1 times.
+choices): every block of k rows holds each of the k labels once, in a random order, so any
+prefix of a split is balanced to within one row per label, and `generate(seed, m)` is the first
+m rows of `generate(seed, n)` for m < n (as flan-mini's generators).
 Eval splits never repeat a row; train repeats rows only when its pool part is smaller than n.
 
     gen = SplitGenerator("nl_antonym", candidates, key, label)
@@ -87,9 +89,11 @@ class SplitGenerator:
         rng = random.Random(seed)
         labels = sorted(groups)
         order = {lab: rng.sample(range(len(groups[lab])), len(groups[lab])) for lab in labels}
-        rows, used = [], {lab: 0 for lab in labels}
-        for i in range(n):
-            lab = labels[i % len(labels)]
+        rows, used, block = [], {lab: 0 for lab in labels}, []
+        for _ in range(n):
+            if not block:  # labels in a fresh random order every len(labels) rows
+                block = rng.sample(labels, len(labels))
+            lab = block.pop()
             if used[lab] == len(order[lab]):
                 if split != "train":
                     raise FlanJaxError(f"flan-nl dataset {self.dataset!r}: {split} pool of label "
@@ -97,7 +101,6 @@ class SplitGenerator:
                 used[lab] = 0
             rows.append(groups[lab][order[lab][used[lab]]])
             used[lab] += 1
-        rng.shuffle(rows)
         return [_copy(r) for r in rows]
 
 

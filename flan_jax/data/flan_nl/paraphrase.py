@@ -57,7 +57,7 @@ STATES = (
 )
 STATE_FRAMES = ("{s} is {w}.", "{s} was {w} yesterday.", "I think {s_lower} is {w}.",
                 "{s} will be {w} tomorrow.", "Everyone says {s_lower} is {w}.",
-                "{s} is still {w}.", "{s} seems {w}.", "{s} was {w} this morning.")
+                "{s} is still {w}.", "{s} is definitely {w}.", "{s} was {w} this morning.")
 
 
 def _pair(rng: random.Random, first: str, second: str, answer: str) -> Fields:

@@ -105,8 +105,7 @@ ANTONYM_TEMPLATES = (
     Template("Give an antonym of the word \"{word}\".{options_}", "{answer}"),
     Template("Question: What is the antonym of {word}?\nAnswer:{options_}", "{answer}"),
     Template("Pick the word that is opposite in meaning to \"{word}\".{options_}", "{answer}"),
-    Template("{word} is to its opposite as up is to down. What is the opposite of {word}?"
-             "{options_}", "{answer}"),
+    Template("Up is to down as {word} is to what?{options_}", "{answer}"),
     Template("Find the antonym.\nWord: {word}{options_}", "{answer}"),
     Template("Which of these words is the reverse of \"{word}\"?{options_}", "{answer}"),
     Template("If something is not {word}, it is often described as what?{options_}",
@@ -132,7 +131,7 @@ SYNONYM_TEMPLATES = (
 
 HYPERNYM_TEMPLATES = (
     Template("What kind of thing is {word}?{options_}", "{answer}"),
-    Template("{word} is a kind of what?{options_}", "{answer}"),
+    Template("What is {word} a kind of?{options_}", "{answer}"),
     Template("Which category does {word} belong to?{options_}", "{answer}"),
     Template("Question: What is {word}?\nAnswer:{options_}", "{answer}"),
     Template("Complete the sentence: {word} is ...{options_}", "{answer}"),

@@ -6,7 +6,7 @@ registered) one seqio task per (source, variant) and returns the task names.
 Task names
 ----------
 `<collection>.<source>:<variant>`, e.g. `flan2021.rte:zs_opt`, `flan2021.anli_r2:fs_noopt`,
-`cot.gsm8k:zs_noopt`, `flan_mini.<name>:eval`, `flan_nl.<name>:eval`, `local.my_alpaca:zs_noopt`. seqio accepts names
+`cot.gsm8k:zs_noopt`, `flan_mini.<name>:eval`, `local.my_alpaca:zs_noopt`. seqio accepts names
 matching `^[\\w\\d\\.\\:_#]+$`; `.` separates the collection and `:` the variant, so a name splits
 back unambiguously. `<source>` is a key of `DatasetSpec.sources` (ANLI has three).
 
@@ -41,7 +41,7 @@ import seqio
 
 from flan_jax.data import fewshot
 from flan_jax.data.render import TemplateError, placeholders
-from flan_jax.data.sources import local_spec, make_data_source
+from flan_jax.data.sources import make_data_source
 from flan_jax.data.tf_render import (  # noqa: F401  (re-exported)
     RENDER_BATCH, raw_to_fields, render_preprocessor,
 )
@@ -50,7 +50,6 @@ from flan_jax.data.spec import (
 )
 from flan_jax.data.variants import (  # noqa: F401  (re-exported: the public names of tasks)
     DEFAULT_POOL_SIZE, DEFAULT_SEED, SETTINGS, VARIANTS, ExampleRenderer, RenderConfig,
-    default_render_config,
     eval_variants, setting_for, variants_for,
 )
 from flan_jax.errors import FlanJaxError
@@ -175,7 +174,7 @@ def register_dataset_tasks(
     *,
     collection: str = "custom",
     variants: Sequence[str] | None = None,
-    config: RenderConfig | None = None,
+    config: RenderConfig = RenderConfig(),
     data_dir: str | None = None,
     tfds_data_dir: str | None = None,
     use_cot_templates: bool = False,
@@ -186,7 +185,6 @@ def register_dataset_tasks(
     from flan_jax.eval import metrics as eval_metrics  # noqa: PLC0415
 
     vocabulary = default_vocabulary() if vocabulary is None else vocabulary
-    config = default_render_config() if config is None else config
     cot = bool(use_cot_templates and spec.cot_templates)
     templates = spec.cot_templates if cot else spec.templates
     fs_templates = fewshot.fewshot_templates(spec, templates if cot else None)
@@ -239,189 +237,18 @@ def register_dataset_tasks(
     return names
 
 
-# ---------------------------------------------------------------------------------------------
-# Collections: the FLAN 2021 catalogue, CoT, flan-mini, flan-nl and local instruction files.
-
-# flan_nl_no_template: the flan-nl datasets with bare inputs instead of instructions (the "no
-# template" control; flan_jax.data.flan_nl.no_template_spec).
-COLLECTIONS = ("flan2021", "cot", "flan_mini", "flan_nl", "flan_nl_no_template", "local")
-SAMPLES_DIR = "assets/samples"  # bundled Alpaca/chat samples, inside the flan_jax package
-
-
-def collection_datasets(collection: str) -> tuple[DatasetSpec, ...]:
-    """The DatasetSpecs of one collection (imports its modules; reads no data files)."""
-    if collection == "flan2021":
-        from flan_jax.data import flan2021
-
-        return flan2021.all_datasets()
-    if collection == "cot":
-        from flan_jax.data import cot
-
-        return tuple(cot.COT_DATASETS)
-    if collection == "flan_mini":
-        from flan_jax.data import flan_mini
-
-        return tuple(flan_mini.all_datasets())
-    if collection == "flan_nl":
-        from flan_jax.data import flan_nl
-
-        return tuple(flan_nl.all_datasets())
-    if collection == "flan_nl_no_template":
-        from flan_jax.data import flan_nl
-
-        return flan_nl.no_template_datasets()
-    if collection == "local":
-        return tuple(local_spec(n, p, f) for n, p, f in sample_files())
-    raise unknown("collection", collection, COLLECTIONS)
+# The collections (FLAN 2021, CoT, flan-mini, local files) live in flan_jax.data.catalogue;
+# their names are re-exported here lazily (PEP 562), so either module can be imported first.
+_CATALOGUE_NAMES = frozenset({
+    "COLLECTIONS", "SAMPLES_DIR", "collection_datasets", "sample_files", "register_flan2021_tasks",
+    "register_cot_tasks", "register_flan_mini_tasks", "register_flan_nl_tasks", "register_local_tasks",
+    "importable_datasets", "all_task_names", "task_templates", "ensure_task",
+})
 
 
-def sample_files() -> list[tuple[str, str, str]]:
-    """(name, path, format) of the bundled sample files: alpaca*.json[l] and chat*.jsonl."""
-    from importlib import resources
+def __getattr__(name: str) -> Any:
+    if name in _CATALOGUE_NAMES:
+        from flan_jax.data import catalogue  # noqa: PLC0415
 
-    root = resources.files("flan_jax") / SAMPLES_DIR
-    if not root.is_dir():
-        return []
-    found = []
-    for entry in sorted(root.iterdir(), key=lambda e: e.name):
-        stem = entry.name.split(".")[0]
-        if entry.name.endswith((".json", ".jsonl")) and stem.startswith(("alpaca", "chat")):
-            found.append((stem, str(entry), "alpaca" if stem.startswith("alpaca") else "chat"))
-    return found
-
-
-def _register_collection(
-    collection: str, vocabulary: seqio.Vocabulary | None, names: Sequence[str] | None, **kwargs: Any
-) -> list[str]:
-    specs = collection_datasets(collection)
-    if names is not None:
-        by_name = {s.name: s for s in specs}
-        for n in names:
-            if n not in by_name:
-                raise unknown(f"{collection} dataset", n, list(by_name))
-        specs = tuple(by_name[n] for n in names)
-    vocabulary = default_vocabulary() if vocabulary is None else vocabulary
-    out = []
-    for spec in specs:
-        out += register_dataset_tasks(
-            spec, vocabulary, collection=collection, use_cot_templates=collection == "cot", **kwargs
-        )
-    return out
-
-
-def register_flan2021_tasks(
-    vocabulary: seqio.Vocabulary | None = None,
-    *,
-    datasets: Sequence[str] | None = None,
-    **kwargs: Any,
-) -> list[str]:
-    """Tasks of the 62 FLAN 2021 datasets (or the named ones): `flan2021.<source>:<variant>`."""
-    return _register_collection("flan2021", vocabulary, datasets, **kwargs)
-
-
-def register_cot_tasks(
-    vocabulary: seqio.Vocabulary | None = None,
-    *,
-    datasets: Sequence[str] | None = None,
-    **kwargs: Any,
-) -> list[str]:
-    """Tasks of the chain-of-thought datasets (their CoT templates): `cot.<source>:<variant>`."""
-    return _register_collection("cot", vocabulary, datasets, **kwargs)
-
-
-def register_flan_mini_tasks(
-    vocabulary: seqio.Vocabulary | None = None,
-    *,
-    datasets: Sequence[str] | None = None,
-    **kwargs: Any,
-) -> list[str]:
-    """Tasks of the procedural flan-mini benchmark: `flan_mini.<source>:<variant>`."""
-    return _register_collection("flan_mini", vocabulary, datasets, **kwargs)
-
-
-def register_flan_nl_tasks(
-    vocabulary: seqio.Vocabulary | None = None,
-    *,
-    datasets: Sequence[str] | None = None,
-    no_template: bool = False,
-    **kwargs: Any,
-) -> list[str]:
-    """Tasks of the natural-language flan-nl benchmark: `flan_nl.<source>:<variant>`, or with
-    `no_template=True` its bare-input control: `flan_nl_no_template.<source>:<variant>`."""
-    collection = "flan_nl_no_template" if no_template else "flan_nl"
-    return _register_collection(collection, vocabulary, datasets, **kwargs)
-
-
-def register_local_tasks(
-    name: str,
-    path: str,
-    *,
-    format: str,
-    splits: Sequence[str] = ("train",),
-    vocabulary: seqio.Vocabulary | None = None,
-    columns: Sequence[str] = (),
-    **kwargs: Any,
-) -> list[str]:
-    """Tasks over a user's file: `local.<name>:{zs_noopt,fs_noopt,eval}` (format alpaca, chat,
-    cot, or jsonl/tsv with `columns`: see `sources.local_spec`).
-
-    `path` may contain "{split}" (e.g. "/data/chat_{split}.jsonl" with splits train, validation).
-    The file is read (and validated) when a dataset is first requested, not here.
-    """
-    spec = local_spec(name, path, format, splits, columns)
-    return register_dataset_tasks(spec, vocabulary, collection="local",
-                                  use_cot_templates=format == "cot", **kwargs)
-
-
-def importable_datasets(
-    collection: str, warn: Callable[[str], None] = lambda msg: None
-) -> tuple[DatasetSpec, ...]:
-    """Like `collection_datasets` but skips (and reports to `warn`) modules that do not import,
-    FLAN 2021 cluster by cluster: for discovery (catalog, name suggestions) while the catalogue
-    is being written. Registration uses `collection_datasets`, which fails loudly instead."""
-    if collection != "flan2021":
-        try:
-            return collection_datasets(collection)
-        except ImportError as e:
-            warn(f"collection {collection}: not importable ({e})")
-            return ()
-    from flan_jax.data import flan2021
-
-    specs: list[DatasetSpec] = []
-    for cluster in flan2021.CLUSTERS:
-        try:
-            specs += flan2021.cluster_datasets(cluster)
-        except ImportError as e:
-            warn(f"flan2021 cluster {cluster}: not importable ({e})")
-    return tuple(specs)
-
-
-def all_task_names() -> list[str]:
-    """Every task name the register_* functions can create (imports catalogues, no data I/O)."""
-    return [
-        task_name(collection, s, v)
-        for collection in COLLECTIONS
-        for spec in importable_datasets(collection)
-        for s in spec.sources
-        for v in variants_for(spec, task_templates(spec, collection))
-    ]
-
-
-def task_templates(spec: DatasetSpec, collection: str) -> tuple[Template, ...]:
-    """The templates a collection's tasks use (CoT tasks: the CoT templates)."""
-    return tuple(spec.cot_templates) if collection == "cot" and spec.cot_templates else tuple(spec.templates)
-
-
-def ensure_task(name: str, vocabulary: seqio.Vocabulary | None = None, **kwargs: Any) -> seqio.Task:
-    """The seqio task `name`, registering its dataset first if needed; suggests close names."""
-    if name in seqio.TaskRegistry.names():
-        return seqio.get_mixture_or_task(name)
-    collection, _, rest = name.partition(".")
-    source, _, variant = rest.partition(":")
-    if collection in COLLECTIONS:
-        for spec in importable_datasets(collection):
-            if source in spec.sources and variant in variants_for(spec, task_templates(spec, collection)):
-                register_dataset_tasks(spec, vocabulary, collection=collection,
-                                       use_cot_templates=collection == "cot", **kwargs)
-                return seqio.get_mixture_or_task(name)
-    raise unknown("task", name, all_task_names() + list(seqio.TaskRegistry.names()))
+        return getattr(catalogue, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -104,7 +104,7 @@ def plot(report: Mapping[str, Any], path: str | os.PathLike) -> Path:
     ax.set_ylim(0, 105)
     ax.set_ylabel("score (0-100)")
     title = report.get("evaluation")
-    whiskers = ", whiskers: template min-max" if any(map(any, spread)) else ""
+    whiskers = "\nwhiskers: template min-max" if any(map(any, spread)) else ""
     ax.set_title(f"{title if isinstance(title, str) else 'tasks'}, {report.get('shots', 0)}-shot"
                  f"{whiskers}", fontsize=9)
     if ax.get_legend_handles_labels()[1]:

@@ -244,7 +244,9 @@ def test_training_on_a_cluster_beats_chance_on_its_validation_split():
         updates, o = tx.update(grads, o, p)
         return optax.apply_updates(p, updates), o
 
-    cfg = evaluate.EvalConfig(max_examples=64, lengths=LENGTHS, batch_size=64)
+    # the first non-inverted template (the one this test was calibrated on); with every template
+    # the same run measured 56.9 after training: the other phrasings are learned more slowly
+    cfg = evaluate.EvalConfig(max_examples=64, lengths=LENGTHS, batch_size=64, templates="first")
     before = evaluate.evaluate(model, params, CLASSIFICATION_EVAL, config=cfg)
     for i in range(STEPS):
         params, opt = step(params, opt, batches[i % len(batches)])

@@ -154,6 +154,9 @@ def params_from_hf(
         a gemma3 checkpoint's "language_model.model.*" names are accepted too.
     config: the HF config.json dict (model_type "gemma3_text" or a text-only "gemma3").
     where: names the source in errors (a directory, a GGUF file).
+    Norm weights are HF's w of x * (1 + w). llama.cpp's convert_hf_to_gguf.py (Gemma3Model,
+    norm_shift = 1.0) stores 1 + w for every "*norm.weight" (q/k norms included): a GGUF reader
+    must subtract 1 before calling this.
     overrides: Gemma3Config fields HF does not describe (scan_layers, remat, dtype).
     Raises FlanJaxError (one line naming `where` and the key or tensor) on an unsupported
     config, a missing, misshapen or unexpected tensor.

@@ -52,6 +52,7 @@ def test_global_layers_follow_the_hf_pattern_or_layer_types():
     assert explicit.layer_types == (FULL, SLIDING, SLIDING) and explicit.global_layers == (True, False, False)
 
 
+@pytest.mark.slow
 def test_packed_row_equals_segments_run_alone():
     params = _init(TINY)
     a, b = [5, 9, 3, 7, 30], [11, 2, 8, 40]  # both longer than the window 3

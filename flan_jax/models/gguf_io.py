@@ -244,20 +244,20 @@ def load_gguf(path: str | os.PathLike, **overrides: Any) -> tuple[Any, dict[str,
     llama -> `hf_llama.convert_hf_llama`; gemma3 -> `hf_gemma` (the Gemma model's converter).
     `overrides` are config fields GGUF does not describe (scan_layers, dtype, ...).
     """
-    config, tensors = load_gguf_hf(path)
-    where = Path(path)
+    f = read_gguf(path)
+    config = hf_config(f)  # the converter is found before ~15 s of dequantizing
     if config["model_type"] == "llama":
-        from flan_jax.models.hf_llama import convert_hf_llama
-
-        return convert_hf_llama(config, tensors, where, **overrides)
-    try:
-        from flan_jax.models import hf_gemma  # type: ignore[attr-defined]
-    except ImportError:
-        raise FlanJaxError(
-            f"{where}: gemma3 checkpoints need the Gemma model (flan_jax.models.hf_gemma), "
-            "which this installation does not have"
-        ) from None
-    return hf_gemma.convert_hf_gemma(config, tensors, where, **overrides)
+        from flan_jax.models.hf_llama import convert_hf_llama as convert
+    else:
+        try:
+            from flan_jax.models import hf_gemma  # type: ignore[attr-defined]
+        except ImportError:
+            raise FlanJaxError(
+                f"{f.path}: gemma3 checkpoints need the Gemma model (flan_jax.models.hf_gemma), "
+                "which this installation does not have"
+            ) from None
+        convert = hf_gemma.convert_hf_gemma  # wired at merge with the Gemma model's branch
+    return convert(config, hf_tensors(f, config), f.path, **overrides)
 
 
 def packaged_gemma3_270m() -> Path:

@@ -244,15 +244,15 @@ def load_gguf(path: str | os.PathLike, **overrides: Any) -> tuple[Any, dict[str,
     llama -> `hf_llama.convert_hf_llama`; gemma3 -> `hf_gemma` (the Gemma model's converter).
     `overrides` are config fields GGUF does not describe (scan_layers, dtype, ...).
     """
-    config, tensors = load_gguf_hf(path)
-    where = Path(path)
+    f = read_gguf(path)
+    config = hf_config(f)  # the converter is found before ~15 s of dequantizing
     if config["model_type"] == "llama":
         from flan_jax.models.hf_llama import convert_hf_llama
 
-        return convert_hf_llama(config, tensors, where, **overrides)
+        return convert_hf_llama(config, hf_tensors(f, config), f.path, **overrides)
     from flan_jax.models import hf_gemma
 
-    return hf_gemma.params_from_hf(tensors, config, where=str(where), **overrides)
+    return hf_gemma.params_from_hf(hf_tensors(f, config), config, where=str(f.path), **overrides)
 
 
 def packaged_gemma3_270m() -> Path:

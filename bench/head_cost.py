@@ -3,8 +3,8 @@
     .venv/bin/python bench/head_cost.py [--config dec-50m|gemma-like|both] [--steps 3]
         [--batch 8] [--capacity 0.25]
 
-Prints, per config and head path, seconds/step (median of --steps after one warm-up step;
-compilation is separate) and the compiled step's memory (XLA memory_analysis: arguments + outputs -
+Prints, per config and head path, seconds/step (median of --steps after one warm-up step,
+the two paths' steps interleaved so both see the same machine load) and the compiled step's memory (XLA memory_analysis: arguments + outputs -
 aliased + temporaries, i.e. the step's peak on the device). The step is the trainer's own
 (`make_train_step` with `loss_options()`, only `head_capacity` changed: None = full logits,
 else `loss.head_cross_entropy_loss`), float32, Adafactor, one CPU device.
@@ -74,7 +74,8 @@ def flan_like_rows(batch: int, length: int, vocab: int, seed: int = 0) -> dict[s
     return fields
 
 
-def run(config: DecoderConfig, batch_np: dict, capacity: float | None, steps: int) -> dict:
+def prepare(config: DecoderConfig, batch_np: dict, capacity: float | None) -> dict:
+    """Compile the trainer's step for one head path; its memory analysis and a fresh state."""
     module = params_io.build_model(config)
     optimizer = adafactor()
     mesh = make_mesh((1, 1, 1), devices=jax.devices()[:1])
@@ -90,17 +91,16 @@ def run(config: DecoderConfig, batch_np: dict, capacity: float | None, steps: in
     peak = (mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes
             + mem.temp_size_in_bytes)
     state = create_state(module, optimizer.tx, example, abstract, shardings, seed=0)
-    times, losses = [], []
-    for i in range(steps + 1):  # one warm-up step, then timed
-        t = time.perf_counter()
-        state, metrics = compiled(state, batch)
-        losses.append(float(metrics["loss"]))
-        if i >= 1:
-            times.append(time.perf_counter() - t)
-    del state
-    jax.clear_caches()
-    return {"s_per_step": statistics.median(times), "peak_gib": peak / 2**30,
-            "temp_gib": mem.temp_size_in_bytes / 2**30, "first_loss": losses[0]}
+    return {"compiled": compiled, "state": state, "batch": batch, "times": [], "losses": [],
+            "peak_gib": peak / 2**30, "temp_gib": mem.temp_size_in_bytes / 2**30}
+
+
+def step_once(run: dict, timed: bool) -> None:
+    t = time.perf_counter()
+    run["state"], metrics = run["compiled"](run["state"], run["batch"])
+    run["losses"].append(float(metrics["loss"]))  # waits for the step
+    if timed:
+        run["times"].append(time.perf_counter() - t)
 
 
 def main() -> int:
@@ -118,14 +118,23 @@ def main() -> int:
         config, length = CONFIGS[name]
         batch_np = flan_like_rows(args.batch, length, config.vocab_size)
         share = float(np.mean(batch_np["decoder_loss_weights"] > 0))
-        results = {}
-        for label, capacity in ((f"positions ({args.capacity})", args.capacity), ("full logits", None)):
-            r = results[label] = run(config, batch_np, capacity, args.steps)
+        runs = {f"positions ({args.capacity})": prepare(config, batch_np, args.capacity),
+                "full logits": prepare(config, batch_np, None)}
+        # Interleaved (positions, full, positions, ...) after one warm-up step each, so both see
+        # the same load on a shared machine; the ratio is of the medians.
+        for i in range(args.steps + 1):
+            for r in runs.values():
+                step_once(r, timed=i > 0)
+        for label, r in runs.items():
+            r["s_per_step"] = statistics.median(r["times"])
             print(f"| {name} | {args.batch} x {length} | {share:.1%} | {label} | {r['s_per_step']:.2f} | "
-                  f"{r['peak_gib']:.2f} | {r['temp_gib']:.2f} | {r['first_loss']:.4f} |", flush=True)
-        pos, full = results.values()
+                  f"{r['peak_gib']:.2f} | {r['temp_gib']:.2f} | {r['losses'][0]:.4f} |", flush=True)
+        pos, full = runs.values()
         print(f"({name}: positions / full = {pos['s_per_step'] / full['s_per_step']:.2f}x time, "
               f"{pos['peak_gib'] / full['peak_gib']:.2f}x peak memory)", flush=True)
+        del pos, full
+        runs.clear()  # free both states and executables before the next config
+        jax.clear_caches()
     return 0
 
 

@@ -57,6 +57,7 @@ class StreamSpec:
     seed: int = 0
     shard_index: int = 0
     num_shards: int = 1
+    eos_id: int | None = None  # kept at the end of targets cut to the lengths (as seqio)
 
 
 def stream_spec(cache_dir: str, rates: Mapping[str, float], split: str, *, vocabulary: Any = None,
@@ -65,7 +66,7 @@ def stream_spec(cache_dir: str, rates: Mapping[str, float], split: str, *, vocab
     field) and describe the stream. `vocabulary`: the run's vocabulary (None: the task's own)."""
     import seqio  # noqa: PLC0415
 
-    files, sizes = [], []
+    files, sizes, eos = [], [], None
     for task in rates:
         manifest = cache.load_manifest(cache_dir, task)
         if manifest is None:
@@ -73,6 +74,7 @@ def stream_spec(cache_dir: str, rates: Mapping[str, float], split: str, *, vocab
                                         f"(flan-jax cache <mixture> --out {cache_dir})")
         vocab = vocabulary or seqio.get_mixture_or_task(task).output_features["targets"].vocabulary
         cache.check_manifest(manifest, task_name=task, vocabulary=vocab, split=split, where=f"cache {cache_dir}")
+        eos = int(vocab.eos_id)
         n = int(manifest["splits"][split]["num_examples"])
         if n == 0:
             raise FlanJaxError(f"cache {cache_dir}: task {task!r} has no {split!r} examples")
@@ -82,7 +84,7 @@ def stream_spec(cache_dir: str, rates: Mapping[str, float], split: str, *, vocab
     if not files:
         raise FlanJaxError("cached pipeline: no tasks")
     return StreamSpec(tuple(files), tuple(sizes), tuple(float(r) for r in rates.values()), seed,
-                      shard_index, num_shards)
+                      shard_index, num_shards, eos)
 
 
 class _Reader:
@@ -142,6 +144,7 @@ class BlockSpec:
     pack: bool = True
     overlong: str = "truncate"
     block_size: int = 4096
+    bos_id: int = 0  # features.model_bos_id(model): the decoder formats' segment start
 
 
 _READERS: dict[StreamSpec, _Reader] = {}
@@ -154,7 +157,8 @@ def block_rows(spec: BlockSpec, block: int) -> tuple[list[list[features.Segment]
     segments = []
     for i, ex in enumerate(mixed_examples(spec.stream, block, spec.block_size)):
         seg, outcome = features.example_to_segment(ex, spec.format_name, lengths, spec.overlong,
-                                                   where=f"cached block {block}, example {i}")
+                                                   where=f"cached block {block}, example {i}",
+                                                   eos_id=spec.stream.eos_id)
         counts["examples"] += 1
         if outcome == "truncated":
             counts["truncated"] += 1
@@ -228,7 +232,8 @@ class CachedBatches:
         if self._row >= len(self._rows):  # park the state at the next block's start
             self._block, self._row, self._rows = self._block + 1, 0, None
         lengths = dict(self.spec.lengths)
-        batch = features.assemble_rows(rows, self.spec.format_name, lengths, packed=self.spec.pack)
+        batch = features.assemble_rows(rows, self.spec.format_name, lengths, packed=self.spec.pack,
+                                       bos_id=self.spec.bos_id)
         self.stats.rows += len(rows)
         self.stats.batches += 1
         return batch

@@ -73,9 +73,17 @@ def loss_options(z_loss: float = 1e-4, label_smoothing: float = 0.0, normalizati
 
 @gin.configurable
 def data_options(pack: bool = True, packer: str = "best_fit", split: str = "train",
-                 shuffle: bool = True) -> dict[str, Any]:
-    """Keyword arguments for `data.pipeline.batches` (packing on, endless epochs)."""
-    return {"pack": pack, "packer": packer, "split": split, "shuffle": shuffle}
+                 shuffle: bool = True, cache_dir: str | None = None, cache_workers: int = 0,
+                 cache_block_size: int = 4096) -> dict[str, Any]:
+    """Keyword arguments for `data.pipeline.batches` (packing on, endless epochs); with
+    `cache_dir` (written by `flan-jax cache`) batches come from the cache instead
+    (data/cached_pipeline.py: `cache_workers` packing processes, blocks of `cache_block_size`
+    examples; the data position is the block and row, so resuming costs the same at any step)."""
+    out = {"pack": pack, "packer": packer, "split": split, "shuffle": shuffle}
+    if cache_dir:
+        out.update(cache_dir=str(cache_dir), cache_workers=int(cache_workers),
+                   cache_block_size=int(cache_block_size))
+    return out
 
 
 def _register(name: str) -> None:
@@ -193,15 +201,33 @@ def train(
         _register(mixture)
         _check_vocabulary(vocab_size)
 
-    def make_batches(start_batch: int) -> Iterator[dict[str, np.ndarray]]:
+    options = data_options()
+    cache_dir = options.pop("cache_dir", None)
+    cache_workers, block_size = options.pop("cache_workers", 0), options.pop("cache_block_size", 4096)
+    if cache_dir and num_hosts > 1:
+        raise FlanJaxError("train: a cached mixture (data_options.cache_dir) trains on one host for "
+                           "now: its data position is per host and checkpoints store one")
+
+    def make_batches(start_batch: int, cache_state: Mapping[str, int] | None = None) -> Iterator[dict[str, np.ndarray]]:
         if mixture == SYNTHETIC:
             return synthetic_batches(feature_format, lengths, host_batch_size, vocab_size, seed=seed,
                                      start_batch=start_batch, shard_index=host)
         from flan_jax.data import features, pipeline
 
+        if cache_dir:
+            from flan_jax.data import cached_pipeline, mixtures
+
+            leaves = mixtures.resolve(mixture, mixtures.load_files()[0]) if ":" not in mixture else None
+            rates = cached_pipeline.resolve_rates(leaves) if leaves else {mixture: 1.0}
+            stream = cached_pipeline.stream_spec(cache_dir, rates, options["split"], seed=seed,
+                                                 shard_index=host, num_shards=num_hosts)
+            spec = cached_pipeline.BlockSpec(stream, feature_format, tuple(lengths.items()),
+                                             pack=options["pack"], block_size=block_size,
+                                             bos_id=features.model_bos_id(module))
+            return cached_pipeline.CachedBatches(spec, host_batch_size, state=cache_state, workers=cache_workers)
         return pipeline.batches(mixture, feature_format, lengths, host_batch_size, shard_index=host,
                                 num_shards=num_hosts, seed=seed, start_batch=start_batch,
-                                num_epochs=None, bos_id=features.model_bos_id(module), **data_options())
+                                num_epochs=None, bos_id=features.model_bos_id(module), **options)
 
     # what fixes the order of the batches: stored with the data position, checked on resume
     identity = {"mixture": mixture, "format": feature_format, "feature_lengths": lengths,
@@ -248,6 +274,7 @@ def train(
         if checkpoints is not None and checkpoints.latest_step() is not None:
             position = checkpoints.data_position()
             consumed = int(position["batches_consumed"])
+            cache_state = position.get("cache_state")  # a cached stream's (block, row)
             changed = _identity_mismatch(position.get("identity"), identity)
             if changed and not allow_data_change:
                 raise FlanJaxError(
@@ -260,6 +287,7 @@ def train(
                 rows = position.get("rows_consumed")
                 same_rows = set(changed) == {"batch_size"} and rows is not None and rows % batch_size == 0
                 consumed = rows // batch_size if same_rows else 0
+                cache_state = cache_state if same_rows else None
                 log.warning("data stream changed (%s): %s", ", ".join(changed),
                             f"continuing at row {rows}" if same_rows else "the new stream starts from its beginning")
             if position.get("identity") is None:
@@ -278,7 +306,7 @@ def train(
                 base = lora_training.frozen_base(module, example, abstract, shardings, seed, pretrained_params)
                 state = lora_training.create_state(module, lora, optimizer.tx, example, abstract, shardings,
                                                    base, seed)
-            consumed = 0
+            consumed, cache_state = 0, None
         step = int(jax.device_get(state.step))
         if step >= num_steps:  # say so; no loss is reported for steps that did not run
             note = ("nothing to train: num_steps is 0" if step == 0 else
@@ -288,7 +316,7 @@ def train(
             ok = True
             return TrainResult(state, step, consumed, [], {}, note=note)
         # ---- data check: the first batch is read before checkpoints/ and tensorboard/ exist
-        batches = make_batches(consumed)
+        batches = make_batches(consumed, cache_state)
         try:
             first = next(batches)
         except StopIteration:
@@ -349,7 +377,10 @@ def train(
         pending = first
 
         def position() -> dict[str, Any]:
-            return {"rows_consumed": consumed * batch_size, "identity": identity}
+            out = {"rows_consumed": consumed * batch_size, "identity": identity}
+            if cache_dir:  # every batch produced so far is consumed when a checkpoint is saved
+                out["cache_state"] = batches.state()
+            return out
 
         while step < num_steps:
             local = pending if pending is not None else next(batches)

@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mixtures_file", action="append",
                         help="mixture TOML file(s) (default: every file in mixtures/)")
     parser.add_argument("--data_dir", help="local data directory (default $FLAN_JAX_DATA_DIR)")
+    parser.add_argument("--cache", metavar="DIR", help="a `flan-jax cache` directory: mark the cached tasks")
 
 
 def plot_shares(name: str, leaves: Sequence["mixtures.Leaf"], path: str) -> None:
@@ -41,6 +42,13 @@ def plot_shares(name: str, leaves: Sequence["mixtures.Leaf"], path: str) -> None
     plt.close(fig)
 
 
+def _cached_tasks(cache_dir: str, leaves: Sequence) -> dict[str, bool]:
+    """{task: whether `cache_dir` holds its manifest} (reads manifests only, no data)."""
+    from flan_jax.data import cache
+
+    return {leaf.task: cache.load_manifest(cache_dir, leaf.task) is not None for leaf in leaves}
+
+
 def run(args: argparse.Namespace) -> int:
     from flan_jax.data import mixtures  # here, so `--help` does not start TensorFlow
 
@@ -50,12 +58,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:48s} {decl.description}")
         return 0
     leaves = mixtures.resolve(args.name, decls, args.data_dir)
+    cached = _cached_tasks(args.cache, leaves) if args.cache else {}
     clusters = mixtures.group_shares(leaves, "cluster")
     collections = mixtures.group_shares(leaves, "collection")
     if args.json:
         print(json.dumps({
             "mixture": args.name,
-            "tasks": [leaf.__dict__ for leaf in leaves],
+            "tasks": [{**leaf.__dict__, **({"cached": cached[leaf.task]} if args.cache else {})}
+                      for leaf in leaves],
             "clusters": clusters,
             "collections": collections,
         }, indent=1))
@@ -65,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         for leaf in leaves:
             n = f"{leaf.num_examples}" if leaf.size_known else "cap*"
             source = leaf.size_source.partition(":")[0]
-            print(f"{leaf.task:52s} {leaf.cluster:34s} {n:>9s} {100 * leaf.share:7.3f}%  {source}")
+            mark = ("  cached" if cached[leaf.task] else "  NOT cached") if args.cache else ""
+            print(f"{leaf.task:52s} {leaf.cluster:34s} {n:>9s} {100 * leaf.share:7.3f}%  {source}{mark}")
         origins = sorted({leaf.size_source for leaf in leaves if ":" in leaf.size_source})
         for origin in origins:
             print(f"{origin.partition(':')[0]}: {origin.partition(':')[2].strip()}")

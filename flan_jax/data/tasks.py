@@ -50,6 +50,7 @@ from flan_jax.data.spec import (
 )
 from flan_jax.data.variants import (  # noqa: F401  (re-exported: the public names of tasks)
     DEFAULT_POOL_SIZE, DEFAULT_SEED, SETTINGS, VARIANTS, ExampleRenderer, RenderConfig,
+    default_render_config,
     eval_variants, setting_for, variants_for,
 )
 from flan_jax.errors import FlanJaxError
@@ -174,7 +175,7 @@ def register_dataset_tasks(
     *,
     collection: str = "custom",
     variants: Sequence[str] | None = None,
-    config: RenderConfig = RenderConfig(),
+    config: RenderConfig | None = None,
     data_dir: str | None = None,
     tfds_data_dir: str | None = None,
     use_cot_templates: bool = False,
@@ -185,6 +186,7 @@ def register_dataset_tasks(
     from flan_jax.eval import metrics as eval_metrics  # noqa: PLC0415
 
     vocabulary = default_vocabulary() if vocabulary is None else vocabulary
+    config = default_render_config() if config is None else config
     cot = bool(use_cot_templates and spec.cot_templates)
     templates = spec.cot_templates if cot else spec.templates
     fs_templates = fewshot.fewshot_templates(spec, templates if cot else None)

@@ -193,3 +193,16 @@ def test_cache_command_with_worker_processes(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "flan_jax.cli", "cache", "flan_mini_all", "--out", str(out),
                           "--workers", "0"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--workers" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_mixture_command_marks_cached_tasks(cached, capsys):
+    import argparse
+    from flan_jax.data import mixture_cmd
+    out, _ = cached
+    parser = argparse.ArgumentParser()
+    mixture_cmd.add_arguments(parser)
+    mixture_cmd.run(parser.parse_args(["flan_mini_all", "--cache", str(out), "--json"]))
+    report = json.loads(capsys.readouterr().out)
+    marks = {t["task"]: t["cached"] for t in report["tasks"]}
+    assert {t for t, c in marks.items() if c} == set(TASKS)
+    assert len(marks) > len(TASKS)

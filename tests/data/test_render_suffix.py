@@ -25,4 +25,5 @@ def test_gin_sets_the_default_render_config():
     try:
         assert tasks.default_render_config().inputs_suffix == "\n"
     finally:
-        gin.clear_config()
+        with gin.unlock_config():
+            gin.bind_parameter("default_render_config.inputs_suffix", "")

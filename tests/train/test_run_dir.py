@@ -121,9 +121,12 @@ def test_full_disk_mid_run_names_the_step_and_keeps_the_last_checkpoint(tiny_fs)
         train(model_dir=str(model_dir), num_steps=6, checkpoint_every=2, eval_hooks=[fill_disk], eval_every=1,
               **ARGS)
     os.remove(tiny_fs / "filler")
-    # the kept checkpoint is whole: a run resumes from it (no data identity change) and finishes
-    r = train(model_dir=str(model_dir), num_steps=3, checkpoint_every=2, **ARGS)
-    assert r.step == 3 and len(r.losses) == 1 and r.batches_consumed == 3
+    # the kept checkpoint is whole: a run resumes from it and writes step 4 over the failed
+    # write's leftover tmp directory
+    assert (model_dir / "checkpoints" / "4.orbax-checkpoint-tmp").is_dir()
+    r = train(model_dir=str(model_dir), num_steps=4, checkpoint_every=2, **ARGS)
+    assert r.step == 4 and len(r.losses) == 2 and r.batches_consumed == 4
+    assert Checkpointer(str(model_dir / "checkpoints")).latest_step() == 4
 
 
 @pytest.mark.slow

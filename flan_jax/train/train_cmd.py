@@ -28,6 +28,8 @@ import logging
 import os
 import re
 import sys
+import threading
+from typing import Any
 
 from flan_jax.errors import FlanJaxError
 from flan_jax.shipped import shipped_dir_candidates
@@ -197,28 +199,63 @@ def _drop_traceback(record: logging.LogRecord) -> bool:
     return True
 
 
+_ORBAX = f"{os.sep}orbax{os.sep}"
+
+
 def _from_orbax(record: logging.LogRecord) -> bool:
-    marker = f"{os.sep}orbax{os.sep}"
     frame = sys._getframe(1)  # noqa: SLF001  (the logging call's stack)
     while frame is not None:
-        if marker in frame.f_code.co_filename:
+        if _ORBAX in frame.f_code.co_filename:
             return True
         frame = frame.f_back
-    tb = record.exc_info[2] if record.exc_info else None  # the exception's own stack
+    return _orbax_traceback(record.exc_info[2] if record.exc_info else None)
+
+
+def _orbax_traceback(tb: Any) -> bool:
     while tb is not None:
-        if marker in tb.tb_frame.f_code.co_filename:
+        if _ORBAX in tb.tb_frame.f_code.co_filename:
             return True
         tb = tb.tb_next
     return False
 
 
-def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+def _is_writer_shutdown_noise(exc: BaseException | None, tb: Any) -> bool:
+    """After a failed checkpoint write orbax closes its asyncio loop while tensorstore still
+    completes the other writes; each completion's `call_soon_threadsafe` then raises "Event loop
+    is closed", printed from tensorstore's threads (one traceback per pending write)."""
+    return (isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed") or _orbax_traceback(tb)
+
+
+def _quiet_orbax_writer_failures() -> None:
+    """Keep a failed checkpoint write to our one error line: orbax's log records are filtered
+    (`_drop_traceback`) and the tracebacks its writer threads print are dropped. Installed
+    once per process (the CLI may run several commands in one process, e.g. in tests)."""
     absl_log = logging.getLogger("absl")
     absl_log.setLevel(logging.WARNING)
-    # orbax logs a failed background save with its traceback (once per thread it passes through)
+    if _drop_traceback in absl_log.filters:
+        return
     absl_log.addFilter(_drop_traceback)
     logging.getLogger("asyncio").addFilter(_drop_traceback)
+    plain_excepthook, plain_thread_hook, plain_unraisable = sys.excepthook, threading.excepthook, sys.unraisablehook
+
+    def excepthook(kind, exc, tb):
+        if not _is_writer_shutdown_noise(exc, tb):
+            plain_excepthook(kind, exc, tb)
+
+    def thread_hook(args):
+        if not _is_writer_shutdown_noise(args.exc_value, args.exc_traceback):
+            plain_thread_hook(args)
+
+    def unraisable(args):
+        if not _is_writer_shutdown_noise(args.exc_value, args.exc_traceback):
+            plain_unraisable(args)
+
+    sys.excepthook, threading.excepthook, sys.unraisablehook = excepthook, thread_hook, unraisable
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    _quiet_orbax_writer_failures()
     bindings = list(args.gin_bindings)
     if args.model_dir:
         bindings.insert(0, f"MODEL_DIR = {args.model_dir!r}")

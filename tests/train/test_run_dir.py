@@ -121,11 +121,15 @@ def test_full_disk_mid_run_names_the_step_and_keeps_the_last_checkpoint(tiny_fs)
         train(model_dir=str(model_dir), num_steps=6, checkpoint_every=2, eval_hooks=[fill_disk], eval_every=1,
               **ARGS)
     os.remove(tiny_fs / "filler")
-    # the kept checkpoint is whole: a run resumes from it (no data identity change) and finishes
-    r = train(model_dir=str(model_dir), num_steps=3, checkpoint_every=2, **ARGS)
-    assert r.step == 3 and len(r.losses) == 1 and r.batches_consumed == 3
+    # the kept checkpoint is whole: a run resumes from it and writes step 4 over the failed
+    # write's leftover tmp directory
+    assert (model_dir / "checkpoints" / "4.orbax-checkpoint-tmp").is_dir()
+    r = train(model_dir=str(model_dir), num_steps=4, checkpoint_every=2, **ARGS)
+    assert r.step == 4 and len(r.losses) == 2 and r.batches_consumed == 4
+    assert Checkpointer(str(model_dir / "checkpoints")).latest_step() == 4
 
 
+@pytest.mark.slow
 def test_full_disk_through_the_cli_is_one_line_and_exit_2(tmp_path):
     """The whole stderr of `flan-jax train` on a 600 KiB filesystem (the first checkpoint does
     not fit): no traceback, no orbax ERROR records, one error line, exit status 2."""
@@ -265,6 +269,7 @@ def test_negative_num_steps_is_refused_and_writes_nothing(tmp_path, capsys):
     assert not os.path.exists(tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_nothing_to_train_prints_no_loss(tmp_path, capsys):
     assert cli_train(tmp_path / "run", "--gin.train.num_steps=1") == 0
     assert "trained 1 steps to step 1; last loss" in capsys.readouterr().out

@@ -232,10 +232,11 @@ def _plot_clusters(rows: Mapping[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 4))
     series = [("before", -0.27), ("after", 0.0)] + ([("control", 0.27)] if any("control" in r for r in rows.values()) else [])
     for key, dx in series:
-        vals = [rows[c].get(key, np.nan) for c in clusters]
-        err = np.array([[v - rows[c].get(f"{key}_ci95", [v, v])[0], rows[c].get(f"{key}_ci95", [v, v])[1] - v]
-                        for c, v in zip(clusters, vals)]).T
-        ax.bar(x + dx, vals, 0.27, yerr=err, capsize=2, label=key)
+        have = [i for i, c in enumerate(clusters) if key in rows[c]]  # the control: held-out only
+        vals = np.array([rows[clusters[i]][key] for i in have])
+        ci = np.array([rows[clusters[i]][f"{key}_ci95"] for i in have])
+        err = np.clip(np.stack([vals - ci[:, 0], ci[:, 1] - vals]), 0, None)
+        ax.bar(x[have] + dx, vals, 0.27, yerr=err, capsize=2, label=key)
     ax.set_xticks(x, [c.replace("nl_", "") + (" (held out)" if rows[c]["held_out"] else "") for c in clusters],
                   rotation=30, ha="right")
     ax.set_ylabel("accuracy (%), 95% bootstrap interval")

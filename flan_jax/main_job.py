@@ -163,13 +163,14 @@ def report(correct: Mapping[str, Mapping[str, Sequence[int]]], examples: Mapping
 
 
 def summarize(before: dict, after: dict, control: dict | None, correct: Mapping[str, Any],
-              held_out: str) -> dict[str, Any]:
-    """Per cluster: before/after(/control) scores with intervals and the paired changes."""
+              held_out: str, trained: Sequence[str] = ()) -> dict[str, Any]:
+    """Per cluster: before/after(/control) scores with intervals and the paired changes.
+    `trained`: the clusters the tuning mixture holds (others are held out or excluded with it)."""
     from flan_jax.eval import bootstrap
 
     rows = {}
     for cluster in after["clusters"]:
-        row = {"held_out": cluster == held_out,
+        row = {"held_out": cluster == held_out, "trained_on": cluster in trained,
                "before": before["clusters"][cluster]["score"], "before_ci95": before["clusters"][cluster]["ci95"],
                "after": after["clusters"][cluster]["score"], "after_ci95": after["clusters"][cluster]["ci95"],
                "after_minus_before": bootstrap.paired_difference(correct["before"][cluster], correct["after"][cluster])}
@@ -189,7 +190,8 @@ def summary_table(rows: Mapping[str, Any]) -> str:
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for cluster, r in sorted(rows.items(), key=lambda kv: (not kv[1]["held_out"], kv[0])):
         d = r["after_minus_before"]
-        name = f"**{cluster} (held out)**" if r["held_out"] else cluster
+        name = (f"**{cluster} (held out)**" if r["held_out"] else
+                cluster if r.get("trained_on", True) else f"{cluster} (excluded with it)")
         line = (f"| {name} | {r['before']:.1f} [{r['before_ci95'][0]:.1f}, {r['before_ci95'][1]:.1f}] | "
                 f"{r['after']:.1f} [{r['after_ci95'][0]:.1f}, {r['after_ci95'][1]:.1f}] | "
                 f"{d['difference']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}] |")
@@ -327,7 +329,7 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
         print(f"  control (no template): held-out {control['clusters'][held_out]['score']:.1f}", flush=True)
 
     # ---- summary
-    rows = summarize(before, after, control, correct, held_out)
+    rows = summarize(before, after, control, correct, held_out, sorted({leaf.cluster for leaf in leaves}))
     _plot_losses(curves, run_dir / "loss.png")
     _plot_clusters(rows, run_dir / "clusters_before_after.png")
     table = summary_table(rows)

@@ -55,6 +55,12 @@ def test_experiment_dry_run_builds(name):
         gin.query_parameter("train.mixture")
     except ValueError:  # a job file whose program picks the mixture (main_job.gin)
         gin.bind_parameter("train.mixture", "synthetic")
+    try:
+        gin.query_parameter("train.model")
+    except ValueError:  # main_job.gin: the model comes from the base checkpoint
+        from flan_jax.models.gemma import Gemma3Config
+
+        gin.bind_parameter("train.model", Gemma3Config())
     result = train(dry_run=True)
     assert result.state is None
     gin.clear_config()

@@ -1,0 +1,81 @@
+"""The main job end to end on a tiny random Gemma 3 GGUF (written by the test), and its summary
+arithmetic against hand-computed values."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flan_jax import main_job
+
+sys.path.insert(0, str(Path(__file__).parent / "models"))
+
+
+def _correct(before, after):
+    return {"before": {"c": {"t": before}}, "after": {"c": {"t": after}}}
+
+
+def test_report_and_summary_arithmetic():
+    examples = {"c": {"t": [{"template_index": i % 2} for i in range(4)]}}
+    before = main_job.report({"c": {"t": [1, 0, 0, 0]}}, examples)
+    after = main_job.report({"c": {"t": [1, 1, 0, 1]}}, examples)
+    assert before["clusters"]["c"]["score"] == pytest.approx(25.0)
+    # template 0 holds examples 0 and 2, template 1 examples 1 and 3
+    assert after["clusters"]["c"]["template_min"] == pytest.approx(50.0)
+    assert after["clusters"]["c"]["template_max"] == pytest.approx(100.0)
+    rows = main_job.summarize(before, after, None, _correct([1, 0, 0, 0], [1, 1, 0, 1]), "c", ["d"])
+    assert rows["c"]["after_minus_before"]["difference"] == pytest.approx(50.0)
+    assert rows["c"]["held_out"] and not rows["c"]["trained_on"]
+    table = main_job.summary_table(rows)
+    assert "**c (held out)** | 25.0 [" in table and "+50.0 [" in table
+
+
+def test_eval_examples_rotate_templates_and_append_the_suffix():
+    import gin
+    from flan_jax.data import flan_nl, variants  # noqa: F401  (the gin configurable)
+
+    class Chars:
+        def encode(self, s):
+            return [3 + ord(c) % 50 for c in s]
+
+    with gin.unlock_config():
+        gin.bind_parameter("default_render_config.inputs_suffix", "\n")
+    try:
+        ex = main_job.eval_examples({"nl_nli": flan_nl.cluster_datasets("nl_nli")[:1]}, "test", 12, Chars())
+    finally:
+        with gin.unlock_config():
+            gin.bind_parameter("default_render_config.inputs_suffix", "")
+    rows = ex["nl_nli"]["nl_nli_people"]
+    assert [r["template_index"] for r in rows] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    assert all(r["inputs"][-1] == 3 + ord("\n") % 50 for r in rows)
+    assert all(r["answer"] in r["options"] for r in rows)
+
+
+@pytest.mark.slow
+def test_main_job_end_to_end_on_a_tiny_gemma(tmp_path, monkeypatch):
+    from gguf_fixtures import write_gemma3
+
+    monkeypatch.setenv("FLAN_JAX_CACHE", str(tmp_path / "cache"))
+    gguf_path = write_gemma3(tmp_path / "tiny.gguf")
+    out = main_job.run_main_job(str(tmp_path / "run"), None, [
+        f"main_job_options.base = '{gguf_path}'",
+        "main_job_options.held_out_examples_per_task = 4",
+        "main_job_options.held_in_examples_per_task = 1",
+        "train.num_steps = 2", "train.checkpoint_every = 2", "train.batch_size = 8",
+        "train.feature_lengths = {'inputs': 48, 'targets': 16}",
+        "main_job_options.eval_lengths = {'inputs': 96, 'targets': 16}",
+    ])
+    run = out["run_dir"]
+    summary = json.loads((run / "summary.json").read_text())
+    nli = summary["clusters"]["nl_nli"]
+    assert nli["held_out"] and summary["steps"] == 2 and len(summary["control_losses"]) == 2
+    assert {"before", "after", "control", "after_minus_before", "after_minus_control"} <= set(nli)
+    assert not summary["clusters"]["nl_paraphrase"]["trained_on"]  # excluded with NLI (FLAN's rule)
+    for name in ("summary.md", "loss.png", "clusters_before_after.png", "eval_before/report.json",
+                 "eval_control/report.json", "train/checkpoints", "control/checkpoints"):
+        assert (run / name).exists(), name
+    before = json.loads((run / "eval_before" / "report.json").read_text())
+    assert before["clusters"]["nl_nli"]["num_examples"] == 12
+    # the converted base is cached: a second conversion is not needed
+    assert len(list((tmp_path / "cache" / "base").iterdir())) == 1

@@ -139,15 +139,18 @@ def register_local_tasks(
     format: str,
     splits: Sequence[str] = ("train",),
     vocabulary: seqio.Vocabulary | None = None,
+    columns: Sequence[str] = (),
     **kwargs: Any,
 ) -> list[str]:
-    """Tasks over an Alpaca or chat file: `local.<name>:{zs_noopt,fs_noopt,eval}`.
+    """Tasks over a user's file: `local.<name>:{zs_noopt,fs_noopt,eval}` (format alpaca, chat,
+    cot, or jsonl/tsv with `columns`: see `sources.local_spec`).
 
     `path` may contain "{split}" (e.g. "/data/chat_{split}.jsonl" with splits train, validation).
     The file is read (and validated) when a dataset is first requested, not here.
     """
-    spec = local_spec(name, path, format, splits)
-    return register_dataset_tasks(spec, vocabulary, collection="local", **kwargs)
+    spec = local_spec(name, path, format, splits, columns)
+    return register_dataset_tasks(spec, vocabulary, collection="local",
+                                  use_cot_templates=format == "cot", **kwargs)
 
 
 def importable_datasets(

@@ -235,7 +235,9 @@ def register_release_tasks(collection: str, data_dir: str | None = None, vocabul
             name = tasks_lib.task_name(collection, spec.name, variant)
             if name in seqio.TaskRegistry.names():
                 seqio.TaskRegistry.remove(name)
-            renderer = tasks_lib.ExampleRenderer(spec, name, variant, spec.templates, config)
+            renderer = tasks_lib.ExampleRenderer(spec, name, variant, spec.templates, config,
+                                                 tasks_lib.count_tokens_with(vocabulary),
+                                                 fewshot.fewshot_templates(spec))
             seqio.TaskRegistry.add(
                 name, source=_rows_source(task.rows),
                 preprocessors=[tasks_lib.render_preprocessor(renderer, lambda pool=pool: pool),

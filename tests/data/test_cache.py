@@ -16,8 +16,9 @@ LENGTHS = (("inputs", 48), ("targets", 8))
 @pytest.fixture(scope="module")
 def cached(tmp_path_factory):
     from flan_jax.data import tasks
-    for t in TASKS:
-        tasks.ensure_task(t)
+    # registered with the default vocabulary here: another test file in this process may have
+    # registered the same tasks with a test vocabulary
+    tasks.register_flan_mini_tasks(tasks.default_vocabulary(), datasets=["mini_add", "mini_vowel_start"])
     out = tmp_path_factory.mktemp("cache")
     manifests = cache.cache_tasks(TASKS, str(out), splits=("train", "validation"), max_examples=300)
     return out, manifests

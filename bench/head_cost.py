@@ -3,9 +3,9 @@
     .venv/bin/python bench/head_cost.py [--config dec-50m|gemma-like|both] [--steps 3]
         [--batch 8] [--capacity 0.25]
 
-Prints, per config and head path, seconds/step (median of --steps after one warm-up step,
-the two paths' steps interleaved so both see the same machine load) and the compiled step's memory (XLA memory_analysis: arguments + outputs -
-aliased + temporaries, i.e. the step's peak on the device). The step is the trainer's own
+Prints, per config and head path, seconds/step (median of --steps after one warm-up step, the
+two paths' steps interleaved so both see the same machine load) and the compiled step's memory
+(XLA memory_analysis: arguments + outputs - aliased + temporaries, the step's device peak). The step is the trainer's own
 (`make_train_step` with `loss_options()`, only `head_capacity` changed: None = full logits,
 else `loss.head_cross_entropy_loss`), float32, Adafactor, one CPU device.
 

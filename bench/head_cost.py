@@ -3,14 +3,15 @@
     .venv/bin/python bench/head_cost.py [--config dec-50m|gemma-like|both] [--steps 3]
         [--batch 8] [--capacity 0.25]
 
-Prints, per config and head path, seconds/step (median of --steps after one warm-up step,
-the two paths' steps interleaved so both see the same machine load) and the compiled step's memory (XLA memory_analysis: arguments + outputs -
-aliased + temporaries, i.e. the step's peak on the device). The step is the trainer's own
+Prints, per config and head path, seconds/step (median of --steps after one warm-up step, the
+two paths' steps interleaved so both see the same machine load) and the compiled step's memory
+(XLA memory_analysis: arguments + outputs - aliased + temporaries, the step's device peak). The step is the trainer's own
 (`make_train_step` with `loss_options()`, only `head_capacity` changed: None = full logits,
 else `loss.head_cross_entropy_loss`), float32, Adafactor, one CPU device.
 
 Batches are FLAN-like packed rows: examples with inputs of log-normal length (median 120,
-clipped to [8, 256]) and targets (median 24, clipped to [2, 32]) packed first-fit into rows;
+clipped to [8, 256] and to the row) and targets (median 24, clipped to [2, 32]) packed first-fit
+into rows (until 100 examples in a row fit nowhere);
 loss weights on the targets only (about 13% of the positions, printed).
 dec-50m: bench/train_throughput.py's Llama-style 50M shape (vocab 32000, emb 512, 8 layers),
 rows of 512. gemma-like: a 2-layer decoder with Gemma 3's 262,144-token vocabulary, emb 640,
@@ -54,13 +55,16 @@ def flan_like_rows(batch: int, length: int, vocab: int, seed: int = 0) -> dict[s
               ("decoder_target_tokens", "decoder_segment_ids", "decoder_positions", "decoder_loss_weights")}
     fill = [0] * batch
     segment = [0] * batch
-    while True:
-        li = int(np.clip(rng.lognormal(np.log(120), 0.6), 8, 256))
+    misses = 0
+    while misses < 100:  # stop once 100 examples in a row fit nowhere
         lt = int(np.clip(rng.lognormal(np.log(24), 0.6), 2, 32))
+        li = int(np.clip(rng.lognormal(np.log(120), 0.6), 8, min(256, length - lt)))
         n = li + lt
         row = next((r for r in range(batch) if fill[r] + n <= length), None)
         if row is None:
-            break
+            misses += 1
+            continue
+        misses = 0
         s = slice(fill[row], fill[row] + n)
         segment[row] += 1
         fields["decoder_target_tokens"][row, s] = rng.integers(2, vocab, n)

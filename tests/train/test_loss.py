@@ -174,6 +174,7 @@ def _full_and_positions(hidden, head, batch, capacity, groups=1, **kw):
     return grad(full)(hidden, head.kernel), grad(positions)(hidden, head.kernel)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("capacity,groups,density", [
     (1.0, 1, 0.3),    # one chunk, no sort
     (0.5, 2, 0.3),    # all loss positions in the first chunk

@@ -57,8 +57,18 @@ def test_main_job_end_to_end_on_a_tiny_gemma(tmp_path, monkeypatch):
     from gguf_fixtures import write_gemma3
 
     monkeypatch.setenv("FLAN_JAX_CACHE", str(tmp_path / "cache"))
+    import gin
+
     gguf_path = write_gemma3(tmp_path / "tiny.gguf")
-    out = main_job.run_main_job(str(tmp_path / "run"), None, [
+    try:
+        out = _run_tiny(tmp_path, gguf_path)
+    finally:
+        gin.clear_config()  # the job's gin bindings must not reach later tests in this process
+    _check_run(out, tmp_path)
+
+
+def _run_tiny(tmp_path, gguf_path):
+    return main_job.run_main_job(str(tmp_path / "run"), None, [
         f"main_job_options.base = '{gguf_path}'",
         "main_job_options.held_out_examples_per_task = 4",
         "main_job_options.held_in_examples_per_task = 1",
@@ -66,6 +76,9 @@ def test_main_job_end_to_end_on_a_tiny_gemma(tmp_path, monkeypatch):
         "train.feature_lengths = {'inputs': 48, 'targets': 16}",
         "main_job_options.eval_lengths = {'inputs': 96, 'targets': 16}",
     ])
+
+
+def _check_run(out, tmp_path):
     run = out["run_dir"]
     summary = json.loads((run / "summary.json").read_text())
     nli = summary["clusters"]["nl_nli"]

@@ -18,7 +18,9 @@ def cached(tmp_path_factory):
     from flan_jax.data import tasks
     # registered with the default vocabulary here: another test file in this process may have
     # registered the same tasks with a test vocabulary
-    tasks.register_flan_mini_tasks(tasks.default_vocabulary(), datasets=["mini_add", "mini_vowel_start"])
+    from flan_jax.data import vocab
+    tasks.register_flan_mini_tasks(vocab.load_vocabulary(vocab.default_vocabulary_path()),
+                                   datasets=["mini_add", "mini_vowel_start"])
     out = tmp_path_factory.mktemp("cache")
     manifests = cache.cache_tasks(TASKS, str(out), splits=("train", "validation"), max_examples=300)
     return out, manifests

@@ -156,7 +156,7 @@ def test_eval_decoding_generate_matches_transformers(hf_dir):
     result = decoding.generate(Gemma3(cfg), params, inputs, config=decoding.DecodeConfig(max_decode_length=6),
                                input_length=6, batch_size=2)
     for ids, got in zip(inputs, result.tokens):
-        prompt = [0] + ids  # decoding prefixes the BOS id 0 of the flan_jax batch contract
+        prompt = [2] + ids  # decoding prefixes the model's BOS (Gemma's <bos> = 2, features.model_bos_id)
         with torch.no_grad():
             # attention_mask given: HF would otherwise mask the leading id 0 as padding
             full = model.generate(torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
@@ -269,7 +269,7 @@ class _CharVocab:
 
 
 def test_rank_classification_scores_equal_transformers_log_likelihoods(hf_dir):
-    """eval.rank_classification on Gemma: each option's score is HF's log p(option + EOS | [0] + inputs)."""
+    """eval.rank_classification on Gemma: each option's score is HF's log p(option + EOS | [<bos>=2] + inputs)."""
     from flan_jax.eval.rank_classification import rank_classify
 
     path, model = hf_dir
@@ -281,7 +281,7 @@ def test_rank_classification_scores_equal_transformers_log_likelihoods(hf_dir):
     for ex, got in zip(examples, result.log_likelihoods):
         for option, ll in zip(ex["options"], got):
             target = _CharVocab().encode(option) + [1]
-            seq = [0] + ex["inputs"] + target
+            seq = [2] + ex["inputs"] + target
             logp = torch.log_softmax(torch.tensor(_hf_logits(model, [seq[:-1]])[0]), -1).numpy()
             want = sum(logp[len(ex["inputs"]) + j, t] for j, t in enumerate(target))
             assert ll == pytest.approx(want, abs=1e-3)

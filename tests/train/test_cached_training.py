@@ -19,12 +19,19 @@ def _worker(model_dir, steps, kill_at, cache_dir, out):
                           timeout=900, env=env)
 
 
+def _pure_default_vocabulary():
+    """The project's default vocabulary whatever gin bindings earlier tests in this process left
+    (the worker subprocesses register their tasks with it)."""
+    from flan_jax.data import vocab
+    return vocab.load_vocabulary(vocab.default_vocabulary_path())
+
+
 @pytest.mark.slow
 def test_killed_cached_run_resumes_bit_identical(tmp_path):
     from flan_jax.data import cache, tasks
     from cached_resume_worker import TASK
 
-    tasks.register_flan_mini_tasks(tasks.default_vocabulary(), datasets=["mini_add"])
+    tasks.register_flan_mini_tasks(_pure_default_vocabulary(), datasets=["mini_add"])
     cache.write_task(TASK, str(tmp_path / "cache"), max_examples=200)
     ref = _worker(tmp_path / "ref", 9, 0, tmp_path / "cache", tmp_path / "ref.npz")
     assert ref.returncode == 0, ref.stderr[-3000:]
@@ -45,7 +52,7 @@ def test_a_stale_cache_stops_training_naming_the_field(tmp_path):
     from flan_jax.data.cached_pipeline import stream_spec
     from cached_resume_worker import TASK
 
-    tasks.register_flan_mini_tasks(tasks.default_vocabulary(), datasets=["mini_add"])
+    tasks.register_flan_mini_tasks(_pure_default_vocabulary(), datasets=["mini_add"])
     cache.write_task(TASK, str(tmp_path), max_examples=8)
     path = cache.task_dir(tmp_path, TASK) / "manifest.json"
     manifest = json.loads(path.read_text())

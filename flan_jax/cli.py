@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("flan_jax.eval.eval_cmd", "evaluate a checkpoint on an evaluation mixture"),
     "cache": ("flan_jax.data.cache_cmd", "render and tokenize a mixture once into ArrayRecord files"),
     "audit": ("flan_jax.data.audit_cmd", "audit a mixture: duplicates, lengths, train/eval overlap"),
-    "main": ("flan_jax.main_job", "the main job: tune a small model on flan-mini and evaluate"),
+    "main": ("flan_jax.main_job", "the main job: instruction-tune the Gemma 3 270M base on flan-nl, evaluate held out"),
 }
 
 
@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     except FlanJaxError as e:
         print(f"flan-jax {name}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `flan-jax catalog | head`: the reader stopped; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

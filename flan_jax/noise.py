@@ -54,6 +54,9 @@ def quiet_python_logs() -> None:
     absl_logger = logging.getLogger("absl")
     if not any(isinstance(f, _DropSeqioNoise) for f in absl_logger.filters):
         absl_logger.addFilter(_DropSeqioNoise())
+    # TFDS warns through absl about every dataset folder it cannot find (offline use is normal
+    # here: sizes come from the published table); --verbose shows them
+    absl_logger.setLevel(logging.ERROR)
 
 
 def is_noise(line: bytes) -> bool:

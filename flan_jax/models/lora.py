@@ -175,18 +175,9 @@ def merge(base_params: Any, adapters: Adapters, config: LoraConfig) -> Any:
         a, b = ad["lora_a"], ad["lora_b"]
         delta = (a.reshape(-1, a.shape[-1]) @ b.reshape(b.shape[0], -1)) * config.scale
         flat[key] = (jnp.asarray(flat[key], jnp.float32) + delta.reshape(flat[key].shape))
-    return _unflatten(flat)
+    from flan_jax.models.params_io import unflatten_params  # noqa: PLC0415
 
-
-def _unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, leaf in flat.items():
-        node = out
-        *parents, last = key.split("/")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[last] = leaf
-    return out
+    return unflatten_params(flat)
 
 
 def num_adapter_params(adapters: Adapters) -> int:

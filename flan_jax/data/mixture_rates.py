@@ -6,6 +6,8 @@ Rates (seqio's `mixing_rate_num_examples` with `maximum=cap` and `temperature`):
         rate_i = sum over the entries e that select task i of r_e ** (1 / temperature),
         r_e = min(n, cap) (or, for published per-template counts, the sum of each capped count)
     equal:    rate_i = 1 for every leaf task
+    text entries ({text = NAME, share = s}, any rate but weights): a fixed share s; the other
+              entries' shares above are scaled by 1 - sum(s)
     weights:  entry e gets weight_e / sum(weights); inside e, the entry's own shares (seqio
               flattens a nested mixture the same way)
     share_i = rate_i / sum_j rate_j
@@ -304,8 +306,13 @@ def resolve(
         if decl.rate == "weights":
             return _weighted(decl, stack)
         rates: dict[str, float] = {}
+        text_shares: dict[str, float] = {}  # fixed fractions, the rest split by the rate rule
         for i, entry in enumerate(decl.include):
             where = f"{decl.file}: mixture {mix!r}, include[{i}]"
+            if "text" in entry:
+                task = entry["source"].task
+                text_shares[task] = text_shares.get(task, 0.0) + float(entry["share"])
+                continue
             if "task" in entry:
                 check_task(entry["task"], where)
                 picks = [_task_pick(entry["task"])]
@@ -320,11 +327,20 @@ def resolve(
                     rates[pick.task] = 1.0
                 else:
                     rates[pick.task] = rates.get(pick.task, 0.0) + rate_of(pick, decl)
+        fixed = sum(text_shares.values())
+        if not rates:  # only text components: their shares, normalised
+            return {t: s / fixed for t, s in text_shares.items()}
+        if fixed >= 1:
+            raise MixtureError(f"{decl.file}: mixture {mix!r}: the text entries' shares sum to "
+                               f"{fixed:g}, leaving nothing for the other entries (must be < 1)")
         total = sum(rates.values())
         if total <= 0:
             raise MixtureError(f"{decl.file}: mixture {mix!r}: none of its tasks has training "
                                f"examples ({', '.join(sorted(rates))})")
-        return {t: r / total for t, r in rates.items()}
+        out = {t: (1.0 - fixed) * r / total for t, r in rates.items()}
+        for t, s in text_shares.items():
+            out[t] = out.get(t, 0.0) + s
+        return out
 
     def _weighted(decl: MixtureDecl, stack: tuple[str, ...]) -> dict[str, float]:
         groups: list[tuple[float, dict[str, float]]] = []
@@ -339,6 +355,8 @@ def resolve(
                 inner = shares_of(entry["mixture"], (*stack, decl.name))
             elif "local" in entry:
                 inner = {tasks_lib.task_name("local", entry["local"], "zs_noopt"): 1.0}
+            elif "text" in entry:
+                inner = {entry["source"].task: 1.0}
             else:
                 picks = catalog.release_picks(entry, where) if "release" in entry else catalog.select(entry, where)
                 tasks = list(dict.fromkeys(p.task for p in picks))
@@ -357,6 +375,9 @@ def resolve(
         collection, cluster = catalog.cluster(task)
         size = seen.get(task)
         n = size.counts[0] if size is not None and size.counts is not None else None
+        if collection == "text":  # a plain-text component: its share is declared, not sized
+            leaves.append(Leaf(task, share, collection, cluster, None, False, "share"))
+            continue
         if size is None and collection != "local":
             size = catalog.size(_task_pick(task), "data")
             n = size.counts[0] if size.counts is not None else None

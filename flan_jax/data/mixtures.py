@@ -20,6 +20,21 @@ mixtures only; elsewhere they are refused, since a size-proportional rate has no
 A mixture may set `size_source = "published"` (the Flan 2022 recipe's counts, see
 flan_jax.data.mixture_rates, which resolves mixtures into leaf tasks and shares).
 
+A `[text.NAME]` table declares plain text trained with the base model's own objective
+(flan_jax.data.plain_text: `span_corruption` for T5, `lm` for decoders); a mixture takes it with
+its own share of the examples, the other entries splitting the rest by the mixture's rate:
+
+    [text.wiki]
+    files = ["wiki/part1.txt", "wiki/part2.jsonl"]   # relative to this file; or
+    # tfds = "c4/en:3.1.0"  (a prepared copy under $TFDS_DATA_DIR), tfds_split, text_field
+    objective = "lm"                                  # | "span_corruption"
+    chunk_length = 256                                # tokens per example
+
+    [mixture.flan_mini_with_text]
+    include = [{ collection = "flan_mini" }, { text = "wiki", share = 0.2 }]
+
+(in a rate = "weights" mixture: `{ text = "wiki", weight = 0.2 }`). Leaf task: `text.wiki:lm`.
+
 A `[family.NAME]` table expands to a train and an eval mixture per held-out cluster; its
 `exclude_together` table lists what else leaves training with a held-out cluster.
 
@@ -27,21 +42,25 @@ This module parses files and registers mixtures with seqio; the rates live in mi
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from flan_jax.data import plain_text
 from flan_jax.data import tasks as tasks_lib
 from flan_jax.data.mixture_rates import (  # noqa: F401 - the public names of mixtures
     RATE_KINDS, SIZE_SOURCES, Leaf, MixtureDecl, MixtureError, group_shares, resolve,
 )
+from flan_jax.data.plain_text import TextSource
 from flan_jax.data.spec import LocalSource
 from flan_jax.shipped import shipped_dir_candidates
 
 MIXTURES_DIR_ENV = "FLAN_JAX_MIXTURES_DIR"
-ENTRY_KINDS = ("task", "mixture", "local", "release", "collection")
+ENTRY_KINDS = ("task", "mixture", "local", "release", "collection", "text")
+TEXT_KEYS = {"files", "tfds", "tfds_split", "text_field", "objective", "chunk_length"}
 SELECTOR_KEYS = {"collection", "variants", "clusters", "exclude_clusters", "datasets", "weight"}
 
 
@@ -113,6 +132,11 @@ def _parse_mixture(name: str, body: Mapping[str, Any], file: str) -> MixtureDecl
             what = "a weight" if "weight" in entry else "a mixture entry"
             raise MixtureError(f"{at}: {what} needs rate = \"weights\" (rate {rate!r} sets shares "
                                "from task sizes and would ignore it)")
+        if kinds[0] == "text":
+            _check_text_entry(entry, rate, at)
+            continue
+        if "share" in entry:
+            raise MixtureError(f"{at}: 'share' belongs to text entries ({{text = NAME, share = 0.1}})")
         if "weight" in entry:
             _positive(entry["weight"], "weight", at)
         elif rate == "weights":
@@ -130,6 +154,77 @@ def _parse_mixture(name: str, body: Mapping[str, Any], file: str) -> MixtureDecl
     temperature = _positive(body.get("temperature", 1.0), "temperature", where)
     return MixtureDecl(name, file, rate, tuple(include), cap, float(temperature),
                        body.get("description", ""), size_source)
+
+
+def _check_text_entry(entry: Mapping[str, Any], rate: str, at: str) -> None:
+    """`{text = NAME, share = s}` (0 < s < 1: that fraction of the examples, the other entries
+    sharing the rest by the mixture's rate), or `{text = NAME, weight = w}` in a weights mixture."""
+    extra = set(entry) - {"text", "share", "weight"}
+    if extra:
+        raise MixtureError(f"{at}: unknown keys {sorted(extra)}")
+    if rate == "weights":
+        if "weight" not in entry or "share" in entry:
+            raise MixtureError(f"{at}: in a rate = \"weights\" mixture a text entry takes a weight, not a share")
+        _positive(entry["weight"], "weight", at)
+        return
+    share = entry.get("share")
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
+        raise MixtureError(f"{at}: a text entry needs share = a number between 0 and 1 (the fraction "
+                           f"of examples drawn from it), got {share!r}")
+
+
+def _parse_text(name: str, body: Mapping[str, Any], file: str) -> TextSource:
+    """A `[text.NAME]` table -> TextSource. Relative `files` are relative to the mixture file;
+    every file must exist now (the error names it)."""
+    where = f"{file}: text {name!r}"
+    unknown_keys = set(body) - TEXT_KEYS
+    if unknown_keys:
+        raise MixtureError(f"{where}: unknown keys {sorted(unknown_keys)} (known: {', '.join(sorted(TEXT_KEYS))})")
+    objective = body.get("objective")
+    if objective not in plain_text.OBJECTIVES:
+        raise MixtureError(f"{where}: field 'objective' must be one of {', '.join(plain_text.OBJECTIVES)} "
+                           f"(span_corruption for T5, lm for decoders), got {objective!r}")
+    chunk_length = body.get("chunk_length", 256)
+    if isinstance(chunk_length, bool) or not isinstance(chunk_length, int) or chunk_length < 2:
+        raise MixtureError(f"{where}: field 'chunk_length' must be an integer >= 2, got {chunk_length!r}")
+    files, tfds = body.get("files"), body.get("tfds")
+    if (files is None) == (tfds is None):
+        raise MixtureError(f"{where}: give one of 'files' (local .txt/.jsonl files) or 'tfds' (a dataset name)")
+    for key in ("tfds", "tfds_split", "text_field"):
+        if key in body and (not isinstance(body[key], str) or not body[key]):
+            raise MixtureError(f"{where}: field {key!r} must be a non-empty string, got {body[key]!r}")
+    paths: tuple[str, ...] = ()
+    if files is not None:
+        files = [files] if isinstance(files, str) else files
+        if not isinstance(files, list) or not files or not all(isinstance(f, str) and f for f in files):
+            raise MixtureError(f"{where}: field 'files' must be a path or a non-empty list of paths")
+        base = Path(file).parent
+        paths = tuple(str(p if p.is_absolute() else base / p) for p in map(Path, files))
+        for p in paths:
+            if not Path(p).is_file():
+                raise MixtureError(f"{where}: no such file {p}")
+            if Path(p).suffix not in (".txt", ".jsonl"):
+                raise MixtureError(f"{where}: {p}: plain text must be .txt or .jsonl")
+    return TextSource(name, objective, paths, tfds, body.get("tfds_split", "train"),
+                      body.get("text_field", "text"), chunk_length, file)
+
+
+def _attach_texts(decls: Mapping[str, MixtureDecl], texts: Mapping[str, TextSource]) -> dict[str, MixtureDecl]:
+    """Each `{text = NAME}` entry gains `source`: the TextSource it names (resolve names the
+    leaf task `text.NAME:<objective>` from it)."""
+    out = {}
+    for name, decl in decls.items():
+        include = []
+        for i, entry in enumerate(decl.include):
+            if "text" in entry:
+                if entry["text"] not in texts:
+                    raise MixtureError(f"{decl.file}: mixture {name!r}, include[{i}]: "
+                                       f"{tasks_lib.unknown('text component', str(entry['text']), list(texts)).args[0]}"
+                                       " (declare it in a [text.NAME] table)")
+                entry = {**entry, "source": texts[entry["text"]]}
+            include.append(entry)
+        out[name] = dataclasses.replace(decl, include=tuple(include))
+    return out
 
 
 def _expand_family(name: str, body: Mapping[str, Any], file: str) -> list[MixtureDecl]:
@@ -177,6 +272,7 @@ def load_files(paths: Iterable[str | os.PathLike] | None = None
         paths = mixture_files()
     decls: dict[str, MixtureDecl] = {}
     locals_: dict[str, LocalSource] = {}
+    texts: dict[str, TextSource] = {}
     for path in paths:
         file = str(path)
         try:
@@ -185,7 +281,7 @@ def load_files(paths: Iterable[str | os.PathLike] | None = None
             raise MixtureError(f"{file}: cannot read ({e})") from None
         except tomllib.TOMLDecodeError as e:
             raise MixtureError(f"{file}: not valid TOML ({e})") from None
-        unknown_tables = set(data) - {"mixture", "family", "local"}
+        unknown_tables = set(data) - {"mixture", "family", "local", "text"}
         if unknown_tables:
             raise MixtureError(f"{file}: unknown tables {sorted(unknown_tables)}")
         new = [_parse_mixture(n, b, file) for n, b in data.get("mixture", {}).items()]
@@ -202,7 +298,11 @@ def load_files(paths: Iterable[str | os.PathLike] | None = None
                                          tuple(b.get("splits", ("train",))), b.get("how_to_obtain", ""))
             except KeyError as e:
                 raise MixtureError(f"{file}: local {n!r} lacks {e.args[0]!r}") from None
-    return decls, locals_
+        for n, b in data.get("text", {}).items():
+            if n in texts:
+                raise MixtureError(f"{file}: text {n!r} is already declared in {texts[n].file}")
+            texts[n] = _parse_text(n, b, file)
+    return _attach_texts(decls, texts), locals_
 
 
 # ----------------------------------------------------------------------------- registering
@@ -214,13 +314,15 @@ def register_mixture(
     vocabulary=None,
     paths: Iterable[str | os.PathLike] | None = None,
     data_dir: str | None = None,
+    text_objective: str | None = None,
     **task_kwargs: Any,
 ) -> list[Leaf]:
     """Register mixture `name` (and the tasks it needs) as a seqio mixture; returns its leaves.
 
     Local collections (`{local = NAME}`) and release collections (`{release = ...}`) need their
     files under `data_dir`/FLAN_JAX_DATA_DIR; a missing file is an error naming the file or
-    directory, never a silently smaller mixture.
+    directory, never a silently smaller mixture. With `text_objective` (the model's own, see
+    plain_text.MODEL_OBJECTIVES) a text component with another objective is refused first.
     """
     import seqio
 
@@ -228,7 +330,14 @@ def register_mixture(
 
     decls, locals_ = load_files(paths)
     leaves = resolve(name, decls, data_dir)
+    for leaf in leaves:
+        objective = leaf.task.rpartition(":")[2]
+        if leaf.collection == plain_text.COLLECTION and text_objective and objective != text_objective:
+            raise MixtureError(f"mixture {name!r}: text component {leaf.task!r} has objective {objective!r}, "
+                               f"but the model's own objective is {text_objective!r} (set objective = "
+                               f"\"{text_objective}\" in its [text] table)")
     base = data_dir or os.environ.get("FLAN_JAX_DATA_DIR")
+    text_sources = {e["source"].task: e["source"] for d in decls.values() for e in d.include if "text" in e}
     released: dict[str, set[str]] = {}
     for leaf in leaves:
         if leaf.collection in flan2022_readers.RELEASES:
@@ -241,6 +350,8 @@ def register_mixture(
             if leaf.task not in released[leaf.collection]:
                 raise MixtureError(f"mixture {name!r}: task {leaf.task!r} has no file under "
                                    f"{flan2022_readers.collection_dir(leaf.collection, data_dir)}")
+        elif leaf.collection == plain_text.COLLECTION:
+            plain_text.register_text_source(text_sources[leaf.task], vocabulary)
         elif leaf.collection == "local" and leaf.task not in seqio.TaskRegistry.names():
             local_name = leaf.task.partition(".")[2].partition(":")[0]
             if local_name not in locals_:

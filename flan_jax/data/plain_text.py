@@ -20,9 +20,10 @@ the same way.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,7 @@ def sentinel_ids(vocabulary: Any) -> list[int]:
     return [int(vocabulary.vocab_size) - 1 - i for i in range(extra)]
 
 
-def examples(documents: Sequence[str], vocabulary: Any, objective: str, chunk_length: int
+def examples(documents: Iterable[str], vocabulary: Any, objective: str, chunk_length: int
              ) -> Iterator[dict[str, Any]]:
     """Token examples {"inputs", "targets", "inputs_pretokenized", "targets_pretokenized"}."""
     if objective not in OBJECTIVES:
@@ -151,9 +152,79 @@ def task_name(name: str, objective: str) -> str:
     return f"{COLLECTION}.{name}:{objective}"
 
 
-def register_plain_text_task(name: str, path: str, *, objective: str, vocabulary: Any = None,
-                             chunk_length: int = 256, splits: Sequence[str] = ("train",)) -> str:
-    """Register (idempotently) `text.<name>:<objective>` over `path` (may contain "{split}")."""
+# The objective each feature format's model families were pretrained with (data/features.py
+# formats): T5 (enc_dec) span corruption, the decoder families next-token prediction.
+MODEL_OBJECTIVES = {"enc_dec": "span_corruption", "decoder": "lm", "prefix_lm": "lm"}
+
+
+@dataclasses.dataclass(frozen=True)
+class TextSource:
+    """A `[text.NAME]` table of a mixture file: plain text from local files or a TFDS dataset.
+
+    files: absolute paths (.txt / .jsonl), read in order; or tfds: a TFDS name ("c4/en:3.1.0")
+    read from the prepared copy under $TFDS_DATA_DIR (never downloaded), its `tfds_split`'s
+    `text_field`. `file` is the mixture file that declared it (for error messages).
+    """
+
+    name: str
+    objective: str
+    files: tuple[str, ...] = ()
+    tfds: str | None = None
+    tfds_split: str = "train"
+    text_field: str = "text"
+    chunk_length: int = 256
+    file: str = ""
+
+    @property
+    def task(self) -> str:
+        return task_name(self.name, self.objective)
+
+
+def _tfds_documents(source: TextSource) -> Iterator[str]:
+    """The `text_field` strings of a prepared TFDS split, streamed (c4 does not fit in memory)."""
+    import os  # noqa: PLC0415
+
+    import tensorflow_datasets as tfds  # noqa: PLC0415
+
+    where = f"{source.file}: text {source.name!r}, tfds {source.tfds!r}"
+    try:
+        ds = tfds.load(source.tfds, split=source.tfds_split, download=False, try_gcs=False,
+                       data_dir=os.environ.get("TFDS_DATA_DIR"))
+    except Exception as e:  # noqa: BLE001 - not prepared, unknown name, bad split: all one line
+        raise PlainTextError(f"{where}: cannot read split {source.tfds_split!r} offline "
+                             f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+    for row in tfds.as_numpy(ds):
+        if source.text_field not in row:
+            raise PlainTextError(f"{where}: no field {source.text_field!r} (fields: {sorted(row)})")
+        text = row[source.text_field]
+        text = text.decode("utf-8") if isinstance(text, bytes) else str(text)
+        if text.strip():
+            yield text
+
+
+def register_text_source(source: TextSource, vocabulary: Any = None) -> str:
+    """Register (idempotently) the train split of a mixture's text component; returns its task.
+
+    Local files are all checked now (an error names the file and line before training starts);
+    a TFDS source is read lazily, one document at a time.
+    """
+    if source.tfds is None:
+        return register_plain_text_task(source.name, list(source.files), objective=source.objective,
+                                        vocabulary=vocabulary, chunk_length=source.chunk_length)
+    return register_plain_text_task(source.name, lambda split: _tfds_documents(source),
+                                    objective=source.objective, vocabulary=vocabulary,
+                                    chunk_length=source.chunk_length, signature=source)
+
+
+_REGISTERED: dict[str, Any] = {}  # task name -> what it was registered with
+
+
+def register_plain_text_task(name: str, path: str | Sequence[str] | Callable[[str], Iterable[str]], *,
+                             objective: str, vocabulary: Any = None, chunk_length: int = 256,
+                             splits: Sequence[str] = ("train",), signature: Any = None) -> str:
+    """Register `text.<name>:<objective>` over `path` (may contain "{split}"), a list of files
+    (the train split, read in order) or a function split -> documents. Registering the same
+    name again with the same arguments is a no-op; with other arguments it replaces the task."""
     import seqio  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
@@ -162,20 +233,38 @@ def register_plain_text_task(name: str, path: str, *, objective: str, vocabulary
     if objective not in OBJECTIVES:
         raise FlanJaxError(f"plain-text task {name!r}: objective {objective!r} is not one of {OBJECTIVES}")
     task = task_name(name, objective)
-    if task in seqio.TaskRegistry.names():
-        return task
     vocabulary = default_vocabulary() if vocabulary is None else vocabulary
+    key = (signature if signature is not None else (path if isinstance(path, str) else tuple(path)),
+           vocabulary, chunk_length, tuple(splits))
+    if task in seqio.TaskRegistry.names():
+        if _REGISTERED.get(task) == key:
+            return task
+        seqio.TaskRegistry.remove(task)
     if objective == "span_corruption" and not sentinel_ids(vocabulary):
         raise FlanJaxError(f"plain-text task {name!r}: span corruption needs a vocabulary with extra "
                            f"ids (vocabulary_file.extra_ids = 100)")
-    for split in splits:  # validate every file now: errors name the file before training starts
-        read_documents(path.replace("{split}", split))
+    if callable(path):
+        documents = path
+    elif isinstance(path, str):
+        for split in splits:  # validate every file now: errors name the file before training starts
+            read_documents(path.replace("{split}", split))
+
+        def documents(split: str) -> list[str]:
+            return read_documents(path.replace("{split}", split))
+    else:
+        files = tuple(path)
+        if not files:
+            raise PlainTextError(f"plain-text task {name!r}: no files")
+        for f in files:
+            read_documents(f)
+        splits = ("train",)
+
+        def documents(split: str) -> list[str]:
+            return [d for f in files for d in read_documents(f)]
 
     def dataset_fn(split: str, shuffle_files: bool, seed: int | None = None) -> tf.data.Dataset:
-        docs = read_documents(path.replace("{split}", split))
-        rows = list(examples(docs, vocabulary, objective, chunk_length))
         return tf.data.Dataset.from_generator(
-            lambda: iter(rows),
+            lambda: examples(documents(split), vocabulary, objective, chunk_length),
             output_signature={"inputs": tf.TensorSpec([None], tf.int32),
                               "targets": tf.TensorSpec([None], tf.int32),
                               "inputs_pretokenized": tf.TensorSpec([], tf.string),
@@ -185,4 +274,5 @@ def register_plain_text_task(name: str, path: str, *, objective: str, vocabulary
         task, source=seqio.FunctionDataSource(dataset_fn, splits=tuple(splits)),
         preprocessors=[seqio.CacheDatasetPlaceholder(), seqio.preprocessors.append_eos_after_trim],
         output_features=output_features(vocabulary))
+    _REGISTERED[task] = key
     return task

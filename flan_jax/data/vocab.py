@@ -279,8 +279,9 @@ def vocabulary_file(path: str | None = None, extra_ids: int = 0) -> tuple[str | 
 
 def default_vocabulary(cache: str | os.PathLike | None = None) -> "seqio.SentencePieceVocabulary":
     """The vocabulary every task uses unless given one: the user's `vocabulary_file` when set,
-    else the flan-mini vocabulary (built into the cache on first use, reused afterwards)."""
+    else the flan-mini vocabulary (built into the cache on first use, reused afterwards); either
+    with `vocabulary_file.extra_ids` sentinel ids (span-corruption text for T5 needs them)."""
     path, extra_ids = vocabulary_file()
     if path:
         return load_vocabulary(path, extra_ids)
-    return load_vocabulary(default_vocabulary_path(cache))
+    return load_vocabulary(default_vocabulary_path(cache), extra_ids)  # extra ids: T5 sentinels

@@ -86,14 +86,15 @@ def data_options(pack: bool = True, packer: str = "best_fit", split: str = "trai
     return out
 
 
-def _register(name: str) -> None:
-    """Register the seqio task (`collection.source:variant`) or the mixture (mixtures/*.toml)."""
-    from flan_jax.data import mixtures, tasks
+def _register(name: str, feature_format: str) -> None:
+    """Register the seqio task (`collection.source:variant`) or the mixture (mixtures/*.toml).
+    A plain-text component must use the model's own objective (plain_text.MODEL_OBJECTIVES)."""
+    from flan_jax.data import mixtures, plain_text, tasks
 
     if ":" in name and "." in name:
         tasks.ensure_task(name)
-    else:
-        mixtures.register_mixture(name)
+        return
+    mixtures.register_mixture(name, text_objective=plain_text.MODEL_OBJECTIVES.get(feature_format))
 
 
 def _check_vocabulary(model_vocab_size: int) -> None:
@@ -198,7 +199,7 @@ def train(
     vocab_size = int(getattr(config, "vocab_size", 32))
     example = synthetic_batch(feature_format, lengths, 1, vocab_size, 0)  # shapes for init only
     if mixture != SYNTHETIC:
-        _register(mixture)
+        _register(mixture, feature_format)
         _check_vocabulary(vocab_size)
 
     options = data_options()

@@ -13,6 +13,9 @@ params.safetensors; the model comes from its config) or a trainer model_dir / it
 Feature lengths come from `train.feature_lengths` when bound, else --input_length /
 --target_length. `--mock` reads TFDS-backed tasks from `tfds.testing.mock_data` (random
 examples of the right structure), so a FLAN 2021 cluster evaluates offline end to end.
+`--probe_text FILE` adds the forgetting probe: the language-model loss per token of held-back
+plain text under the model's own objective (eval/forgetting.py), beside the task scores in
+report.json (`forgetting_probe`) and report.md; run it before and after tuning to see forgetting.
 """
 from __future__ import annotations
 
@@ -49,6 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--mock", action="store_true", help="TFDS tasks read tfds.testing.mock_data")
     parser.add_argument("--mock_examples", type=int, default=8)
+    parser.add_argument("--probe_text", action="append", default=[], metavar="FILE",
+                        help="held-back plain text (.txt / .jsonl, repeatable): the report adds its LM "
+                        "loss per token, the forgetting probe (eval/forgetting.py)")
+    parser.add_argument("--probe_chunk_length", type=int, default=128,
+                        help="tokens per probe chunk (default 128)")
     parser.add_argument("--out", default="eval_report", help="output directory")
 
 
@@ -176,9 +184,32 @@ def load_model_and_params(checkpoint: str, gin_model: Any = None) -> tuple[Any, 
 # ----------------------------------------------------------------------------- run
 
 
+def read_probe_text(files: list[str], chunk_length: int) -> list[str]:
+    """The documents of the held-back text files, read before anything is evaluated: a missing
+    or malformed file, or chunk_length < 2, is a FlanJaxError naming it."""
+    from flan_jax.data import plain_text  # noqa: PLC0415
+
+    if chunk_length < 2:
+        raise FlanJaxError(f"--probe_chunk_length must be >= 2, got {chunk_length}")
+    return [d for f in files for d in plain_text.read_documents(f)]
+
+
+def probe(model: Any, params: Any, documents: list[str], files: list[str], chunk_length: int,
+          batch_size: int) -> dict[str, Any]:
+    """The forgetting probe with the tasks' vocabulary: {"loss_per_token" (nats), "tokens",
+    "chunks", "objective", "files", "chunk_length"}."""
+    from flan_jax.data import tasks  # noqa: PLC0415
+    from flan_jax.eval.forgetting import forgetting_probe  # noqa: PLC0415
+
+    out = forgetting_probe(model, params, documents, tasks.default_vocabulary(),
+                           chunk_length=chunk_length, batch_size=batch_size)
+    return {**out, "files": [os.path.abspath(f) for f in files], "chunk_length": chunk_length}
+
+
 def run(args: argparse.Namespace) -> int:
     from flan_jax.eval import decoding, evaluate, report  # noqa: PLC0415
 
+    probe_documents = read_probe_text(args.probe_text, args.probe_chunk_length) if args.probe_text else None
     gin_model, gin_lengths = _gin_model_and_lengths(args.gin_file, args.gin_bindings)
     model, params, config = load_model_and_params(args.checkpoint, gin_model)
     lengths = gin_lengths or {"inputs": args.input_length, "targets": args.target_length}
@@ -199,12 +230,19 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate.evaluate(model, params, args.mixture, config=cfg, metadata={
             "checkpoint": os.path.abspath(args.checkpoint), "model": type(config).__name__,
             "mock": bool(args.mock)})
+    if args.probe_text:
+        result["forgetting_probe"] = probe(model, params, probe_documents, args.probe_text,
+                                           args.probe_chunk_length, args.batch_size)
     paths = report.write_report(result, args.out)
     print(f"{'cluster':32s} {'mean':>6s} {'min':>6s} {'max':>6s}  (over templates)")
     for cluster, c in result["clusters"].items():
         print(f"{cluster:32s} {c['score']:6.1f} {c['template_min']:6.1f} {c['template_max']:6.1f}"
               f"  ({c['num_tasks']} tasks, {c['num_datasets']} datasets)")
     print(f"{'overall':32s} {result['overall']:6.1f}")
+    if "forgetting_probe" in result:
+        p = result["forgetting_probe"]
+        print(f"forgetting probe: {p['loss_per_token']:.4f} nats/token ({p['objective']}, "
+              f"{p['tokens']} tokens of {', '.join(p['files'])})")
     for item in result["skipped"]:
         print(f"skipped {item['task']}: {item['reason']}")
     print(f"wrote {paths['json']}, {paths['markdown']}, {paths['plot']}")

@@ -8,7 +8,8 @@ scores (mean over datasets of their template means, with the min and max over te
 per-dataset table of the template spread, and one task table per cluster (task, template,
 method, metric, score, chance, examples); the plot shows the cluster means as bars with the
 template min-max range as error bars (and the rank-classification chance level dashed where all
-of a cluster's tasks are rank-classified), headless (matplotlib Agg). Reports written before
+of a cluster's tasks are rank-classified), headless (matplotlib Agg). A `forgetting_probe`
+entry (flan-jax eval --probe_text) is shown under the overall score. Reports written before
 per-template evaluation (no `templates` key) render as before.
 """
 from __future__ import annotations
@@ -46,8 +47,14 @@ def markdown(report: Mapping[str, Any]) -> str:
     for key in ("checkpoint", "step", "max_examples"):
         if report.get(key) is not None:
             meta.append(f"{key} `{report[key]}`")
-    lines += [", ".join(meta), "", f"**Overall (mean over clusters): {_fmt(report['overall'])}**", "",
-              "## Clusters", "",
+    lines += [", ".join(meta), "", f"**Overall (mean over clusters): {_fmt(report['overall'])}**", ""]
+    probe = report.get("forgetting_probe")
+    if probe:
+        lines += [f"**Forgetting probe (LM loss on held-back text, lower is better): "
+                  f"{probe['loss_per_token']:.4f} nats/token** ({probe['objective']}, "
+                  f"{probe['tokens']} tokens in {probe['chunks']} chunks of "
+                  f"{', '.join(f'`{f}`' for f in probe.get('files', []))})", ""]
+    lines += ["## Clusters", "",
               "score: mean over the cluster's datasets of their mean over templates; min / max: "
               "the same with each dataset's worst / best template.", "",
               "| cluster | tasks | score | min | max | chance |", "|---|---:|---:|---:|---:|---:|"]

@@ -65,6 +65,11 @@ class MixtureDecl:
     temperature: float = 1.0
     description: str = ""
     size_source: str = "data"
+    # audit_filter.py: kinds of audit flags whose examples are dropped, and the evaluation
+    # mixture/task (and split) that defines contamination
+    drop_flagged: tuple[str, ...] = ()
+    audit_eval: str | None = None
+    audit_eval_split: str = "validation"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +85,9 @@ class Leaf:
     # "tfds", "local_file", "procedural", "override", "published: <repository file>",
     # "unknown" (counted at the cap), or "" for rate = "equal" mixtures (sizes unused).
     size_source: str = ""
+    # examples audited and dropped by the mixture's `drop_flagged` option (audit_filter.py):
+    # {"audited", "duplicates", "near_duplicates", "contaminated", "dropped"}; empty without it
+    dropped: Mapping[str, int] = dataclasses.field(default_factory=dict, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,6 +35,9 @@ its own share of the examples, the other entries splitting the rest by the mixtu
 
 (in a rate = "weights" mixture: `{ text = "wiki", weight = 0.2 }`). Leaf task: `text.wiki:lm`.
 
+`drop_flagged = ["duplicates", "near_duplicates", "contaminated"]` (with `audit_eval = NAME`
+for contamination) drops the examples a data-quality audit flags; see flan_jax.data.audit_filter.
+
 A `[family.NAME]` table expands to a train and an eval mixture per held-out cluster; its
 `exclude_together` table lists what else leaves training with a held-out cluster.
 
@@ -49,7 +52,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flan_jax.data import plain_text
+from flan_jax.data import audit_filter, plain_text
 from flan_jax.data import tasks as tasks_lib
 from flan_jax.data.mixture_rates import (  # noqa: F401 - the public names of mixtures
     RATE_KINDS, SIZE_SOURCES, Leaf, MixtureDecl, MixtureError, group_shares, resolve,
@@ -109,7 +112,8 @@ def _positive(value: Any, what: str, where: str) -> float:
 
 def _parse_mixture(name: str, body: Mapping[str, Any], file: str) -> MixtureDecl:
     where = f"{file}: mixture {name!r}"
-    unknown_keys = set(body) - {"description", "rate", "cap", "temperature", "include", "size_source"}
+    unknown_keys = set(body) - {"description", "rate", "cap", "temperature", "include", "size_source",
+                                "drop_flagged", "audit_eval", "audit_eval_split"}
     if unknown_keys:
         raise MixtureError(f"{where}: unknown keys {sorted(unknown_keys)}")
     rate = body.get("rate", "examples_proportional")
@@ -152,8 +156,22 @@ def _parse_mixture(name: str, body: Mapping[str, Any], file: str) -> MixtureDecl
     if cap is not None:
         cap = int(_positive(cap, "cap", where))
     temperature = _positive(body.get("temperature", 1.0), "temperature", where)
+    drop = body.get("drop_flagged", [])
+    if not isinstance(drop, list) or any(k not in audit_filter.DROP_KINDS for k in drop):
+        raise MixtureError(f"{where}: field 'drop_flagged' must be a list of {', '.join(audit_filter.DROP_KINDS)}, "
+                           f"got {drop!r}")
+    audit_eval = body.get("audit_eval")
+    if audit_eval is not None and (not isinstance(audit_eval, str) or not audit_eval):
+        raise MixtureError(f"{where}: field 'audit_eval' must be a mixture or task name, got {audit_eval!r}")
+    if "contaminated" in drop and not audit_eval:
+        raise MixtureError(f"{where}: drop_flagged \"contaminated\" needs field 'audit_eval' (the "
+                           "evaluation mixture or task whose examples define contamination)")
+    eval_split = body.get("audit_eval_split", "validation")
+    if not isinstance(eval_split, str) or not eval_split:
+        raise MixtureError(f"{where}: field 'audit_eval_split' must be a split name, got {eval_split!r}")
     return MixtureDecl(name, file, rate, tuple(include), cap, float(temperature),
-                       body.get("description", ""), size_source)
+                       body.get("description", ""), size_source, tuple(dict.fromkeys(drop)),
+                       audit_eval, eval_split)
 
 
 def _check_text_entry(entry: Mapping[str, Any], rate: str, at: str) -> None:
@@ -368,7 +386,21 @@ def register_mixture(
                                            columns=src.columns)
         else:
             tasks_lib.ensure_task(leaf.task, vocabulary, **task_kwargs)
+    members = {leaf.task: leaf.task for leaf in leaves}
+    decl = decls[name]
+    if decl.drop_flagged:  # audit the leaves, mix their filtered copies (audit_filter.py)
+        eval_tasks: list[str] = []
+        if decl.audit_eval and "contaminated" in decl.drop_flagged:
+            if ":" in decl.audit_eval:
+                tasks_lib.ensure_task(decl.audit_eval, vocabulary, **task_kwargs)
+                eval_tasks = [decl.audit_eval]
+            else:
+                eval_tasks = [leaf.task for leaf in register_mixture(
+                    decl.audit_eval, vocabulary=vocabulary, paths=paths, data_dir=data_dir, **task_kwargs)]
+        members, counts = audit_filter.apply(list(members), eval_tasks, decl.drop_flagged,
+                                             decl.audit_eval_split)
+        leaves = [dataclasses.replace(leaf, dropped=counts[leaf.task]) for leaf in leaves]
     if name in seqio.MixtureRegistry.names():
         seqio.MixtureRegistry.remove(name)
-    seqio.MixtureRegistry.add(name, [(leaf.task, leaf.share) for leaf in leaves])
+    seqio.MixtureRegistry.add(name, [(members[leaf.task], leaf.share) for leaf in leaves])
     return leaves

@@ -86,15 +86,17 @@ def data_options(pack: bool = True, packer: str = "best_fit", split: str = "trai
     return out
 
 
-def _register(name: str, feature_format: str) -> None:
+def _register(name: str, feature_format: str) -> dict[str, int]:
     """Register the seqio task (`collection.source:variant`) or the mixture (mixtures/*.toml).
-    A plain-text component must use the model's own objective (plain_text.MODEL_OBJECTIVES)."""
-    from flan_jax.data import mixtures, plain_text, tasks
+    A plain-text component must use the model's own objective (plain_text.MODEL_OBJECTIVES).
+    Returns the audit's drop counts (`audit_<kind>`, audit_filter.py; empty without the option)."""
+    from flan_jax.data import audit_filter, mixtures, plain_text, tasks
 
     if ":" in name and "." in name:
         tasks.ensure_task(name)
-        return
-    mixtures.register_mixture(name, text_objective=plain_text.MODEL_OBJECTIVES.get(feature_format))
+        return {}
+    leaves = mixtures.register_mixture(name, text_objective=plain_text.MODEL_OBJECTIVES.get(feature_format))
+    return audit_filter.totals(leaves)
 
 
 def _check_vocabulary(model_vocab_size: int) -> None:
@@ -198,13 +200,19 @@ def train(
     # the stream to a position.
     vocab_size = int(getattr(config, "vocab_size", 32))
     example = synthetic_batch(feature_format, lengths, 1, vocab_size, 0)  # shapes for init only
+    audit_counts: dict[str, int] = {}  # examples the mixture's drop_flagged option dropped
     if mixture != SYNTHETIC:
-        _register(mixture, feature_format)
+        audit_counts = _register(mixture, feature_format)
         _check_vocabulary(vocab_size)
+        if audit_counts:
+            log.info("audit: %s", " ".join(f"{k}={v}" for k, v in audit_counts.items()))
 
     options = data_options()
     cache_dir = options.pop("cache_dir", None)
     cache_workers, block_size = options.pop("cache_workers", 0), options.pop("cache_block_size", 4096)
+    if cache_dir and audit_counts:
+        raise FlanJaxError(f"train: mixture {mixture!r} drops audit-flagged examples (drop_flagged), "
+                           "which a cache (data_options.cache_dir) does not apply yet; train without the cache")
     if cache_dir and num_hosts > 1:
         raise FlanJaxError("train: a cached mixture (data_options.cache_dir) trains on one host for "
                            "now: its data position is per host and checkpoints store one")
@@ -367,10 +375,12 @@ def train(
                     out["steps_per_s"] = window["steps"] / elapsed
                     out["mfu"] = flops * window["steps"] / elapsed / peak
                 writer.write(done_step, out)
-                stats = getattr(batches, "stats", None)  # the data pipeline's running counts:
-                if stats is not None:  # truncated, dropped and zero-loss examples are reported
-                    writer.write(done_step, {k: v for k, v in stats.as_dict().items()
-                                             if isinstance(v, (int, float))}, prefix="data")
+                # the data pipeline's running counts (truncated, dropped and zero-loss examples
+                # are reported) and the audit's drop counts
+                stats = getattr(batches, "stats", None)
+                if stats is not None:
+                    counts = {k: v for k, v in stats.as_dict().items() if isinstance(v, (int, float))}
+                    writer.write(done_step, {**counts, **audit_counts}, prefix="data")
                 window.update(start=time.perf_counter(), steps=0, tokens=0.0)
             return out
 

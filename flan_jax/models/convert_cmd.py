@@ -3,6 +3,12 @@
     flan-jax convert --from-hf HF_DIR --out CKPT [--scan-layers]
     flan-jax convert --from-gguf FILE.gguf --out CKPT [--scan-layers]
     flan-jax convert --to-hf --from CKPT --out HF_DIR
+    flan-jax convert --adapters ADAPTER_DIR [--from BASE_CKPT] [--to-hf] --out DIR
+
+`--adapters` reads LoRA adapters saved by training (`model_dir/adapters/<step>/`,
+train/lora_training.py), merges them into their base (W0 + (alpha/r) A B; the base is the path
+recorded with the adapters unless `--from` names another) and writes the dense model: a flan_jax
+checkpoint, or with `--to-hf` a HF directory of the base's family (Llama, Gemma 3, T5).
 
 The HF family is read from config.json (model_type / architectures): Llama goes through
 `models.hf_llama`, Gemma 3 text (gemma3_text, or a text-only gemma3) through `models.hf_gemma`,
@@ -29,7 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from-hf", metavar="HF_DIR", help="HF model directory (config.json + *.safetensors)")
     parser.add_argument("--from-gguf", metavar="FILE", help="GGUF checkpoint (llama, gemma3), or gguf:gemma-3-270m")
     parser.add_argument("--to-hf", action="store_true", help="write a HF directory from --from CKPT")
-    parser.add_argument("--from", dest="from_ckpt", metavar="CKPT", help="flan_jax checkpoint (with --to-hf)")
+    parser.add_argument("--from", dest="from_ckpt", metavar="CKPT",
+                        help="flan_jax checkpoint (with --to-hf; with --adapters: the base, default the recorded one)")
+    parser.add_argument("--adapters", metavar="ADAPTER_DIR",
+                        help="LoRA adapters (model_dir/adapters/<step>) to merge into their base")
     parser.add_argument("--out", required=True, help="output directory (must not exist or be empty)")
     parser.add_argument("--scan-layers", action="store_true", help="store layers stacked (scan_layers=True)")
 
@@ -103,10 +112,23 @@ def _check_out(out: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from flan_jax.models import params_io
 
-    if sum(map(bool, (args.from_hf, args.from_gguf, args.to_hf))) != 1:
-        raise FlanJaxError("convert: give one of --from-hf HF_DIR, --from-gguf FILE or --to-hf --from CKPT")
+    if args.adapters:
+        if args.from_hf or args.from_gguf:
+            raise FlanJaxError("convert --adapters: the base is a flan_jax checkpoint (--from CKPT), "
+                               "not --from-hf/--from-gguf")
+    elif sum(map(bool, (args.from_hf, args.from_gguf, args.to_hf))) != 1:
+        raise FlanJaxError("convert: give one of --from-hf HF_DIR, --from-gguf FILE, --to-hf --from CKPT "
+                           "or --adapters DIR")
     _check_out(args.out)
-    if args.from_hf:
+    if args.adapters:
+        from flan_jax.train import lora_training
+
+        config, params, base = lora_training.load_merged(args.adapters, args.from_ckpt, with_base=True)
+        if args.to_hf:
+            save_hf(config, params, args.out, token_ids=params_io.load_token_ids(base))
+        else:
+            params_io.save_checkpoint(args.out, config, params, token_ids=params_io.load_token_ids(base))
+    elif args.from_hf:
         from flan_jax.models.hf_config import read_token_ids
 
         config, params = load_hf(args.from_hf, scan_layers=args.scan_layers)

@@ -141,13 +141,20 @@ def load_adapters(adapter_dir: str | Path) -> tuple[dict[str, dict[str, Any]], l
     return adapters, lora.LoraConfig(**meta["lora"]), meta.get("base")
 
 
-def load_merged(adapter_dir: str | Path, base: str | None = None) -> tuple[Any, Any]:
-    """(model config, dense params W0 + (alpha/r) A B) of adapters applied to their base."""
+def load_merged(adapter_dir: str | Path, base: str | None = None, *, with_base: bool = False) -> tuple[Any, ...]:
+    """(model config, dense params W0 + (alpha/r) A B) of adapters applied to their base (the
+    recorded base path, or `base`); with `with_base` also the base path used. Raises
+    FlanJaxError naming the directory when there is no base or the adapters do not fit it."""
     from flan_jax.models import params_io
 
     adapters, config, stored = load_adapters(adapter_dir)
     base = base or stored
     if not base:
-        raise FlanJaxError(f"{adapter_dir}: no base checkpoint recorded; pass the base path")
+        raise FlanJaxError(f"{adapter_dir}: no base checkpoint recorded; pass the base path (--from CKPT)")
     model_config, params = params_io.load_checkpoint(base)
-    return model_config, jax.device_get(lora.merge(params, adapters, config))
+    try:
+        merged = jax.device_get(lora.merge(params, adapters, config))
+    except (FlanJaxError, KeyError, ValueError, TypeError) as e:
+        raise FlanJaxError(f"{adapter_dir}: the adapters do not fit the base {base} ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0][:160]})") from None
+    return (model_config, merged, base) if with_base else (model_config, merged)

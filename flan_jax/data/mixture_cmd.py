@@ -73,14 +73,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"mixture {args.name}: {len(leaves)} tasks  ({decls[args.name].description})")
         print(f"{'task':52s} {'cluster':34s} {'train n':>9s} {'share':>8s}  size from")
         for leaf in leaves:
-            n = f"{leaf.num_examples}" if leaf.size_known else "cap*"
+            n = f"{leaf.num_examples}" if leaf.size_known else "-" if leaf.size_source == "share" else "cap*"
             source = leaf.size_source.partition(":")[0]
             mark = ("  cached" if cached[leaf.task] else "  NOT cached") if args.cache else ""
             print(f"{leaf.task:52s} {leaf.cluster:34s} {n:>9s} {100 * leaf.share:7.3f}%  {source}{mark}")
         origins = sorted({leaf.size_source for leaf in leaves if ":" in leaf.size_source})
         for origin in origins:
             print(f"{origin.partition(':')[0]}: {origin.partition(':')[2].strip()}")
-        if not all(leaf.size_known for leaf in leaves):
+        if not all(leaf.size_known or leaf.size_source == "share" for leaf in leaves):
             print("* size unknown offline (no prepared data, no published count): counted at the cap")
         print("\nper cluster:")
         for c, s in clusters.items():

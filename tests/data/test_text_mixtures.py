@@ -132,3 +132,13 @@ def test_a_tfds_text_component_streams_documents(tmp_path, monkeypatch):
     from flan_jax.data.tasks import default_vocabulary
     want = [c.tolist() + [1] for d in docs for c in plain_text.chunks(default_vocabulary().encode(d), 8)]
     assert [r["targets"].tolist() for r in rows] == want
+
+
+def test_cli_lists_the_text_component_with_its_share(tmp_path):
+    _write(tmp_path, TEXT + f'[mixture.with_text]\ninclude = [{{ task = "{MINI_A}" }}, '
+           '{ text = "wiki", share = 0.2 }]\n', name="mine.toml")
+    proc = _cli("mixture", "with_text", "--mixtures_path", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    row = [line.split() for line in proc.stdout.splitlines() if line.startswith("text.wiki:lm")]
+    assert row == [["text.wiki:lm", "text", "-", "20.000%", "share"]]
+    assert "counted at the cap" not in proc.stdout

@@ -20,6 +20,8 @@ with the CLI's glibc malloc settings (flan_jax/host_malloc.py). Per mode it prin
                   ahead of time; compile s is printed separately)
     peak RSS      the process's maximum resident set (getrusage), and its rise over the RSS
                   measured after importing JAX, before the model is built
+    XLA GFLOP     the compiled step's FLOP count (`compiled.cost_analysis()`), which does not
+                  depend on the machine's load
     XLA step MB   the compiled step's arguments + temporaries + outputs not aliased to donated
                   arguments (`compiled.memory_analysis()`): what one step needs, without the
                   Python / runtime overhead in RSS
@@ -110,6 +112,8 @@ def run_one(args: argparse.Namespace) -> dict:
         compiled = step.jitted.lower(state, batch).compile()  # the trainer's own jitted step
     compile_s = time.perf_counter() - t
     mem = compiled.memory_analysis()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost  # one dict per program in older JAX
     xla_mb = (mem.argument_size_in_bytes + mem.temp_size_in_bytes + mem.output_size_in_bytes
               - mem.alias_size_in_bytes) / 2**20
     nbytes = lambda tree: sum(x.nbytes for x in jax.tree.leaves(tree) if hasattr(x, "nbytes"))  # noqa: E731
@@ -117,7 +121,7 @@ def run_one(args: argparse.Namespace) -> dict:
                "opt_state_mb": nbytes(state.opt_state) / 2**20,
                "trained_mb": nbytes(state.params) / 2**20,
                "frozen_mb": nbytes(state.frozen) / 2**20 if state.frozen is not None else 0.0,
-               "xla_step_mb": xla_mb}
+               "xla_step_mb": xla_mb, "xla_gflop": float(cost.get("flops", float("nan"))) / 1e9}
     holder = {"state": state}
 
     def once() -> float:
@@ -157,12 +161,13 @@ def main(args: argparse.Namespace) -> int:
             print(proc.stderr[-2000:], file=sys.stderr)
             return 1
         results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
-    header = ("| mode | trained params | s/step | compile s | peak RSS MB (rise) | XLA step MB | opt-state MB | "
-              "trained MB | frozen MB |")
+    header = ("| mode | trained params | s/step | XLA GFLOP/step | compile s | peak RSS MB (rise) | XLA step MB | "
+              "opt-state MB | trained MB | frozen MB |")
     print(header)
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for mode, r in results.items():
-        print(f"| {mode} | {r['trained'] / 1e6:.2f}M | {r['s_per_step']:.3f} | {r['compile_s']:.1f} | {r['peak_rss_mb']:.0f} "
+        print(f"| {mode} | {r['trained'] / 1e6:.2f}M | {r['s_per_step']:.3f} | {r['xla_gflop']:.1f} | "
+              f"{r['compile_s']:.1f} | {r['peak_rss_mb']:.0f} "
               f"({r['peak_rss_mb'] - r['baseline_rss_mb']:.0f}) | {r['xla_step_mb']:.0f} | "
               f"{r['opt_state_mb']:.1f} | {r['trained_mb']:.1f} | {r['frozen_mb']:.1f} |")
     if "full" in results:
@@ -170,7 +175,8 @@ def main(args: argparse.Namespace) -> int:
         for mode, r in results.items():
             if mode == "full":
                 continue
-            print(f"{mode} / full: step time {r['s_per_step'] / full['s_per_step']:.2f}, peak RSS rise "
+            print(f"{mode} / full: step time {r['s_per_step'] / full['s_per_step']:.2f}, XLA FLOPs "
+                  f"{r['xla_gflop'] / full['xla_gflop']:.2f}, peak RSS rise "
                   f"{(r['peak_rss_mb'] - r['baseline_rss_mb']) / (full['peak_rss_mb'] - full['baseline_rss_mb']):.2f}, "
                   f"XLA step memory {r['xla_step_mb'] / full['xla_step_mb']:.2f}, optimizer state "
                   f"{r['opt_state_mb'] / full['opt_state_mb']:.4f}")

@@ -16,8 +16,9 @@ Each mode runs in its own process (so peak memory is its own): the trainer's sta
 (`state_shardings`/`create_state` or `lora_training.*`, `make_train_step`, `jit_train_step`),
 with the CLI's glibc malloc settings (flan_jax/host_malloc.py). Per mode it prints:
 
-    s/step        median of --steps steps after 1 + --warmup untimed ones (the step is compiled
-                  ahead of time; compile s is printed separately)
+    s/step        median (and min: the least disturbed by other processes) of --steps steps
+                  after 1 + --warmup untimed ones (the step is compiled ahead of time; compile s
+                  is printed separately)
     peak RSS      the process's maximum resident set (getrusage), and its rise over the RSS
                   measured after importing JAX, before the model is built
     XLA GFLOP     the compiled step's FLOP count (`compiled.cost_analysis()`), which does not
@@ -136,7 +137,7 @@ def run_one(args: argparse.Namespace) -> dict:
         t = time.perf_counter()
         losses.append(once())
         times.append(time.perf_counter() - t)
-    figures.update(s_per_step=statistics.median(times), loss=losses[-1], baseline_rss_mb=baseline,
+    figures.update(s_per_step=statistics.median(times), min_s_per_step=min(times), loss=losses[-1], baseline_rss_mb=baseline,
                    peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return figures
 
@@ -161,12 +162,13 @@ def main(args: argparse.Namespace) -> int:
             print(proc.stderr[-2000:], file=sys.stderr)
             return 1
         results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
-    header = ("| mode | trained params | s/step | XLA GFLOP/step | compile s | peak RSS MB (rise) | XLA step MB | "
+    header = ("| mode | trained params | s/step | min s/step | XLA GFLOP/step | compile s | peak RSS MB (rise) | XLA step MB | "
               "opt-state MB | trained MB | frozen MB |")
     print(header)
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for mode, r in results.items():
-        print(f"| {mode} | {r['trained'] / 1e6:.2f}M | {r['s_per_step']:.3f} | {r['xla_gflop']:.1f} | "
+        print(f"| {mode} | {r['trained'] / 1e6:.2f}M | {r['s_per_step']:.3f} | {r['min_s_per_step']:.3f} | "
+              f"{r['xla_gflop']:.1f} | "
               f"{r['compile_s']:.1f} | {r['peak_rss_mb']:.0f} "
               f"({r['peak_rss_mb'] - r['baseline_rss_mb']:.0f}) | {r['xla_step_mb']:.0f} | "
               f"{r['opt_state_mb']:.1f} | {r['trained_mb']:.1f} | {r['frozen_mb']:.1f} |")
@@ -175,7 +177,8 @@ def main(args: argparse.Namespace) -> int:
         for mode, r in results.items():
             if mode == "full":
                 continue
-            print(f"{mode} / full: step time {r['s_per_step'] / full['s_per_step']:.2f}, XLA FLOPs "
+            print(f"{mode} / full: step time {r['s_per_step'] / full['s_per_step']:.2f} (min "
+                  f"{r['min_s_per_step'] / full['min_s_per_step']:.2f}), XLA FLOPs "
                   f"{r['xla_gflop'] / full['xla_gflop']:.2f}, peak RSS rise "
                   f"{(r['peak_rss_mb'] - r['baseline_rss_mb']) / (full['peak_rss_mb'] - full['baseline_rss_mb']):.2f}, "
                   f"XLA step memory {r['xla_step_mb'] / full['xla_step_mb']:.2f}, optimizer state "

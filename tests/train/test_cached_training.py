@@ -1,5 +1,6 @@
-"""train() on a cached mixture: a run killed with SIGKILL and resumed equals an uninterrupted one
-(the checkpoint stores the cache's (block, row) position; resuming re-packs one block)."""
+"""train() on a cached mixture: a run killed with SIGKILL and resumed, with another number of
+packing worker processes, equals an uninterrupted one (the checkpoint stores the cache's
+(block, row) position per host; resuming re-packs one block)."""
 import os
 import subprocess
 import sys
@@ -11,11 +12,11 @@ import pytest
 HERE = Path(__file__).parent
 
 
-def _worker(model_dir, steps, kill_at, cache_dir, out):
+def _worker(model_dir, steps, kill_at, cache_dir, out, workers=0):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parents[1]),
                                                         os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, str(HERE / "cached_resume_worker.py"), str(model_dir), str(steps),
-                           str(kill_at), str(cache_dir), str(out)], capture_output=True, text=True,
+                           str(kill_at), str(cache_dir), str(out), str(workers)], capture_output=True, text=True,
                           timeout=900, env=env)
 
 
@@ -37,7 +38,7 @@ def test_killed_cached_run_resumes_bit_identical(tmp_path):
     assert ref.returncode == 0, ref.stderr[-3000:]
     killed = _worker(tmp_path / "run", 9, 7, tmp_path / "cache", tmp_path / "x.npz")
     assert killed.returncode == -9, killed.stderr[-3000:]
-    done = _worker(tmp_path / "run", 9, 0, tmp_path / "cache", tmp_path / "out.npz")
+    done = _worker(tmp_path / "run", 9, 0, tmp_path / "cache", tmp_path / "out.npz", workers=1)
     assert done.returncode == 0, done.stderr[-3000:]
     want, got = np.load(tmp_path / "ref.npz"), np.load(tmp_path / "out.npz")
     assert sorted(want.files) == sorted(got.files)

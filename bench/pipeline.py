@@ -1,7 +1,7 @@
 """Input pipeline at scale: uncached (render + tokenize + pack) vs cached (ArrayRecord + Grain + pack).
 
-    .venv/bin/python bench/pipeline.py [--examples-per-task 400] [--batches 150] [--workers 1,2,4]
-                                       [--block-size 256]
+    .venv/bin/python bench/pipeline.py [--examples-per-task 400] [--batches 60] [--cached-batches 400]
+                                       [--flan-batches 1000] [--workers 1,2,4] [--block-size 256]
 
 Prints, per host (this process), non-pad tokens/s of packed batches (decoder format, rows of
 512 = 448 + 64, batch 16):
@@ -155,7 +155,9 @@ def main() -> None:
 def bench(tmp: Path) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--examples-per-task", type=int, default=400)
-    parser.add_argument("--batches", type=int, default=150)
+    parser.add_argument("--batches", type=int, default=60, help="per uncached flan-mini run")
+    parser.add_argument("--cached-batches", type=int, default=400, help="per cached flan-mini run")
+    parser.add_argument("--flan-batches", type=int, default=1000, help="per FLAN-2021-length run")
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--block-size", type=int, default=256)
     args = parser.parse_args()
@@ -178,7 +180,7 @@ def bench(tmp: Path) -> None:
                                      "decoder", tuple(LENGTHS.items()), block_size=args.block_size)
     for w in workers:
         runs[f"flan-mini cached, {w} workers"] = _run(
-            lambda: cached_pipeline.CachedBatches(spec, BATCH, workers=w), args.batches)
+            lambda: cached_pipeline.CachedBatches(spec, BATCH, workers=w), args.cached_batches)
 
     # ---- FLAN-2021-length mix
     rng = np.random.default_rng(0)
@@ -189,10 +191,10 @@ def bench(tmp: Path) -> None:
                                         (len(examples),), (1.0,))
     flan_spec = cached_pipeline.BlockSpec(stream, "decoder", tuple(LENGTHS.items()), block_size=args.block_size)
     runs["FLAN-2021-length uncached, no rendering (upper bound)"] = _run(
-        lambda: pipeline.batches(examples * 50, "decoder", LENGTHS, BATCH), args.batches)
+        lambda: pipeline.batches(examples * 50, "decoder", LENGTHS, BATCH), args.flan_batches)
     for w in workers:
         runs[f"FLAN-2021-length cached, {w} workers"] = _run(
-            lambda: cached_pipeline.CachedBatches(flan_spec, BATCH, workers=w), args.batches)
+            lambda: cached_pipeline.CachedBatches(flan_spec, BATCH, workers=w), args.flan_batches)
 
     # ---- resume time vs data position
     rows_per_block = len(cached_pipeline.block_rows(spec, 0)[0])

@@ -19,7 +19,7 @@ The stream, all of it a pure function of (cache, rates, seed, host shard):
 
 Why not Grain's `MapDataset.mix(...).shuffle().repeat()`: measured on this machine it costs about
 260 us of Python index arithmetic per example (32 tasks) against 7 us to read a record; the block
-arithmetic here is vectorised and reads each block's records in one batched call.
+arithmetic here is vectorised (and a block reads few records per task: `_read`).
 
 Worked example (block_size 4, examples of decoder length 5, 4, 3, 4 | 6, 2, ...; rows of 8):
 

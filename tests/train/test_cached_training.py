@@ -28,12 +28,27 @@ def _pure_default_vocabulary():
 
 
 @pytest.mark.slow
-def test_killed_cached_run_resumes_bit_identical(tmp_path):
+def test_killed_cached_run_resumes_bit_identical_far_into_the_stream(tmp_path):
+    """A 3-step run's checkpoint is moved to block 10**6 of the stream (1.6e7 examples in, as a
+    long run would be); from there an uninterrupted run and a run SIGKILLed after step 7 and
+    resumed with 1 packing worker end with the same parameters."""
+    import json
+    import shutil
     from flan_jax.data import cache, tasks
+    from flan_jax.train.checkpoint import Checkpointer
     from cached_resume_worker import TASK
 
     tasks.register_flan_mini_tasks(_pure_default_vocabulary(), datasets=["mini_add"])
     cache.write_task(TASK, str(tmp_path / "cache"), max_examples=200)
+    seed = _worker(tmp_path / "ref", 3, 0, tmp_path / "cache", tmp_path / "seed.npz")
+    assert seed.returncode == 0, seed.stderr[-3000:]
+    data = tmp_path / "ref" / "checkpoints" / "3" / "data" / "metadata"
+    position = json.loads(data.read_text())
+    assert position["cache_state"] == {"num_hosts": 1, "hosts": [position["cache_state"]["hosts"][0]]}
+    position["cache_state"]["hosts"][0] = {"block": 10 ** 6, "row": 0}
+    data.write_text(json.dumps(position))
+    shutil.copytree(tmp_path / "ref", tmp_path / "run")
+
     ref = _worker(tmp_path / "ref", 9, 0, tmp_path / "cache", tmp_path / "ref.npz")
     assert ref.returncode == 0, ref.stderr[-3000:]
     killed = _worker(tmp_path / "run", 9, 7, tmp_path / "cache", tmp_path / "x.npz")
@@ -44,6 +59,10 @@ def test_killed_cached_run_resumes_bit_identical(tmp_path):
     assert sorted(want.files) == sorted(got.files)
     for key in want.files:
         np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    # both continued from the far position (16-example blocks pack to a few rows each)
+    for run in ("ref", "run"):
+        end = Checkpointer(str(tmp_path / run / "checkpoints")).data_position(9)["cache_state"]
+        assert 10 ** 6 < end["hosts"][0]["block"] < 10 ** 6 + 48
 
 
 def test_a_stale_cache_stops_training_naming_the_field(tmp_path):

@@ -10,7 +10,6 @@ This file is also the worker: `python test_cached_multihost_training.py <pid> <p
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 import subprocess

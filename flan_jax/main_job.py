@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import resource
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -262,6 +263,10 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     from flan_jax.train.train_cmd import parse_gin
 
     started = time.perf_counter()
+    phases: dict[str, float] = {}  # minutes per phase, for the report
+
+    def lap(name: str) -> None:
+        phases[name] = round((time.perf_counter() - started) / 60 - sum(phases.values()), 2)
     run_dir = Path(out or f"runs/main-{time.strftime('%Y%m%d-%H%M%S')}").absolute()
 
     # ---- config
@@ -283,6 +288,7 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     from flan_jax.data.tasks import default_vocabulary
 
     vocabulary = default_vocabulary()
+    lap("base")
     run_dir.mkdir(parents=True, exist_ok=True)
     print(f"flan_jax main job -> {run_dir}\n  base {options['base']} ({type(module).__name__}), "
           f"training mixture {train_mixture}, held-out cluster {held_out}", flush=True)
@@ -297,19 +303,23 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
                                   options["held_out_examples_per_task"], vocabulary))
     eval_kw = {"vocabulary": vocabulary, "lengths": options["eval_lengths"], "batch_size": options["eval_batch_size"]}
     correct: dict[str, Any] = {}
+    lap("data")
 
     # ---- before
     correct["before"] = score(module, base_params, examples, **eval_kw)
     before = report(correct["before"], examples, step=0, held_out_cluster=held_out, split=options["eval_split"])
     write_report(before, run_dir / "eval_before")
+    lap("eval_before")
     print(f"  before tuning: held-out {before['clusters'][held_out]['score']:.1f}", flush=True)
 
     # ---- tune
     result = train_lib.train(mixture=train_mixture, model=config, model_dir=str(run_dir / "train"),
                               pretrained=str(ckpt))
+    lap("tune")
     correct["after"] = score(module, result.state.params, examples, **eval_kw)
     after = report(correct["after"], examples, step=result.step, held_out_cluster=held_out, split=options["eval_split"])
     write_report(after, run_dir / "eval_after")
+    lap("eval_after")
     print(f"  after tuning: held-out {after['clusters'][held_out]['score']:.1f}", flush=True)
     del result.state
     curves = {"instructions": result.losses}
@@ -321,10 +331,12 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
         mixtures.register_mixture(control_mixture, vocabulary=vocabulary)
         ctrl = train_lib.train(mixture=control_mixture, model=config, model_dir=str(run_dir / "control"),
                                pretrained=str(ckpt))
+        lap("control_tune")
         correct["control"] = score(module, ctrl.state.params, {held_out: examples[held_out]}, **eval_kw)
         control = report(correct["control"], {held_out: examples[held_out]}, step=ctrl.step,
                          held_out_cluster=held_out, split=options["eval_split"], control="no template")
         write_report(control, run_dir / "eval_control")
+        lap("control_eval")
         curves["no template (control)"] = ctrl.losses
         print(f"  control (no template): held-out {control['clusters'][held_out]['score']:.1f}", flush=True)
 
@@ -334,14 +346,18 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     _plot_clusters(rows, run_dir / "clusters_before_after.png")
     table = summary_table(rows)
     minutes = (time.perf_counter() - started) / 60
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (Linux)
     n_held = before["clusters"][held_out]["num_examples"]
     text = (f"# flan_jax main job\n\nBase {options['base']}; instruction-tuned {len(result.losses)} steps on "
             f"`{train_mixture}`; zero-shot rank classification on the {options['eval_split']} split "
             f"({n_held} held-out examples, every non-inverted template in turn). Intervals: 95% "
-            f"bootstrap (examples resampled within tasks; changes paired). {minutes:.1f} minutes.\n\n{table}\n")
+            f"bootstrap (examples resampled within tasks; changes paired). {minutes:.1f} minutes "
+            f"({', '.join(f'{k} {v:.1f}' for k, v in phases.items())}), peak resident memory "
+            f"{peak_gb:.1f} GiB.\n\n{table}\n")
     (run_dir / "summary.md").write_text(text)
     summary = {"base": options["base"], "held_out_cluster": held_out, "train_mixture": train_mixture,
-               "steps": result.step, "losses": result.losses, "minutes": minutes, "clusters": rows,
+               "steps": result.step, "losses": result.losses, "minutes": minutes,
+               "phase_minutes": phases, "peak_rss_gib": peak_gb, "clusters": rows,
                "control_losses": curves.get("no template (control)")}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     print("\n" + table + "\n")

@@ -85,6 +85,9 @@ def _check_run(out, tmp_path):
     assert nli["held_out"] and summary["steps"] == 2 and len(summary["control_losses"]) == 2
     assert {"before", "after", "control", "after_minus_before", "after_minus_control"} <= set(nli)
     assert not summary["clusters"]["nl_paraphrase"]["trained_on"]  # excluded with NLI (FLAN's rule)
+    assert list(summary["phase_minutes"]) == ["base", "data", "eval_before", "tune", "eval_after", "control_tune",
+                                              "control_eval"]
+    assert sum(summary["phase_minutes"].values()) <= summary["minutes"] + 0.05 and summary["peak_rss_gib"] > 0.1
     for name in ("summary.md", "loss.png", "clusters_before_after.png", "eval_before/report.json",
                  "eval_control/report.json", "train/checkpoints", "control/checkpoints"):
         assert (run / name).exists(), name

@@ -2,7 +2,10 @@
 its work (seqio/scripts/cache_tasks_main.py). Locally it runs on the DirectRunner; the same
 pipeline runs on Dataflow, Flink or Spark with their pipeline options.
 
-    flan-jax cache flan2022_full --out gs://bucket/cache --runner beam -- --runner=DataflowRunner ...
+    flan-jax cache flan2022 --out /mnt/shared/cache --runner beam -- --runner=DataflowRunner ...
+
+`--out` is a path every worker sees (a shared filesystem or a FUSE-mounted bucket): the writer
+takes file paths, not gs:// URLs.
 
 Each Beam worker registers the tasks again (`register`, a picklable function such as
 `functools.partial(register_mixture, "flan_mini_all")`) in its setup, then writes whole tasks; the

@@ -19,7 +19,7 @@ The stream, all of it a pure function of (cache, rates, seed, host shard):
 
 Why not Grain's `MapDataset.mix(...).shuffle().repeat()`: measured on this machine it costs about
 260 us of Python index arithmetic per example (32 tasks) against 7 us to read a record; the block
-arithmetic here is vectorised and reads each block's records in one batched call.
+arithmetic here is vectorised (and a block reads few records per task: `_read`).
 
 Worked example (block_size 4, examples of decoder length 5, 4, 3, 4 | 6, 2, ...; rows of 8):
 
@@ -123,9 +123,22 @@ class _Reader:
             n = self.spec.sizes[t]
             idx = np.concatenate([self._perm(int(t), int(e))[ks[ks // n == e] % n]
                                   for e in np.unique(ks // n)])
-            out += [cache.decode_example(r) for r in self.sources[t].__getitems__(idx.tolist())]
+            out += [cache.decode_example(r) for r in _read(self.sources[t], idx.tolist())]
         order = np.random.default_rng([self.spec.seed, 1_000_003, block]).permutation(len(out))
         return [out[i] for i in order]
+
+
+# Grain's ArrayRecordDataSource.__getitems__ starts a thread pool on every call (about 1 ms here,
+# measured with cProfile: 32 tasks x 8 records per block spent 90% of the block in thread start-up),
+# while __getitem__ reads one record in a few microseconds; batched reads pay off above this.
+_BATCHED_READ_MIN = 256
+
+
+def _read(source: Any, keys: list[int]) -> Sequence[bytes]:
+    """The records at `keys` of a Grain data source, in order (the same bytes either way)."""
+    if len(keys) >= _BATCHED_READ_MIN:
+        return source.__getitems__(keys)
+    return [source[k] for k in keys]
 
 
 def mixed_examples(spec: StreamSpec, block: int, block_size: int) -> list[dict[str, np.ndarray]]:

@@ -138,3 +138,66 @@ def global_batch(local: Mapping[str, np.ndarray], sharding: Sharding) -> dict[st
         global_shape = (rows.shape[0] * jax.process_count(),) + rows.shape[1:]
         out[name] = jax.make_array_from_process_local_data(sharding, rows, global_shape)
     return out
+
+
+# ---- per-host data positions in a checkpoint
+# A cached stream (data/cached_pipeline.py) gives host h of H the global blocks h, h + H, ...;
+# each host's position {"block", "row"} is its own (blocks pack to different row counts), so a
+# checkpoint stores all of them. Orbax writes the JSON data item from process 0 only, hence the
+# gather. Saved entry, worked example for 2 hosts:
+#     {"num_hosts": 2, "hosts": [{"block": 5, "row": 3}, {"block": 4, "row": 11}]}
+# (host 1 is at its local block 4 = global block 1 + 4 * 2 = 9).
+
+def _allgather(row: np.ndarray) -> np.ndarray:
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(row))
+
+
+def gather_data_states(local: Mapping[str, int], *, process_index: int | None = None,
+                       process_count: int | None = None, gather: Any = None) -> dict[str, Any]:
+    """Every host's data position, as stored in the checkpoint (the entry above).
+
+    local: this host's {"block": int, "row": int}. A collective: every host calls it at the
+    same step. process_index / process_count / gather (int32 [2] -> [H, 2]) default to JAX's
+    (jax.experimental.multihost_utils.process_allgather); tests inject them to simulate hosts.
+    Raises FlanJaxError for a position beyond int32 (2^31 blocks; never reached in practice).
+    """
+    count = jax.process_count() if process_count is None else process_count
+    index = jax.process_index() if process_index is None else process_index
+    block, row = int(local["block"]), int(local["row"])
+    if not (0 <= block < 2 ** 31 and 0 <= row < 2 ** 31):
+        raise FlanJaxError(f"data position {dict(local)} does not fit the int32 host gather")
+    mine = np.asarray([block, row], np.int32)
+    if count == 1:
+        rows = mine[None]
+    else:
+        rows = np.asarray((gather or _allgather)(mine))
+        if rows.shape != (count, 2) or not np.array_equal(rows[index], mine):
+            raise FlanJaxError(f"gathered data positions have shape {rows.shape}, want ({count}, 2) "
+                               f"with this host's {mine.tolist()} at index {index}")
+    return {"num_hosts": count, "hosts": [{"block": int(b), "row": int(r)} for b, r in rows]}
+
+
+def host_data_state(saved: Mapping[str, Any] | None, *, process_index: int | None = None,
+                    process_count: int | None = None, where: str = "checkpoint") -> dict[str, int] | None:
+    """This host's {"block", "row"} from a saved entry (`gather_data_states`); None if nothing
+    was saved. A bare {"block", "row"} (single-host checkpoints before per-host entries) counts
+    as one host. Raises FlanJaxError when the entry was saved by another number of hosts (each
+    host's shard of the blocks would change) or is malformed, naming `where`."""
+    if saved is None:
+        return None
+    count = jax.process_count() if process_count is None else process_count
+    index = jax.process_index() if process_index is None else process_index
+    if "hosts" not in saved:
+        saved = {"num_hosts": 1, "hosts": [saved]}
+    hosts = saved["hosts"]
+    if int(saved.get("num_hosts", len(hosts))) != count or len(hosts) != count:
+        raise FlanJaxError(f"{where}: the data position was saved by {len(hosts)} host(s), this run has "
+                           f"{count}; a cached stream resumes exactly only on the same number of hosts")
+    entry = hosts[index]
+    try:
+        return {"block": int(entry["block"]), "row": int(entry["row"])}
+    except (KeyError, TypeError, ValueError):
+        raise FlanJaxError(f"{where}: host {index}'s data position {entry!r} lacks an integer "
+                           "'block' and 'row'") from None

@@ -116,7 +116,11 @@ def _identity_mismatch(stored: Mapping[str, Any] | None, identity: Mapping[str, 
         return {}
     now = json.loads(json.dumps(identity))
     return {k: (stored.get(k), now.get(k)) for k in sorted(set(stored) | set(now))
-            if stored.get(k) != now.get(k)}
+            if stored.get(k) != now.get(k) and k not in _ORDER_FREE}
+
+
+# data options that do not change the order of the batches (older checkpoints stored them)
+_ORDER_FREE = frozenset({"cache_workers"})
 
 
 def _build_model(model: Any, pretrained: str | None) -> tuple[Any, Any, Any]:
@@ -213,9 +217,6 @@ def train(
     if cache_dir and audit_counts:
         raise FlanJaxError(f"train: mixture {mixture!r} drops audit-flagged examples (drop_flagged), "
                            "which a cache (data_options.cache_dir) does not apply yet; train without the cache")
-    if cache_dir and num_hosts > 1:
-        raise FlanJaxError("train: a cached mixture (data_options.cache_dir) trains on one host for "
-                           "now: its data position is per host and checkpoints store one")
 
     def make_batches(start_batch: int, cache_state: Mapping[str, int] | None = None) -> Iterator[dict[str, np.ndarray]]:
         if mixture == SYNTHETIC:
@@ -239,9 +240,11 @@ def train(
                                 num_epochs=None, bos_id=features.model_bos_id(module), **options)
 
     # what fixes the order of the batches: stored with the data position, checked on resume
+    # (cache_workers is not: the cached stream's batches do not depend on it)
     identity = {"mixture": mixture, "format": feature_format, "feature_lengths": lengths,
                 "batch_size": batch_size, "seed": seed, "num_hosts": num_hosts,
-                **({} if mixture == SYNTHETIC else data_options())}
+                **({} if mixture == SYNTHETIC else
+                   {k: v for k, v in data_options().items() if k not in _ORDER_FREE})}
 
     def global_batch(local: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
         return distributed.global_batch(local, mesh_lib.batch_sharding(mesh))
@@ -274,7 +277,7 @@ def train(
     lock = run_dir.RunLock(model_dir) if host == 0 else None
     if lock is not None:
         lock.acquire()
-    checkpoints = writer = progress = None
+    checkpoints = writer = progress = batches = None
     ok = False
     try:
         ckpt_dir = os.path.join(model_dir, "checkpoints")
@@ -283,7 +286,7 @@ def train(
         if checkpoints is not None and checkpoints.latest_step() is not None:
             position = checkpoints.data_position()
             consumed = int(position["batches_consumed"])
-            cache_state = position.get("cache_state")  # a cached stream's (block, row)
+            cache_state = position.get("cache_state")  # a cached stream's (block, row) per host
             changed = _identity_mismatch(position.get("identity"), identity)
             if changed and not allow_data_change:
                 raise FlanJaxError(
@@ -299,6 +302,8 @@ def train(
                 cache_state = cache_state if same_rows else None
                 log.warning("data stream changed (%s): %s", ", ".join(changed),
                             f"continuing at row {rows}" if same_rows else "the new stream starts from its beginning")
+            cache_state = distributed.host_data_state(
+                cache_state, where=f"checkpoint {checkpoints.directory}/{checkpoints.latest_step()}")
             if position.get("identity") is None:
                 log.warning("checkpoint stores no data identity (older format): data stream not checked")
             state, _ = checkpoints.restore(abstract, shardings)
@@ -389,8 +394,9 @@ def train(
 
         def position() -> dict[str, Any]:
             out = {"rows_consumed": consumed * batch_size, "identity": identity}
-            if cache_dir:  # every batch produced so far is consumed when a checkpoint is saved
-                out["cache_state"] = batches.state()
+            if cache_dir:  # every batch produced so far is consumed when a checkpoint is saved;
+                # all hosts' positions, gathered (a collective: every host saves at the same step)
+                out["cache_state"] = distributed.gather_data_states(batches.state())
             return out
 
         while step < num_steps:
@@ -423,6 +429,8 @@ def train(
         return TrainResult(state, step, consumed, losses, m)
     finally:
         errors = []
+        if batches is not None and hasattr(batches, "close"):  # a cached stream's packing processes
+            batches.close()
         for resource in (progress, writer, checkpoints):
             try:
                 if resource is not None:

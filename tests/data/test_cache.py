@@ -207,3 +207,20 @@ def test_mixture_command_marks_cached_tasks(cached, capsys):
     marks = {t["task"]: t["cached"] for t in report["tasks"]}
     assert {t for t, c in marks.items() if c} == set(TASKS)
     assert len(marks) > len(TASKS)
+
+
+def test_small_and_batched_reads_return_the_same_records(cached, monkeypatch):
+    """Few keys are read one by one (Grain's batched read starts a thread pool per call); the
+    records equal ArrayRecord's own reader's, in the order asked, either way."""
+    import grain
+    from array_record.python import array_record_module as ar
+    out, manifests = cached
+    path = str(cache.task_dir(out, TASKS[1]) / manifests[1]["splits"]["train"]["files"][0])
+    reader = ar.ArrayRecordReader(path)
+    every = reader.read_all()
+    reader.close()
+    source = grain.sources.ArrayRecordDataSource([path])
+    keys = [17, 3, 299, 3, 0]
+    assert list(cached_pipeline._read(source, keys)) == [every[k] for k in keys]
+    monkeypatch.setattr(cached_pipeline, "_BATCHED_READ_MIN", 2)
+    assert list(cached_pipeline._read(source, keys)) == [every[k] for k in keys]

@@ -1,5 +1,6 @@
-"""train() on a cached mixture: a run killed with SIGKILL and resumed equals an uninterrupted one
-(the checkpoint stores the cache's (block, row) position; resuming re-packs one block)."""
+"""train() on a cached mixture: a run killed with SIGKILL and resumed, with another number of
+packing worker processes, equals an uninterrupted one (the checkpoint stores the cache's
+(block, row) position per host; resuming re-packs one block)."""
 import os
 import subprocess
 import sys
@@ -11,11 +12,11 @@ import pytest
 HERE = Path(__file__).parent
 
 
-def _worker(model_dir, steps, kill_at, cache_dir, out):
+def _worker(model_dir, steps, kill_at, cache_dir, out, workers=0):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parents[1]),
                                                         os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, str(HERE / "cached_resume_worker.py"), str(model_dir), str(steps),
-                           str(kill_at), str(cache_dir), str(out)], capture_output=True, text=True,
+                           str(kill_at), str(cache_dir), str(out), str(workers)], capture_output=True, text=True,
                           timeout=900, env=env)
 
 
@@ -27,22 +28,41 @@ def _pure_default_vocabulary():
 
 
 @pytest.mark.slow
-def test_killed_cached_run_resumes_bit_identical(tmp_path):
+def test_killed_cached_run_resumes_bit_identical_far_into_the_stream(tmp_path):
+    """A 3-step run's checkpoint is moved to block 10**6 of the stream (1.6e7 examples in, as a
+    long run would be); from there an uninterrupted run and a run SIGKILLed after step 7 and
+    resumed with 1 packing worker end with the same parameters."""
+    import json
+    import shutil
     from flan_jax.data import cache, tasks
+    from flan_jax.train.checkpoint import Checkpointer
     from cached_resume_worker import TASK
 
     tasks.register_flan_mini_tasks(_pure_default_vocabulary(), datasets=["mini_add"])
     cache.write_task(TASK, str(tmp_path / "cache"), max_examples=200)
+    seed = _worker(tmp_path / "ref", 3, 0, tmp_path / "cache", tmp_path / "seed.npz")
+    assert seed.returncode == 0, seed.stderr[-3000:]
+    data = tmp_path / "ref" / "checkpoints" / "3" / "data" / "metadata"
+    position = json.loads(data.read_text())
+    assert position["cache_state"] == {"num_hosts": 1, "hosts": [position["cache_state"]["hosts"][0]]}
+    position["cache_state"]["hosts"][0] = {"block": 10 ** 6, "row": 0}
+    data.write_text(json.dumps(position))
+    shutil.copytree(tmp_path / "ref", tmp_path / "run")
+
     ref = _worker(tmp_path / "ref", 9, 0, tmp_path / "cache", tmp_path / "ref.npz")
     assert ref.returncode == 0, ref.stderr[-3000:]
     killed = _worker(tmp_path / "run", 9, 7, tmp_path / "cache", tmp_path / "x.npz")
     assert killed.returncode == -9, killed.stderr[-3000:]
-    done = _worker(tmp_path / "run", 9, 0, tmp_path / "cache", tmp_path / "out.npz")
+    done = _worker(tmp_path / "run", 9, 0, tmp_path / "cache", tmp_path / "out.npz", workers=1)
     assert done.returncode == 0, done.stderr[-3000:]
     want, got = np.load(tmp_path / "ref.npz"), np.load(tmp_path / "out.npz")
     assert sorted(want.files) == sorted(got.files)
     for key in want.files:
         np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    # both continued from the far position (16-example blocks pack to a few rows each)
+    for run in ("ref", "run"):
+        end = Checkpointer(str(tmp_path / run / "checkpoints")).data_position(9)["cache_state"]
+        assert 10 ** 6 < end["hosts"][0]["block"] < 10 ** 6 + 48
 
 
 def test_a_stale_cache_stops_training_naming_the_field(tmp_path):

@@ -12,6 +12,19 @@ from flan_jax.data import audit, audit_filter, mixtures
 WORDS = [f"w{i}" for i in range(3000)]
 
 
+@pytest.fixture(autouse=True)
+def _forget_tasks():
+    """The seqio registry is process-wide: leave no planted task (or mixture) behind."""
+    yield
+    import seqio
+
+    for name in list(seqio.TaskRegistry.names()):
+        if name.startswith("local.planted_"):
+            seqio.TaskRegistry.remove(name)
+    if "clean" in seqio.MixtureRegistry.names():
+        seqio.MixtureRegistry.remove("clean")
+
+
 def test_drop_counts_worked_example():
     ex = [audit.AuditExample("t", "train", i, text, "x") for i, text in enumerate(
         ["alpha beta", "gamma delta", "Alpha  beta", "epsilon zeta", " ".join(WORDS[:20])])]
@@ -24,8 +37,8 @@ def test_drop_counts_worked_example():
 
 
 def _planted(folder):
-    """mine: 20 rows, 7 and 12 copy 3, 15 copies validation row 2; other: 10 rows, 4 copies
-    mine 9, 8 is mine 11 with one word changed."""
+    """planted_a (`mine`): 20 rows, 7 and 12 copy 3, 15 copies validation row 2; planted_b
+    (`other`): 10 rows, 4 copies mine 9, 8 is mine 11 with one word changed."""
     rng = np.random.default_rng(0)
 
     def row():
@@ -40,24 +53,24 @@ def _planted(folder):
     for name, rows in files.items():
         (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (folder / "clean.toml").write_text(f"""
-[local.mine]
+[local.planted_a]
 file_pattern = "{folder}/mine_{{split}}.jsonl"
 format = "alpaca"
 splits = ["train", "validation"]
 
-[local.other]
+[local.planted_b]
 file_pattern = "{folder}/other_{{split}}.jsonl"
 format = "alpaca"
 splits = ["train", "validation"]
 
 [mixture.clean]
 rate = "equal"
-include = [{{ local = "mine" }}, {{ local = "other" }}]
+include = [{{ local = "planted_a" }}, {{ local = "planted_b" }}]
 drop_flagged = ["duplicates", "near_duplicates", "contaminated"]
-audit_eval = "local.mine:zs_noopt"
+audit_eval = "local.planted_a:zs_noopt"
 """)
-    kept = {"local.mine:zs_noopt": [r["output"] for i, r in enumerate(mine) if i not in (7, 12, 15)],
-            "local.other:zs_noopt": [r["output"] for i, r in enumerate(other) if i not in (4, 8)]}
+    kept = {"local.planted_a:zs_noopt": [r["output"] for i, r in enumerate(mine) if i not in (7, 12, 15)],
+            "local.planted_b:zs_noopt": [r["output"] for i, r in enumerate(other) if i not in (4, 8)]}
     return folder / "clean.toml", kept
 
 
@@ -68,12 +81,12 @@ def test_planted_examples_are_dropped_and_counted(tmp_path):
     path, kept = _planted(tmp_path)
     leaves = mixtures.register_mixture("clean", paths=[path])
     assert {leaf.task: dict(leaf.dropped) for leaf in leaves} == {
-        "local.mine:zs_noopt": {"audited": 20, "duplicates": 2, "near_duplicates": 0, "contaminated": 1, "dropped": 3},
-        "local.other:zs_noopt": {"audited": 10, "duplicates": 1, "near_duplicates": 1, "contaminated": 0, "dropped": 2}}
+        "local.planted_a:zs_noopt": {"audited": 20, "duplicates": 2, "near_duplicates": 0, "contaminated": 1, "dropped": 3},
+        "local.planted_b:zs_noopt": {"audited": 10, "duplicates": 1, "near_duplicates": 1, "contaminated": 0, "dropped": 2}}
     assert audit_filter.totals(leaves) == {"audit_audited": 30, "audit_duplicates": 3, "audit_near_duplicates": 1,
                                            "audit_contaminated": 1, "audit_dropped": 5}
     mixture = seqio.get_mixture_or_task("clean")
-    assert sorted(t.name for t in mixture.tasks) == ["local.mine:zs_noopt#audited", "local.other:zs_noopt#audited"]
+    assert sorted(t.name for t in mixture.tasks) == ["local.planted_a:zs_noopt#audited", "local.planted_b:zs_noopt#audited"]
     for task, outputs in kept.items():
         ds = seqio.get_mixture_or_task(task + "#audited").get_dataset(None, "train", shuffle=False, use_cached=False)
         assert [ex["targets_pretokenized"].decode() for ex in ds.as_numpy_iterator()] == outputs

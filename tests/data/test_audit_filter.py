@@ -125,3 +125,26 @@ def test_bad_drop_options_name_file_and_field(tmp_path, extra, fragment):
     with pytest.raises(mixtures.MixtureError) as e:
         mixtures.load_files([path])
     assert str(e.value).startswith(f"{path}: mixture 'm': ") and fragment in str(e.value)
+
+
+@pytest.mark.slow
+def test_a_cache_with_drop_flagged_is_refused(tmp_path, monkeypatch):
+    import gin
+
+    from flan_jax.errors import FlanJaxError
+    from flan_jax.models.decoder import DecoderConfig
+    from flan_jax.train.train import train
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    _planted(folder)
+    monkeypatch.setenv(mixtures.MIXTURES_PATH_ENV, str(folder))
+    cfg = DecoderConfig(vocab_size=1024, emb_dim=16, num_heads=2, num_kv_heads=1, head_dim=8, mlp_dim=32, num_layers=1)
+    gin.bind_parameter("data_options.cache_dir", str(tmp_path / "cache"))
+    try:
+        with pytest.raises(FlanJaxError, match="drops audit-flagged examples .* does not apply yet"):
+            train(model=cfg, mixture="clean", feature_lengths={"inputs": 64, "targets": 16}, batch_size=8,
+                  num_steps=1, model_dir=str(tmp_path / "run"))
+    finally:
+        gin.clear_config()
+    assert not (tmp_path / "run").exists()

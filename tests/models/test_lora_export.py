@@ -1,6 +1,6 @@
 """`flan-jax convert --adapters`: LoRA adapters merged into their base and exported to HF give
 the logits of transformers' model equal to our base-plus-adapters forward pass (Llama-style
-decoder and T5); a merged flan_jax checkpoint too; bad adapter directories are one line."""
+decoder, T5 and Gemma 3); a merged flan_jax checkpoint too; bad adapter directories are one line."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -66,15 +66,26 @@ def _base_and_adapters(tmp_path, hf_model):
     return module, base, batch, want
 
 
+def _hf_gemma():
+    from test_hf_gemma import make_hf_gemma  # tests/models: a tiny random Gemma3ForCausalLM
+
+    return make_hf_gemma()
+
+
+HF = {"llama": (_hf_llama, "LlamaForCausalLM"), "t5": (_hf_t5, "T5ForConditionalGeneration"),
+      "gemma3": (_hf_gemma, "Gemma3ForCausalLM")}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["llama", "t5"])
+@pytest.mark.parametrize("family", sorted(HF))
 def test_merged_hf_export_matches_base_plus_adapters(tmp_path, family):
-    module, base, batch, want = _base_and_adapters(tmp_path, _hf_llama() if family == "llama" else _hf_t5())
+    make, cls_name = HF[family]
+    module, base, batch, want = _base_and_adapters(tmp_path, make())
     no_adapter = np.asarray(module.apply({"params": base}, batch))
     assert np.abs(want - no_adapter).max() > 1e-2  # the adapters change the output
     assert main(["convert", "--adapters", str(tmp_path / "adapters"), "--to-hf", "--out", str(tmp_path / "hf")]) == 0
-    cls = transformers.LlamaForCausalLM if family == "llama" else transformers.T5ForConditionalGeneration
-    exported = cls.from_pretrained(tmp_path / "hf").eval()
+    exported = getattr(transformers, cls_name).from_pretrained(tmp_path / "hf").eval()
+    exported.config._attn_implementation = "eager"  # as tests/models/test_hf_gemma.py
     np.testing.assert_allclose(_hf_logits(exported, {k: np.asarray(v) for k, v in batch.items()}), want,
                                atol=1e-4, rtol=0)
     # the merged flan_jax checkpoint gives the same logits

@@ -12,6 +12,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from flan_jax.models import block_attention
+
 Array = jax.Array
 
 
@@ -145,6 +147,7 @@ def dot_product_attention(
     bias: Array | None = None,
     scale: float | None = None,
     causal_blocks: int = 1,
+    skip_masked_blocks: bool = False,
 ) -> Array:
     """Softmax attention with grouped-query support; returns [B, L, H, Dh].
 
@@ -169,13 +172,20 @@ def dot_product_attention(
 
     Worked example (L = S = 4, n = 2): queries 0-1 against keys 0-1, then queries 2-3 against
     keys 0-3: 12 of the 16 query-key pairs are computed.
+
+    `skip_masked_blocks` (with causal_blocks = n > 1, a mask, no bias, L == S divisible by n)
+    also skips every (query block, key block) pair the mask leaves empty in all rows, e.g.
+    between the different segments of packed rows (`block_attention.block_sparse_attention`:
+    online softmax, no [B, H, L, S] residuals). Otherwise ignored.
     """
     key, value = _expand_kv_heads(query, key, value)
     scale = query.shape[-1] ** -0.5 if scale is None else scale
     # [B, L, H, Dh] -> [B, H, L, Dh] (small copies; the [B, H, L, S] tensors never move)
     q, k, v = (jnp.swapaxes(x, 1, 2) for x in (query, key, value))
     bounds = causal_block_bounds(q.shape[2], k.shape[2], causal_blocks)
-    if len(bounds) == 1:
+    if skip_masked_blocks and len(bounds) > 1 and mask is not None and bias is None:
+        out = block_attention.block_sparse_attention(q, k, v, mask, float(scale), len(bounds))
+    elif len(bounds) == 1:
         out = _attention_core(q, k, v, mask, bias, float(scale))
     else:  # query rows [r0, r1) against keys [0, r1)
         out = jnp.concatenate([

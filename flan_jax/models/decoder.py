@@ -65,6 +65,12 @@ class DecoderConfig:
     # each against the keys up to its end, skipping the masked upper triangle
     # (attention.dot_product_attention's causal_blocks; docs/benchmarks.md).
     causal_attention_blocks: int = 4
+    # Instead, when the length is a multiple (> 1) of attention_block_size: blocks of that many
+    # positions, skipping every (query block, key block) pair the mask leaves empty, e.g. between
+    # the segments of packed rows (attention.dot_product_attention's skip_masked_blocks; measured
+    # in docs/benchmarks.md, "Segment-aware attention").
+    skip_masked_attention_blocks: bool = True
+    attention_block_size: int = 128
 
     def __post_init__(self) -> None:
         if self.rope_llama3_scaling is not None:  # JSON / gin may hand a list
@@ -77,6 +83,8 @@ class DecoderConfig:
             raise ValueError(f"remat {self.remat!r} not in {sorted(REMAT_POLICIES)}")
         if self.head_dim % 2:
             raise ValueError(f"head_dim {self.head_dim} must be even for rotary embeddings")
+        if self.attention_block_size < 1:
+            raise ValueError(f"attention_block_size must be >= 1, got {self.attention_block_size}")
         if self.causal_attention_blocks < 1:
             raise ValueError(f"causal_attention_blocks must be >= 1, got {self.causal_attention_blocks}")
 
@@ -116,7 +124,11 @@ class Attention(nn.Module):
         # [B, T, H, Dh] attending over [B, S, K, Dh]; the mask is causal in array index unless
         # prefix LM (bidirectional prompt) or decoding (S is the cache).
         blocks = 1 if self.decode or cfg.prefix_lm else cfg.causal_attention_blocks
-        out = attention.dot_product_attention(q, k, v, mask=mask, causal_blocks=blocks)
+        length, size = q.shape[1], cfg.attention_block_size
+        skip = cfg.skip_masked_attention_blocks and blocks > 1 and length % size == 0 and length > size
+        if skip:
+            blocks = length // size
+        out = attention.dot_product_attention(q, k, v, mask=mask, causal_blocks=blocks, skip_masked_blocks=skip)
         out = layers.with_logical_constraint(out, ("batch", "length", "heads", "head_dim"))
         # [B, T, H, Dh] -> [B, T, D]
         return dense(cfg.emb_dim, ("heads", "head_dim", "embed"), "out", num_in=2)(out)

@@ -101,6 +101,10 @@ class Gemma3Config:
     scan_layers: bool = False
     dtype: str = "float32"  # compute dtype; parameters are always float32
     causal_attention_blocks: int = 4  # as DecoderConfig.causal_attention_blocks
+    # As DecoderConfig's, but off by default here: not yet measured at Gemma's shapes (head_dim
+    # 256, one kv head); the block pairs skipped follow the mask, sliding windows included.
+    skip_masked_attention_blocks: bool = False
+    attention_block_size: int = 128
 
     def __post_init__(self) -> None:
         for name in ("layer_types", "eos_token_id"):  # JSON / gin may hand a list
@@ -119,8 +123,10 @@ class Gemma3Config:
             raise ValueError(f"remat {self.remat!r} not in {sorted(REMAT_POLICIES)}")
         if self.head_dim % 2:
             raise ValueError(f"head_dim {self.head_dim} must be even for rotary embeddings")
-        if self.sliding_window < 1 or self.sliding_window_pattern < 1 or self.causal_attention_blocks < 1:
-            raise ValueError("sliding_window, sliding_window_pattern and causal_attention_blocks must be >= 1")
+        if (self.sliding_window < 1 or self.sliding_window_pattern < 1 or self.causal_attention_blocks < 1
+                or self.attention_block_size < 1):
+            raise ValueError("sliding_window, sliding_window_pattern, causal_attention_blocks and "
+                             "attention_block_size must be >= 1")
 
     @property
     def compute_dtype(self) -> Any:
@@ -177,8 +183,12 @@ class Attention(nn.Module):
         if self.decode:
             k, v = attention.extend_kv_cache(self, k, v, cache_index)
         blocks = 1 if self.decode else cfg.causal_attention_blocks
+        length, size = q.shape[1], cfg.attention_block_size
+        skip = cfg.skip_masked_attention_blocks and blocks > 1 and length % size == 0 and length > size
+        if skip:
+            blocks = length // size
         out = attention.dot_product_attention(q, k, v, mask=mask, scale=cfg.query_pre_attn_scalar**-0.5,
-                                              causal_blocks=blocks)
+                                              causal_blocks=blocks, skip_masked_blocks=skip)
         out = layers.with_logical_constraint(out, ("batch", "length", "heads", "head_dim"))
         # [B, T, H, Dh] -> [B, T, D]
         return dense(cfg.emb_dim, ("heads", "head_dim", "embed"), "out", num_in=2)(out)

@@ -317,9 +317,13 @@ def run(args: argparse.Namespace) -> int:
     mesh_shape = (_parse_mesh_shape(args.mesh_shape) if args.mesh_shape
                   else _bound("train.mesh_shape", defaults["mesh_shape"]))
     optimizer = _bound("train.optimizer", None) or adafactor()
+    num_microbatches = _bound("train.num_microbatches", 1)
+    if num_microbatches == "auto":  # the host's memory budget says nothing about a TPU's HBM
+        raise FlanJaxError("flan-jax compile: train.num_microbatches = 'auto' picks from the host's memory "
+                           "budget at train time; bind an int to check a TPU slice")
     report = compile_train_step(
         _configured_model(), optimizer, devices, topology=args.topology, batch_size=batch_size,
-        feature_lengths=lengths, num_microbatches=int(_bound("train.num_microbatches", 1)),
+        feature_lengths=lengths, num_microbatches=int(num_microbatches),
         mesh_shape=mesh_shape, loss_kwargs=loss_options())
     print(format_report(report))
     return 0 if report.fits is not False else 1

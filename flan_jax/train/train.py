@@ -36,6 +36,7 @@ from flan_jax.train.loss import DEFAULT_HEAD_CAPACITY
 from flan_jax.train.metrics import MetricsWriter, measure_matmul_peak, model_flops_per_step
 from flan_jax.train.optim import Optimizer, adafactor
 from flan_jax.train import lora_training
+from flan_jax.train import microbatch
 from flan_jax.train.state import TrainState, create_state, num_params, state_shardings
 from flan_jax.train.step import jit_train_step, make_train_step, model_apply_fn
 from flan_jax.train.synthetic import synthetic_batch, synthetic_batches
@@ -144,7 +145,7 @@ def train(
     mixture: str | None = None,
     feature_lengths: Mapping[str, int] | None = None,
     batch_size: int = 32,
-    num_microbatches: int = 1,
+    num_microbatches: int | str = 1,
     optimizer: Optimizer | None = None,
     num_steps: int = 1000,
     mesh_shape: Mapping[str, int] | Sequence[int] = (-1, 1, 1),
@@ -165,7 +166,9 @@ def train(
     model: a T5Config / DecoderConfig / Gemma3Config (or a flax module following the model contract).
     mixture: a mixture from mixtures/*.toml, a task `collection.source:variant`, or "synthetic".
     feature_lengths: {"inputs": Li, "targets": Lt} (decoder formats use rows of Li + Lt).
-    batch_size: global rows per step, split into `num_microbatches` accumulated micro-batches.
+    batch_size: global rows per step, split into `num_microbatches` accumulated micro-batches;
+      "auto": the fewest whose compiled step fits `microbatch_options`' memory budget (chosen
+      once the first batch is read, logged with the predicted peak; train/microbatch.py).
     pretrained: a params_io checkpoint dir to start from (ignored when model_dir has a checkpoint).
     eval_hooks: callables (params, step) -> {name: value}, run every `eval_every` steps and at the end.
     allow_data_change: resume although the checkpoint's data stream (mixture, lengths, batch
@@ -192,7 +195,11 @@ def train(
 
     # ---- mesh: devices -> (data, fsdp, tensor); the batch must split evenly over data x fsdp.
     mesh = mesh_lib.make_mesh(mesh_shape)
-    mesh_lib.check_batch(mesh, batch_size, num_microbatches)
+    auto_microbatches = num_microbatches == microbatch.AUTO
+    if not auto_microbatches and (not isinstance(num_microbatches, int) or isinstance(num_microbatches, bool)):
+        raise FlanJaxError(f"train.num_microbatches must be an int >= 1 or 'auto', got {num_microbatches!r}")
+    mesh_lib.check_batch(mesh, batch_size, 1 if auto_microbatches else num_microbatches)
+    budget = microbatch.memory_budget_bytes(**microbatch.microbatch_options()) if auto_microbatches else 0
     num_hosts, host = jax.process_count(), jax.process_index()
     if jax.default_backend() == "cpu" and (hint := host_malloc.untuned_hint(os.environ)):
         log.info(hint)
@@ -263,10 +270,13 @@ def train(
              num_params(abstract.frozen if lora is not None else abstract.params) / 1e6, feature_format,
              dict(mesh.shape))
 
-    # ---- step: jitted with in/out shardings, the state donated.
-    train_step = jit_train_step(
-        make_train_step(apply_fn, optimizer, num_microbatches=num_microbatches,
-                        loss_kwargs=loss_kwargs, mesh=mesh, dropout_seed=seed), mesh, shardings)
+    # ---- step: jitted with in/out shardings, the state donated. With num_microbatches="auto"
+    # it is compiled once the first batch is read (its fields, shapes and dtypes).
+    def build_step(k: int) -> Callable:
+        return jit_train_step(make_train_step(apply_fn, optimizer, num_microbatches=k, loss_kwargs=loss_kwargs,
+                                              mesh=mesh, dropout_seed=seed), mesh, shardings)
+
+    train_step = None if auto_microbatches else build_step(num_microbatches)
     if dry_run:
         return TrainResult(None, 0, 0, [], {})
 
@@ -336,6 +346,10 @@ def train(
         except StopIteration:
             raise FlanJaxError(f"train: mixture {mixture!r} yields no batch of {batch_size} rows "
                                f"(split {data_options()['split']!r})") from None
+        if auto_microbatches:
+            state_in = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                                    abstract, shardings)
+            train_step, _ = microbatch.auto_train_step(build_step, state_in, first, mesh, batch_size, budget)
         if checkpoints is None:
             checkpoints = Checkpointer(ckpt_dir, save_every=checkpoint_every, keep=keep_checkpoints)
 

@@ -1,5 +1,6 @@
 """HF Gemma 3 interop: logits parity with transformers' Gemma3ForCausalLM (unpadded, padded, packed),
 greedy generation parity past the sliding window, exact round trip, clear refusals."""
+import dataclasses
 import json
 import shutil
 
@@ -102,9 +103,12 @@ def test_padded_batch_matches_transformers_with_attention_mask(hf_dir):
         assert np.abs(got[row, :n] - want[row, :n]).max() <= 1e-4
 
 
-def test_packed_row_matches_each_sequence_run_alone_in_transformers(hf_dir):
+@pytest.mark.parametrize("skip_blocks", [False, True])  # True: segment-aware attention, 5 blocks of 3
+def test_packed_row_matches_each_sequence_run_alone_in_transformers(hf_dir, skip_blocks):
     path, model = hf_dir
     cfg, params = load_hf_gemma(path, scan_layers=True)
+    if skip_blocks:
+        cfg = dataclasses.replace(cfg, skip_masked_attention_blocks=True, attention_block_size=3)
     a, b = [5, 17, 33, 2, 80, 7, 61], [41, 9, 60, 12, 3, 30]  # both longer than the window
     batch = {
         "decoder_input_tokens": jnp.array([a + b + [0, 0]]),

@@ -48,9 +48,12 @@ def test_logits_match_transformers_unpacked(tmp_path, tie):
     assert np.abs(np.asarray(got) - want).max() <= 1e-4
 
 
-def test_packed_row_matches_each_sequence_run_alone_in_transformers(tmp_path):
+@pytest.mark.parametrize("block_size", [None, 2])  # 2: segment-aware attention in 5 blocks of 2
+def test_packed_row_matches_each_sequence_run_alone_in_transformers(tmp_path, block_size):
     model = make_hf_llama(tmp_path / "hf")
     cfg, params = load_hf_llama(tmp_path / "hf", scan_layers=True)
+    if block_size:
+        cfg = dataclasses.replace(cfg, attention_block_size=block_size)
     a, b = [5, 17, 33, 2, 80], [41, 9, 60]
     batch = {
         "decoder_input_tokens": jnp.array([a + b + [0, 0]]),

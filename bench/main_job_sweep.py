@@ -2,7 +2,8 @@
 
 Each configuration is one `flan-jax main` run (its own process) with the evaluation on flan-nl's
 *validation* split and no control; the report on the *test* split (`make run`) then uses the
-configuration this prints as best (held-out accuracy after tuning; ties to fewer steps). The
+configuration chosen by a rule fixed before the runs: the fewest steps (then the lowest rate)
+whose held-out accuracy after tuning lies inside the best configuration's 95% interval. The
 held-out cluster itself was chosen earlier from the base model's validation figures
 (docs/flan_nl.md). Needs the `.[gemma]` extra. Prints one row per configuration:
 

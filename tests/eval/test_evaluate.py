@@ -219,8 +219,24 @@ def _train_examples(cluster, per_task):
     return examples
 
 
+@pytest.fixture
+def fresh_flan_mini_tasks():
+    """flan-mini tasks registered anew with the default vocabulary and no gin bindings: another
+    test file in the same pytest worker may have registered them with its own vocabulary or
+    render options (ensure_task reuses a registered task), which changes what is learned here."""
+    import gin
+    import seqio
+
+    gin.clear_config()
+    for name in [n for n in seqio.MixtureRegistry.names() if n.startswith("flan_mini")]:
+        seqio.MixtureRegistry.remove(name)
+    for name in [n for n in seqio.TaskRegistry.names() if n.startswith("flan_mini")]:
+        seqio.TaskRegistry.remove(name)
+    yield
+
+
 @pytest.mark.slow
-def test_training_on_a_cluster_beats_chance_on_its_validation_split():
+def test_training_on_a_cluster_beats_chance_on_its_validation_split(fresh_flan_mini_tasks):
     """A minimal optax loop (independent of the trainer) on mini_classification's zs_opt train
     tasks; rank classification on the validation split (eval template) before and after."""
     from flan_jax.data import pipeline

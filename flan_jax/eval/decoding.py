@@ -229,12 +229,14 @@ def _batch_axes(st: Any, params: Any, prompt: Mapping[str, jax.Array], state: An
     sizes, so the loop works with either model's cache layout); None for per-batch scalars."""
     bigger = {k: jnp.concatenate([v, v[:1]], axis=0) for k, v in prompt.items()}
     shapes = jax.eval_shape(st.start, params, bigger)[1]
+    return jax.tree.map(row_axis, state, shapes)
 
-    def axis(small: Any, big: Any) -> int | None:
-        diff = [i for i, (a, c) in enumerate(zip(small.shape, big.shape)) if a != c]
-        return diff[0] if diff else None
 
-    return jax.tree.map(axis, state, shapes)
+def row_axis(small: Any, big: Any) -> int | None:
+    """The first axis where two shapes of one leaf (at batch sizes b and b + 1) differ: the
+    axis indexing rows; None if they do not differ (a per-batch scalar)."""
+    diff = [i for i, (a, c) in enumerate(zip(small.shape, big.shape)) if a != c]
+    return diff[0] if diff else None
 
 
 def _beam_loop(st: Any, params: Any, prompt: Mapping[str, jax.Array], cfg: DecodeConfig

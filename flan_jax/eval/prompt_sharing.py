@@ -99,16 +99,13 @@ def call_arrays(prompts: Sequence[np.ndarray], options: Sequence[Sequence[tuple[
 
 def _batch_axes(model: Any, examples: int, width: int) -> Any:
     """Per cache leaf, the axis indexing the rows (shapes at two batch sizes compared)."""
+    from flan_jax.eval.decoding import row_axis  # noqa: PLC0415
     from flan_jax.models.decoder import init_cache  # noqa: PLC0415
 
     def shapes(b: int) -> Any:
         return jax.eval_shape(lambda: init_cache(model, b, width))
 
-    def axis(small: Any, big: Any) -> int | None:
-        diff = [i for i, (a, c) in enumerate(zip(small.shape, big.shape)) if a != c]
-        return diff[0] if diff else None
-
-    return jax.tree.map(axis, shapes(examples), shapes(examples + 1))
+    return jax.tree.map(row_axis, shapes(examples), shapes(examples + 1))
 
 
 _FNS: dict[int, tuple[Any, Any]] = {}

@@ -8,7 +8,8 @@
 3. before: zero-shot rank classification on the evaluation split of every flan-nl cluster. Each
    example is shown with one of its dataset's non-inverted templates, in turn (example j of a task
    uses template j mod 10), so a cluster score averages over all templates.
-4. tune: `train()` from the base on `flan_nl_heldout_no_<held-out>` (FLAN's exclusions apply).
+4. tune: `train()` from the base on `flan_nl_heldout_no_<held-out>` (FLAN's exclusions apply);
+   full fine-tuning, or LoRA with `train.lora = @LoraConfig()` (the adapters merged for step 5).
 5. after: the same evaluation on the tuned parameters.
 6. control: the same tuning with every instruction replaced by the bare inputs (FLAN's
    "no template" ablation: `flan_nl_no_template_heldout_no_<C>`, flan_nl.no_template_spec),
@@ -85,6 +86,19 @@ def base_checkpoint(base: str, cache: str | os.PathLike | None = None) -> tuple[
     if not Path(base).is_dir():
         raise FlanJaxError(f"main job: base {base!r} is neither a GGUF file nor a checkpoint directory")
     return Path(base), None
+
+
+def tuned_params(result: Any, base_params: Any, model_dir: Path) -> Any:
+    """The dense parameters a tuning produced: the state's own, or with LoRA (`train.lora`) the
+    base with the adapters the trainer saved under `model_dir/adapters/<step>` merged in
+    (W0 + (alpha / r) A B, models/lora.py)."""
+    if result.state.frozen is None:
+        return result.state.params
+    from flan_jax.models import lora
+    from flan_jax.train import lora_training
+
+    adapters, config, _ = lora_training.load_adapters(model_dir / "adapters" / str(result.step))
+    return lora.merge(base_params, adapters, config)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -316,7 +330,7 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     result = train_lib.train(mixture=train_mixture, model=config, model_dir=str(run_dir / "train"),
                               pretrained=str(ckpt))
     lap("tune")
-    correct["after"] = score(module, result.state.params, examples, **eval_kw)
+    correct["after"] = score(module, tuned_params(result, base_params, run_dir / "train"), examples, **eval_kw)
     after = report(correct["after"], examples, step=result.step, held_out_cluster=held_out, split=options["eval_split"])
     write_report(after, run_dir / "eval_after")
     lap("eval_after")
@@ -332,7 +346,8 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
         ctrl = train_lib.train(mixture=control_mixture, model=config, model_dir=str(run_dir / "control"),
                                pretrained=str(ckpt))
         lap("control_tune")
-        correct["control"] = score(module, ctrl.state.params, {held_out: examples[held_out]}, **eval_kw)
+        correct["control"] = score(module, tuned_params(ctrl, base_params, run_dir / "control"),
+                                   {held_out: examples[held_out]}, **eval_kw)
         control = report(correct["control"], {held_out: examples[held_out]}, step=ctrl.step,
                          held_out_cluster=held_out, split=options["eval_split"], control="no template")
         write_report(control, run_dir / "eval_control")

@@ -95,3 +95,28 @@ def _check_run(out, tmp_path):
     assert before["clusters"]["nl_nli"]["num_examples"] == 12
     # the converted base is cached: a second conversion is not needed
     assert len(list((tmp_path / "cache" / "base").iterdir())) == 1
+
+
+def test_lora_tuning_is_evaluated_with_its_adapters_merged(tmp_path):
+    """With `train.lora`, the evaluated parameters are W0 + (alpha / r) A B from the adapters the
+    trainer saved (hand-computed here for every adapted kernel); other parameters are the base's."""
+    from types import SimpleNamespace
+
+    from flan_jax.models import lora
+    from flan_jax.train import lora_training
+
+    rng = np.random.default_rng(0)
+    base = {"layer_0": {"attn": {"q": {"kernel": rng.normal(size=(4, 2, 3)).astype(np.float32)}},
+                        "norm": {"scale": np.ones(4, np.float32)}}}
+    adapters = {"layer_0/attn/q": {"lora_a": rng.normal(size=(4, 2)).astype(np.float32),
+                                   "lora_b": rng.normal(size=(2, 2, 3)).astype(np.float32)}}
+    config = lora.LoraConfig(rank=2, alpha=6.0)
+    lora_training.save_adapters(tmp_path / "train" / "adapters" / "5", adapters, config, None)
+    result = SimpleNamespace(step=5, state=SimpleNamespace(frozen=base, params=adapters))
+    got = main_job.tuned_params(result, base, tmp_path / "train")
+    a, b = adapters["layer_0/attn/q"]["lora_a"], adapters["layer_0/attn/q"]["lora_b"]
+    want = base["layer_0"]["attn"]["q"]["kernel"] + 3.0 * np.einsum("ir,rhd->ihd", a, b)
+    np.testing.assert_allclose(np.asarray(got["layer_0"]["attn"]["q"]["kernel"]), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(got["layer_0"]["norm"]["scale"]), base["layer_0"]["norm"]["scale"])
+    full = SimpleNamespace(step=5, state=SimpleNamespace(frozen=None, params=base))
+    assert main_job.tuned_params(full, None, tmp_path / "none") is base

@@ -106,6 +106,20 @@ def output_features(vocabulary: seqio.Vocabulary) -> dict[str, seqio.Feature]:
 _REGISTERED: dict[str, tuple] = {}
 
 
+def reusable(name: str, vocabulary: seqio.Vocabulary | None = None, config: RenderConfig | None = None,
+             data_dir: str | None = None, tfds_data_dir: str | None = None) -> bool:
+    """Whether the registered task `name` can be used as it is: registered by other code, or by
+    `register_dataset_tasks` with these options (None: the defaults at call time, resolved as
+    `register_dataset_tasks` resolves them). False when `name` is not registered."""
+    if name not in seqio.TaskRegistry.names():
+        return False
+    if name not in _REGISTERED:
+        return True
+    vocabulary = default_vocabulary() if vocabulary is None else vocabulary
+    config = default_render_config() if config is None else config
+    return _REGISTERED[name][2:6] == (vocabulary, config, data_dir, tfds_data_dir)
+
+
 POOL_SCAN = 4  # rows scanned per pool row
 
 

@@ -142,6 +142,25 @@ def test_registration_is_idempotent_and_replaces_on_new_config(names):
     assert {int(ex["num_shots"]) for ex in _read("test2.tiny_choice:fs_opt")} == {2}
 
 
+def test_ensure_task_registers_again_when_the_options_differ():
+    """ensure_task gives the task as the given (or current default) options define it, never a
+    task left registered earlier with other options; identical options reuse the object."""
+    name = "flan_mini.mini_parity:zs_opt"
+    plain = tasks.ensure_task(name, VOCAB, config=tasks.RenderConfig())
+    assert tasks.ensure_task(name, VOCAB, config=tasks.RenderConfig()) is plain
+    suffixed = tasks.ensure_task(name, VOCAB, config=tasks.RenderConfig(inputs_suffix="\nANSWER:"))
+    assert suffixed is not plain and seqio.get_mixture_or_task(name) is suffixed
+    inputs = [_text(ex["inputs_pretokenized"]) for ex in _read(name, split="validation")[:5]]
+    assert all(text.endswith("\nANSWER:") for text in inputs)
+    assert tasks.ensure_task(name, VOCAB, config=tasks.RenderConfig()) is not suffixed
+    assert not any(_text(ex["inputs_pretokenized"]).endswith("ANSWER:")
+                   for ex in _read(name, split="validation")[:5])
+    # outside the collections (no spec to register it from): refused, not silently reused
+    tasks.register_dataset_tasks(SPEC, VOCAB, collection="test4", variants=["eval"])
+    with pytest.raises(tasks.FlanJaxError, match=r"'test4.tiny_choice:eval' is registered with another"):
+        tasks.ensure_task("test4.tiny_choice:eval", seqio.ByteVocabulary(extra_ids=3))
+
+
 def test_name_clash_with_foreign_task_is_an_error():
     seqio.TaskRegistry.add("test3.tiny_choice:eval", source=seqio.FunctionDataSource(
         lambda split, shuffle_files: tf.data.Dataset.range(1), splits=["train"]),

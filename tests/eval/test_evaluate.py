@@ -221,17 +221,11 @@ def _train_examples(cluster, per_task):
 
 @pytest.fixture
 def fresh_flan_mini_tasks():
-    """flan-mini tasks registered anew with the default vocabulary and no gin bindings: another
-    test file in the same pytest worker may have registered them with its own vocabulary or
-    render options (ensure_task reuses a registered task), which changes what is learned here."""
+    """No gin bindings left by another test file in the same pytest worker: the render options
+    would change what is learned here (ensure_task registers the tasks again for the options)."""
     import gin
-    import seqio
 
     gin.clear_config()
-    for name in [n for n in seqio.MixtureRegistry.names() if n.startswith("flan_mini")]:
-        seqio.MixtureRegistry.remove(name)
-    for name in [n for n in seqio.TaskRegistry.names() if n.startswith("flan_mini")]:
-        seqio.TaskRegistry.remove(name)
     yield
 
 

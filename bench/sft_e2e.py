@@ -26,7 +26,7 @@ step + block_until_ready). Printed (stderr summary, stdout one JSON line):
 
     PYTHONPATH=. .venv/bin/python bench/sft_e2e.py --data /tmp/sft_data.jsonl \
         [--batch 8] [--microbatches 1|k|auto] [--warmup 2] [--steps 5] [--malloc tuned|default]
-        [--attention skip|causal] [--emb 512 --layers 8 --limit N  (smoke runs only)]
+        [--attention skip|causal] [--profile DIR] [--emb 512 --layers 8 --limit N  (smoke runs only)]
 """
 from __future__ import annotations
 
@@ -57,6 +57,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--emb", type=int, default=512, help="smoke runs only")
     p.add_argument("--layers", type=int, default=8, help="smoke runs only")
     p.add_argument("--limit", type=int, default=None, help="first N examples only (smoke runs)")
+    p.add_argument("--profile", default=None, help="trace one more step into this directory and print "
+                   "its op time per part of the model (bench/op_profile.py)")
     return p.parse_args()
 
 
@@ -149,6 +151,13 @@ def main(args: argparse.Namespace) -> None:
               file=sys.stderr, flush=True)
     times = np.diff(stamps)[args.warmup:].tolist()
     rss = peak_rss_gib()
+    profile = None
+    if args.profile:  # one more step on the last batch, traced per op (bench/op_profile.py)
+        from bench import op_profile  # noqa: PLC0415
+
+        profile, top = op_profile.profile(step, state, {k: jnp.asarray(v) for k, v in batch.items()},
+                                          out_dir=args.profile)
+        print(op_profile.table(profile, top), file=sys.stderr, flush=True)
     # the rest of the epoch, not trained: its target tokens give the epoch average
     epoch_target = sum(counts) + sum(int((b["decoder_loss_weights"] > 0).sum()) for b in batches)
     stats = batches.stats.as_dict()
@@ -172,6 +181,7 @@ def main(args: argparse.Namespace) -> None:
         "epoch_target_tokens_per_s": epoch_target / stats["batches"] / s_step,
         "peak_rss_gib": rss, "model_flops_per_step": flops, "model_flops_per_s": flops / s_step,
         "matmul_peak_flops_per_s": peak, "model_flops_over_peak": flops / s_step / peak, "losses": losses,
+        "op_profile_s": profile,
     }
     print(f"flan_jax sft_e2e: {s_step:.2f} s/step, {res['epoch_target_tokens_per_s']:.1f} target tokens/s over "
           f"the epoch, peak RSS {rss:.2f} GiB, model {flops / s_step / 1e9:.1f} GFLOP/s = "

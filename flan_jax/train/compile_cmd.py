@@ -191,11 +191,9 @@ def compile_train_step(model: Any, optimizer: Any, devices: Sequence[Any], *, to
                        mesh_shape: Any = (-1, 1, 1), loss_kwargs: Mapping[str, Any] | None = None,
                        ) -> CompileReport:
     """AOT-compile train()'s step for `devices` (usually `topology_devices(...)`)."""
-    import flax.linen as nn
     import jax
 
     from flan_jax.models import params_io
-    from flan_jax.models.sharding import rules_for_mesh
     from flan_jax.train import mesh as mesh_lib
     from flan_jax.train.metrics import model_flops_per_step
     from flan_jax.train.state import num_params, state_shardings
@@ -217,8 +215,7 @@ def compile_train_step(model: Any, optimizer: Any, devices: Sequence[Any], *, to
     step = jit_train_step(make_train_step(model_apply_fn(module), optimizer, num_microbatches=num_microbatches,
                                           loss_kwargs=loss_kwargs, mesh=mesh), mesh, shardings)
     start = time.perf_counter()
-    with jax.set_mesh(mesh), nn.logical_axis_rules(rules_for_mesh(mesh)):
-        lowered = step.jitted.lower(state_in, batch_in)
+    lowered = step.lower(state_in, batch_in)
     shapes = {k: tuple(v.shape) for k, v in batch_in.items()}
     report = dict(
         topology=topology, device_kind=devices[0].device_kind, num_chips=len(devices),

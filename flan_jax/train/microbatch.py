@@ -126,14 +126,11 @@ def choose(compile_for: Callable[[int], Any], counts: Sequence[int], budget_byte
 def auto_train_step(make_step: Callable[[int], Callable], abstract_state: Any, batch: Any, mesh: Any,
                     batch_size: int, budget_bytes: int) -> tuple[Callable, MicrobatchChoice]:
     """(runner, choice) for `train()`: make_step(k) -> a `step.jit_train_step` runner (with
-    `.jitted`); `abstract_state` the state's ShapeDtypeStructs with shardings; `batch` one
+    `.lower`); `abstract_state` the state's ShapeDtypeStructs with shardings; `batch` one
     global batch (arrays or ShapeDtypeStructs; only shapes and dtypes are read).
 
     The runner calls the chosen compiled step directly (it was compiled with the batch's exact
     fields, shapes and dtypes; a batch that differs raises jax's TypeError)."""
-    import flax.linen as nn
-
-    from flan_jax.models.sharding import rules_for_mesh
     from flan_jax.train import mesh as mesh_lib
 
     rows = mesh_lib.batch_sharding(mesh)
@@ -141,8 +138,7 @@ def auto_train_step(make_step: Callable[[int], Callable], abstract_state: Any, b
                 for k, v in batch.items()}
 
     def compile_for(k: int) -> Any:
-        with jax.set_mesh(mesh), nn.logical_axis_rules(rules_for_mesh(mesh)):
-            return make_step(k).jitted.lower(abstract_state, batch_in).compile()
+        return make_step(k).lower(abstract_state, batch_in).compile()
 
     choice = choose(compile_for, candidates(batch_size, mesh_lib.batch_shards(mesh)), budget_bytes)
     return choice.compiled, choice

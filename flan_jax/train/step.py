@@ -79,12 +79,15 @@ def make_train_step(
         p = params if compute_dtype is None else _cast_floats(params, compute_dtype)
         # frozen parameters (a LoRA base) are an argument the gradient is not taken for
         extra = {} if frozen is None else {"frozen": frozen}
+        # named scopes label the ops of the loss and the update in profiles (bench/op_profile.py)
         if at_positions:
             hidden, head = apply_fn(p, micro, rng, return_hidden=True, **extra)
-            return head_cross_entropy_loss(hidden, head, micro, capacity=head_capacity, groups=groups,
-                                           **loss_kwargs)
+            with jax.named_scope("loss"):
+                return head_cross_entropy_loss(hidden, head, micro, capacity=head_capacity, groups=groups,
+                                               **loss_kwargs)
         logits = apply_fn(p, micro, rng, **extra)
-        return cross_entropy_loss(logits, micro, **loss_kwargs)
+        with jax.named_scope("loss"):
+            return cross_entropy_loss(logits, micro, **loss_kwargs)
 
     grad_fn = jax.value_and_grad(micro_loss, has_aux=True)
 
@@ -116,9 +119,10 @@ def make_train_step(
         loss_sum, aux, grads = summed_grads(state.params, batch, rng, state.frozen)
         # Divide once by the whole batch's normalizer (the target tokens, or sequences).
         denom = jnp.maximum(aux["normalizer"], 1e-9)
-        grads = jax.tree.map(lambda g: g / denom, grads)
-        updates, opt_state = optimizer.tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        with jax.named_scope("optimizer"):
+            grads = jax.tree.map(lambda g: g / denom, grads)
+            updates, opt_state = optimizer.tx.update(grads, state.opt_state, state.params)
+            params = optax.apply_updates(state.params, updates)
         metrics = {
             "loss": loss_sum / denom,
             "z_loss": aux["z_loss"] / denom,
@@ -148,7 +152,11 @@ def jit_train_step(step_fn: Callable, mesh: Mesh, shardings: TrainState,
         with jax.set_mesh(mesh), nn.logical_axis_rules(mesh_rules):
             return jitted(state, batch)
 
-    run.jitted = jitted  # for .lower() (AOT compile checks)
+    def lower(state: Any, batch: Any) -> Any:  # AOT: run.lower(state, batch).compile(), under the mesh and rules
+        with jax.set_mesh(mesh), nn.logical_axis_rules(mesh_rules):
+            return jitted.lower(state, batch)
+
+    run.jitted, run.lower = jitted, lower
     return run
 
 

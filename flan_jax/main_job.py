@@ -54,13 +54,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main_job_options(base: str = "gguf:gemma-3-270m", held_out_cluster: str = "nl_nli",
                      eval_split: str = "test", held_out_examples_per_task: int = 150,
                      held_in_examples_per_task: int = 30, eval_lengths: Mapping[str, int] | None = None,
-                     eval_batch_size: int = 32, control: bool = True) -> dict[str, Any]:
-    """The main job's own settings, bound in the experiment gin file (`main_job_options.*`)."""
+                     eval_batch_size: int = 32, control: bool = True,
+                     compilation_cache: bool = True) -> dict[str, Any]:
+    """The main job's own settings, bound in the experiment gin file (`main_job_options.*`).
+    compilation_cache: keep XLA executables in `<FLAN_JAX_CACHE>/xla` (jax's persistent
+    compilation cache), so the control tuning reuses the tuning's compiled step (the same
+    program) and a repeated run reuses every compilation."""
     return {"base": base, "held_out_cluster": held_out_cluster, "eval_split": eval_split,
             "held_out_examples_per_task": held_out_examples_per_task,
             "held_in_examples_per_task": held_in_examples_per_task,
             "eval_lengths": dict(eval_lengths or {"inputs": 160, "targets": 12}),
-            "eval_batch_size": eval_batch_size, "control": control}
+            "eval_batch_size": eval_batch_size, "control": control, "compilation_cache": compilation_cache}
 
 
 # ----------------------------------------------------------------------------- the base model
@@ -319,7 +323,13 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     correct: dict[str, Any] = {}
     lap("data")
 
-    # ---- before
+    # ---- before (from here on XLA executables may go to the persistent cache)
+    if options["compilation_cache"]:
+        import jax
+
+        from flan_jax.data.vocab import cache_dir
+
+        jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))
     correct["before"] = score(module, base_params, examples, **eval_kw)
     before = report(correct["before"], examples, step=0, held_out_cluster=held_out, split=options["eval_split"])
     write_report(before, run_dir / "eval_before")

@@ -64,7 +64,19 @@ def test_main_job_end_to_end_on_a_tiny_gemma(tmp_path, monkeypatch):
         out = _run_tiny(tmp_path, gguf_path)
     finally:
         gin.clear_config()  # the job's gin bindings must not reach later tests in this process
+        _no_compilation_cache()
     _check_run(out, tmp_path)
+    # the XLA executables went to <FLAN_JAX_CACHE>/xla (main_job_options.compilation_cache)
+    assert any((tmp_path / "cache" / "xla").iterdir())
+
+
+def _no_compilation_cache():
+    """jax's persistent compilation cache is process-wide: off again for the tests after this one."""
+    import jax
+    from jax._src import compilation_cache
+
+    jax.config.update("jax_compilation_cache_dir", None)
+    compilation_cache.reset_cache()
 
 
 def _run_tiny(tmp_path, gguf_path):

@@ -273,8 +273,15 @@ def head_cross_entropy_loss(
         order = jnp.pad(order, pad)
         sums = chunk_sums(h, head.kernel, order[:, :chunk], valid[:, :chunk])
         if num_chunks > 1:
-            sums = jax.tree.map(jnp.add, sums, _overflow_sums(chunk_sums, h, head.kernel,
-                                                             order[:, chunk:], valid[:, chunk:], chunk))
+            # One cond around all the overflow chunks as well as one per chunk: in the backward
+            # pass every skipped chunk would otherwise add a zero [V, D] kernel cotangent (a
+            # vocabulary-sized broadcast and add per chunk: 10% of a Gemma 3 270M step).
+            zeros = (jnp.zeros((), jnp.float32),) * 3
+            overflow = jax.lax.cond(
+                jnp.any(valid[:, chunk:]),
+                lambda: _overflow_sums(chunk_sums, h, head.kernel, order[:, chunk:], valid[:, chunk:], chunk),
+                lambda: zeros)
+            sums = jax.tree.map(jnp.add, sums, overflow)
     loss_sum, z_sum, correct = sums
     aux = {"weight_sum": jnp.sum(weights), "correct": correct, "z_loss": z_sum, "normalizer": normalizer}
     return loss_sum, aux

@@ -8,13 +8,15 @@
 3. before: zero-shot rank classification on the evaluation split of every flan-nl cluster. Each
    example is shown with one of its dataset's non-inverted templates, in turn (example j of a task
    uses template j mod 10), so a cluster score averages over all templates.
-4. tune: `train()` from the base on `flan_nl_heldout_no_<held-out>` (FLAN's exclusions apply);
-   full fine-tuning, or LoRA with `train.lora = @LoraConfig()` (the adapters merged for step 5).
+4. tune: `train()` from the base on `flan_nl_heldout_no_<held-out>` (FLAN's exclusions apply),
+   in a child process with the tuned host-malloc settings (`train/child.py`); full fine-tuning,
+   or LoRA with `train.lora = @LoraConfig()` (the adapters merged for step 5).
 5. after: the same evaluation on the tuned parameters.
 6. control: the same tuning with every instruction replaced by the bare inputs (FLAN's
    "no template" ablation: `flan_nl_no_template_heldout_no_<C>`, flan_nl.no_template_spec),
    evaluated the same way.
-7. the run folder: train/ and control/ (each the trainer's checkpoints/ and tensorboard/), eval_before/, eval_after/,
+7. the run folder: train/ and control/ (each the trainer's checkpoints/ and tensorboard/, and params/:
+   the tuned dense parameters as a flan_jax checkpoint), eval_before/, eval_after/,
    eval_control/ (report JSON, Markdown, plot), loss.png, clusters_before_after.png, summary.md and
    summary.json with per-cluster scores, 95% bootstrap intervals (eval/bootstrap.py) and the paired
    changes after - before and after - control.
@@ -55,16 +57,19 @@ def main_job_options(base: str = "gguf:gemma-3-270m", held_out_cluster: str = "n
                      eval_split: str = "test", held_out_examples_per_task: int = 150,
                      held_in_examples_per_task: int = 30, eval_lengths: Mapping[str, int] | None = None,
                      eval_batch_size: int = 32, control: bool = True,
-                     compilation_cache: bool = True) -> dict[str, Any]:
+                     compilation_cache: bool = True, tune_in_child: bool = True) -> dict[str, Any]:
     """The main job's own settings, bound in the experiment gin file (`main_job_options.*`).
     compilation_cache: keep XLA executables in `<FLAN_JAX_CACHE>/xla` (jax's persistent
     compilation cache), so the control tuning reuses the tuning's compiled step (the same
-    program) and a repeated run reuses every compilation."""
+    program) and a repeated run reuses every compilation. tune_in_child: run each tuning in a
+    child process with the tuned host-malloc settings (train/child.py), which writes the tuned
+    parameters to `train/params` and `control/params`."""
     return {"base": base, "held_out_cluster": held_out_cluster, "eval_split": eval_split,
             "held_out_examples_per_task": held_out_examples_per_task,
             "held_in_examples_per_task": held_in_examples_per_task,
             "eval_lengths": dict(eval_lengths or {"inputs": 160, "targets": 12}),
-            "eval_batch_size": eval_batch_size, "control": control, "compilation_cache": compilation_cache}
+            "eval_batch_size": eval_batch_size, "control": control, "compilation_cache": compilation_cache,
+            "tune_in_child": tune_in_child}
 
 
 # ----------------------------------------------------------------------------- the base model
@@ -90,19 +95,6 @@ def base_checkpoint(base: str, cache: str | os.PathLike | None = None) -> tuple[
     if not Path(base).is_dir():
         raise FlanJaxError(f"main job: base {base!r} is neither a GGUF file nor a checkpoint directory")
     return Path(base), None
-
-
-def tuned_params(result: Any, base_params: Any, model_dir: Path) -> Any:
-    """The dense parameters a tuning produced: the state's own, or with LoRA (`train.lora`) the
-    base with the adapters the trainer saved under `model_dir/adapters/<step>` merged in
-    (W0 + (alpha / r) A B, models/lora.py)."""
-    if result.state.frozen is None:
-        return result.state.params
-    from flan_jax.models import lora
-    from flan_jax.train import lora_training
-
-    adapters, config, _ = lora_training.load_adapters(model_dir / "adapters" / str(result.step))
-    return lora.merge(base_params, adapters, config)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -278,6 +270,7 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     from flan_jax.eval.report import write_report
     from flan_jax.models import params_io
     from flan_jax.train import train as train_lib
+    from flan_jax.train.child import dense_params, train_in_child
     from flan_jax.train.train_cmd import parse_gin
 
     started = time.perf_counter()
@@ -337,15 +330,22 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     print(f"  before tuning: held-out {before['clusters'][held_out]['score']:.1f}", flush=True)
 
     # ---- tune
-    result = train_lib.train(mixture=train_mixture, model=config, model_dir=str(run_dir / "train"),
-                              pretrained=str(ckpt))
+    def tune(mixture: str, name: str) -> tuple[Any, Any]:
+        """(TrainResult, tuned dense params) of a tuning from the base into run_dir/name."""
+        kwargs = {"mixture": mixture, "model": config, "model_dir": str(run_dir / name), "pretrained": str(ckpt)}
+        if options["tune_in_child"]:
+            return train_in_child(gin.config_str(), run_dir / name / "params", **kwargs)
+        result = train_lib.train(**kwargs)
+        return result, dense_params(result, run_dir / name)
+
+    result, tuned = tune(train_mixture, "train")
     lap("tune")
-    correct["after"] = score(module, tuned_params(result, base_params, run_dir / "train"), examples, **eval_kw)
+    correct["after"] = score(module, tuned, examples, **eval_kw)
     after = report(correct["after"], examples, step=result.step, held_out_cluster=held_out, split=options["eval_split"])
     write_report(after, run_dir / "eval_after")
     lap("eval_after")
     print(f"  after tuning: held-out {after['clusters'][held_out]['score']:.1f}", flush=True)
-    del result.state
+    del tuned
     curves = {"instructions": result.losses}
 
     # ---- control: the same tuning on the bare inputs (FLAN's "no template")
@@ -353,11 +353,9 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     if options["control"]:
         control_mixture = f"flan_nl_no_template_heldout_no_{held_out}"
         mixtures.register_mixture(control_mixture, vocabulary=vocabulary)
-        ctrl = train_lib.train(mixture=control_mixture, model=config, model_dir=str(run_dir / "control"),
-                               pretrained=str(ckpt))
+        ctrl, tuned = tune(control_mixture, "control")
         lap("control_tune")
-        correct["control"] = score(module, tuned_params(ctrl, base_params, run_dir / "control"),
-                                   {held_out: examples[held_out]}, **eval_kw)
+        correct["control"] = score(module, tuned, {held_out: examples[held_out]}, **eval_kw)
         control = report(correct["control"], {held_out: examples[held_out]}, step=ctrl.step,
                          held_out_cluster=held_out, split=options["eval_split"], control="no template")
         write_report(control, run_dir / "eval_control")

@@ -101,7 +101,8 @@ def _check_run(out, tmp_path):
                                               "control_eval"]
     assert sum(summary["phase_minutes"].values()) <= summary["minutes"] + 0.05 and summary["peak_rss_gib"] > 0.1
     for name in ("summary.md", "loss.png", "clusters_before_after.png", "eval_before/report.json",
-                 "eval_control/report.json", "train/checkpoints", "control/checkpoints"):
+                 "eval_control/report.json", "train/checkpoints", "control/checkpoints",
+                 "train/params/params.safetensors", "control/params/params.safetensors"):
         assert (run / name).exists(), name
     before = json.loads((run / "eval_before" / "report.json").read_text())
     assert before["clusters"]["nl_nli"]["num_examples"] == 12
@@ -116,6 +117,7 @@ def test_lora_tuning_is_evaluated_with_its_adapters_merged(tmp_path):
 
     from flan_jax.models import lora
     from flan_jax.train import lora_training
+    from flan_jax.train.child import dense_params
 
     rng = np.random.default_rng(0)
     base = {"layer_0": {"attn": {"q": {"kernel": rng.normal(size=(4, 2, 3)).astype(np.float32)}},
@@ -125,10 +127,10 @@ def test_lora_tuning_is_evaluated_with_its_adapters_merged(tmp_path):
     config = lora.LoraConfig(rank=2, alpha=6.0)
     lora_training.save_adapters(tmp_path / "train" / "adapters" / "5", adapters, config, None)
     result = SimpleNamespace(step=5, state=SimpleNamespace(frozen=base, params=adapters))
-    got = main_job.tuned_params(result, base, tmp_path / "train")
+    got = dense_params(result, tmp_path / "train")
     a, b = adapters["layer_0/attn/q"]["lora_a"], adapters["layer_0/attn/q"]["lora_b"]
     want = base["layer_0"]["attn"]["q"]["kernel"] + 3.0 * np.einsum("ir,rhd->ihd", a, b)
     np.testing.assert_allclose(np.asarray(got["layer_0"]["attn"]["q"]["kernel"]), want, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(np.asarray(got["layer_0"]["norm"]["scale"]), base["layer_0"]["norm"]["scale"])
     full = SimpleNamespace(step=5, state=SimpleNamespace(frozen=None, params=base))
-    assert main_job.tuned_params(full, None, tmp_path / "none") is base
+    assert dense_params(full, tmp_path / "none") is base

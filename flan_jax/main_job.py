@@ -8,15 +8,16 @@
 3. before: zero-shot rank classification on the evaluation split of every flan-nl cluster. Each
    example is shown with one of its dataset's non-inverted templates, in turn (example j of a task
    uses template j mod 10), so a cluster score averages over all templates.
-4. tune: `train()` from the base on `flan_nl_heldout_no_<held-out>` (FLAN's exclusions apply),
-   in a child process with the tuned host-malloc settings (`train/child.py`); full fine-tuning,
-   or LoRA with `train.lora = @LoraConfig()` (the adapters merged for step 5).
+4. tune: `train()` from the base on `flan_nl_heldout_no_<held-out>` (FLAN's exclusions apply);
+   full fine-tuning, or LoRA with `train.lora = @LoraConfig()` (the adapters merged for step 5);
+   in this process, or with `main_job_options.tune_in_child` in a child process with the tuned
+   host-malloc settings (`train/child.py`).
 5. after: the same evaluation on the tuned parameters.
 6. control: the same tuning with every instruction replaced by the bare inputs (FLAN's
    "no template" ablation: `flan_nl_no_template_heldout_no_<C>`, flan_nl.no_template_spec),
    evaluated the same way.
-7. the run folder: train/ and control/ (each the trainer's checkpoints/ and tensorboard/, and params/:
-   the tuned dense parameters as a flan_jax checkpoint), eval_before/, eval_after/,
+7. the run folder: train/ and control/ (each the trainer's checkpoints/ and tensorboard/; with
+   tune_in_child also params/, the tuned dense parameters), eval_before/, eval_after/,
    eval_control/ (report JSON, Markdown, plot), loss.png, clusters_before_after.png, summary.md and
    summary.json with per-cluster scores, 95% bootstrap intervals (eval/bootstrap.py) and the paired
    changes after - before and after - control.
@@ -57,13 +58,14 @@ def main_job_options(base: str = "gguf:gemma-3-270m", held_out_cluster: str = "n
                      eval_split: str = "test", held_out_examples_per_task: int = 150,
                      held_in_examples_per_task: int = 30, eval_lengths: Mapping[str, int] | None = None,
                      eval_batch_size: int = 32, control: bool = True,
-                     compilation_cache: bool = True, tune_in_child: bool = True) -> dict[str, Any]:
+                     compilation_cache: bool = True, tune_in_child: bool = False) -> dict[str, Any]:
     """The main job's own settings, bound in the experiment gin file (`main_job_options.*`).
     compilation_cache: keep XLA executables in `<FLAN_JAX_CACHE>/xla` (jax's persistent
     compilation cache), so the control tuning reuses the tuning's compiled step (the same
     program) and a repeated run reuses every compilation. tune_in_child: run each tuning in a
     child process with the tuned host-malloc settings (train/child.py), which writes the tuned
-    parameters to `train/params` and `control/params`."""
+    parameters to `train/params` and `control/params`; off by default: with the 270M base on
+    24 GB the child was killed for memory (docs/main_job.md)."""
     return {"base": base, "held_out_cluster": held_out_cluster, "eval_split": eval_split,
             "held_out_examples_per_task": held_out_examples_per_task,
             "held_in_examples_per_task": held_in_examples_per_task,

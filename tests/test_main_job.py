@@ -84,6 +84,7 @@ def _run_tiny(tmp_path, gguf_path):
         f"main_job_options.base = '{gguf_path}'",
         "main_job_options.held_out_examples_per_task = 4",
         "main_job_options.held_in_examples_per_task = 1",
+        "main_job_options.tune_in_child = True",  # the child path (train/child.py) end to end
         "train.num_steps = 2", "train.checkpoint_every = 2", "train.batch_size = 8",
         "train.feature_lengths = {'inputs': 48, 'targets': 16}",
         "main_job_options.eval_lengths = {'inputs': 96, 'targets': 16}",

@@ -10,7 +10,8 @@ training phase's blocks; the parent keeps glibc's defaults for everything else.
 
 The child (a `multiprocessing` "spawn" process: a fresh interpreter, so the settings apply from
 its first allocation) imports the flan_jax modules the parent has imported (so every
-configurable the config names exists), parses the parent's gin config, runs `train(**kwargs)`, writes the tuned
+configurable the config names exists), parses the parent's gin config, uses the parent's
+persistent compilation cache if it has one, runs `train(**kwargs)`, writes the tuned
 dense parameters (with LoRA, the adapters merged into the base) as a flan_jax checkpoint into
 `params_dir` (`models/params_io.py`), and sends back the `TrainResult` without its state.
 """
@@ -39,7 +40,8 @@ def dense_params(result: Any, model_dir: str | Path) -> Any:
     return lora.merge(result.state.frozen, adapters, config)
 
 
-def _child(conn: Any, gin_config: str, modules: list[str], params_dir: str, kwargs: dict[str, Any]) -> None:
+def _child(conn: Any, gin_config: str, modules: list[str], cache: str | None, params_dir: str,
+           kwargs: dict[str, Any]) -> None:
     try:
         import importlib
 
@@ -52,6 +54,8 @@ def _child(conn: Any, gin_config: str, modules: list[str], params_dir: str, kwar
         for name in modules:  # the parent's flan_jax modules: every configurable the config names
             importlib.import_module(name)
         gin.parse_config(gin_config)
+        if cache:  # the parent's persistent compilation cache
+            jax.config.update("jax_compilation_cache_dir", cache)
         result = train_lib.train(**kwargs)
         params_io.save_checkpoint(params_dir, kwargs["model"], jax.device_get(dense_params(result, kwargs["model_dir"])))
         conn.send(("ok", dataclasses.replace(result, state=None)))
@@ -68,6 +72,8 @@ def train_in_child(gin_config: str, params_dir: str | Path, **kwargs: Any) -> tu
     e.g. several fake devices). gin_config: `gin.config_str()` of the parent. kwargs must be
     picklable (`model` a config dataclass). Raises FlanJaxError with the child's message when
     training fails, or naming the exit code when the child dies (e.g. the OOM killer)."""
+    import jax
+
     from flan_jax import host_malloc
     from flan_jax.models import params_io
 
@@ -78,7 +84,8 @@ def train_in_child(gin_config: str, params_dir: str | Path, **kwargs: Any) -> tu
     os.environ.update(settings)  # read by the child's glibc at its start
     try:
         modules = sorted(m for m in sys.modules if m == "flan_jax" or m.startswith("flan_jax."))
-        process = ctx.Process(target=_child, args=(send, gin_config, modules, str(params_dir), kwargs))
+        cache = jax.config.jax_compilation_cache_dir
+        process = ctx.Process(target=_child, args=(send, gin_config, modules, cache, str(params_dir), kwargs))
         process.start()
     finally:
         for k, v in saved.items():

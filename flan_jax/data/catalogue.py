@@ -18,7 +18,6 @@ from flan_jax.data.sources import local_spec
 from flan_jax.data.spec import DatasetSpec, Template
 from flan_jax.data.tasks import default_vocabulary, register_dataset_tasks, reusable, task_name, unknown
 from flan_jax.data.variants import variants_for
-from flan_jax.errors import FlanJaxError
 
 # ---------------------------------------------------------------------------------------------
 # Collections: the FLAN 2021 catalogue, CoT, flan-mini, flan-nl and local instruction files.
@@ -196,9 +195,10 @@ def task_templates(spec: DatasetSpec, collection: str) -> tuple[Template, ...]:
 def ensure_task(name: str, vocabulary: seqio.Vocabulary | None = None, **kwargs: Any) -> seqio.Task:
     """The seqio task `name`, registered with `vocabulary` and the `register_dataset_tasks`
     options in `kwargs` (None / absent: the defaults at call time, e.g. gin's render config).
-    A task this library registered earlier with other options is registered again with these;
-    one registered by other code is returned as it is. Raises FlanJaxError (with close names)
-    for an unknown name, and for a task outside the collections registered with other options."""
+    A collection task registered earlier with other options is registered again with these; a
+    task registered by other code, or by the caller outside the collections (e.g.
+    `register_local_tasks`), is returned as it is. Raises FlanJaxError (with close names) for an
+    unknown name."""
     if reusable(name, vocabulary, kwargs.get("config"), kwargs.get("data_dir"), kwargs.get("tfds_data_dir")):
         return seqio.get_mixture_or_task(name)
     collection, _, rest = name.partition(".")
@@ -209,7 +209,6 @@ def ensure_task(name: str, vocabulary: seqio.Vocabulary | None = None, **kwargs:
                 register_dataset_tasks(spec, vocabulary, collection=collection,
                                        use_cot_templates=collection == "cot", **kwargs)
                 return seqio.get_mixture_or_task(name)
-    if name in seqio.TaskRegistry.names():
-        raise FlanJaxError(f"task {name!r} is registered with another vocabulary, render config or data "
-                           "directory; register it again with register_dataset_tasks")
+    if name in seqio.TaskRegistry.names():  # outside the collections: the caller's own task, as it is
+        return seqio.get_mixture_or_task(name)
     raise unknown("task", name, all_task_names() + list(seqio.TaskRegistry.names()))

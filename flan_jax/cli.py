@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-NO_MALLOC_TUNING = ("main",)
+HUGEPAGES_ONLY = ("main",)  # host_malloc: glibc thresholds kept, huge pages for mmapped blocks
 
 
 def _quiet_native_logs() -> None:
@@ -91,11 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name = argv[0]
     _quiet_native_logs()
-    # Not for the main job: its pretrained 270M model's compile and step peaks add up in a heap
-    # that keeps freed memory (24 GB, killed by the OOM killer; 16.4 GB peak with glibc defaults).
-    if is_program and name not in NO_MALLOC_TUNING:
+    # The main job gets huge pages only: its pretrained 270M model's compile and step peaks add
+    # up in a heap that keeps freed memory (24 GB, killed by the OOM killer).
+    if is_program:
         try:
-            host_malloc.reexec_with_tuned_malloc()
+            host_malloc.reexec_with_tuned_malloc(hugepages_only=name in HUGEPAGES_ONLY)
         except FlanJaxError as e:
             print(f"flan-jax: error: {e}", file=sys.stderr)
             return 2

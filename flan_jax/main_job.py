@@ -9,15 +9,13 @@
    example is shown with one of its dataset's non-inverted templates, in turn (example j of a task
    uses template j mod 10), so a cluster score averages over all templates.
 4. tune: `train()` from the base on `flan_nl_heldout_no_<held-out>` (FLAN's exclusions apply);
-   full fine-tuning, or LoRA with `train.lora = @LoraConfig()` (the adapters merged for step 5);
-   in this process, or with `main_job_options.tune_in_child` in a child process with the tuned
-   host-malloc settings (`train/child.py`).
+   full fine-tuning, or LoRA with `train.lora = @LoraConfig()` (the adapters merged for step 5).
 5. after: the same evaluation on the tuned parameters.
 6. control: the same tuning with every instruction replaced by the bare inputs (FLAN's
    "no template" ablation: `flan_nl_no_template_heldout_no_<C>`, flan_nl.no_template_spec),
    evaluated the same way.
-7. the run folder: train/ and control/ (each the trainer's checkpoints/ and tensorboard/; with
-   tune_in_child also params/, the tuned dense parameters), eval_before/, eval_after/,
+7. the run folder: train/ and control/ (each the trainer's checkpoints/ and tensorboard/),
+   eval_before/, eval_after/,
    eval_control/ (report JSON, Markdown, plot), loss.png, clusters_before_after.png, summary.md and
    summary.json with per-cluster scores, 95% bootstrap intervals (eval/bootstrap.py) and the paired
    changes after - before and after - control.
@@ -25,6 +23,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
@@ -58,20 +57,16 @@ def main_job_options(base: str = "gguf:gemma-3-270m", held_out_cluster: str = "n
                      eval_split: str = "test", held_out_examples_per_task: int = 150,
                      held_in_examples_per_task: int = 30, eval_lengths: Mapping[str, int] | None = None,
                      eval_batch_size: int = 32, control: bool = True,
-                     compilation_cache: bool = True, tune_in_child: bool = False) -> dict[str, Any]:
+                     compilation_cache: bool = True) -> dict[str, Any]:
     """The main job's own settings, bound in the experiment gin file (`main_job_options.*`).
     compilation_cache: keep XLA executables in `<FLAN_JAX_CACHE>/xla` (jax's persistent
     compilation cache), so the control tuning reuses the tuning's compiled step (the same
-    program) and a repeated run reuses every compilation. tune_in_child: run each tuning in a
-    child process with the tuned host-malloc settings (train/child.py), which writes the tuned
-    parameters to `train/params` and `control/params`; off by default: with the 270M base on
-    24 GB the child was killed for memory (docs/main_job.md)."""
+    program) and a repeated run reuses every compilation."""
     return {"base": base, "held_out_cluster": held_out_cluster, "eval_split": eval_split,
             "held_out_examples_per_task": held_out_examples_per_task,
             "held_in_examples_per_task": held_in_examples_per_task,
             "eval_lengths": dict(eval_lengths or {"inputs": 160, "targets": 12}),
-            "eval_batch_size": eval_batch_size, "control": control, "compilation_cache": compilation_cache,
-            "tune_in_child": tune_in_child}
+            "eval_batch_size": eval_batch_size, "control": control, "compilation_cache": compilation_cache}
 
 
 # ----------------------------------------------------------------------------- the base model
@@ -272,7 +267,7 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     from flan_jax.eval.report import write_report
     from flan_jax.models import params_io
     from flan_jax.train import train as train_lib
-    from flan_jax.train.child import dense_params, train_in_child
+    from flan_jax.train.lora_training import dense_params
     from flan_jax.train.train_cmd import parse_gin
 
     started = time.perf_counter()
@@ -333,12 +328,12 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
 
     # ---- tune
     def tune(mixture: str, name: str) -> tuple[Any, Any]:
-        """(TrainResult, tuned dense params) of a tuning from the base into run_dir/name."""
+        """(TrainResult without its state, tuned dense params) of a tuning from the base into
+        run_dir/name. The state (params and AdamW's two moments, 3 GiB for the 270M base) is
+        dropped here, so the control tuning does not run beside the first tuning's."""
         kwargs = {"mixture": mixture, "model": config, "model_dir": str(run_dir / name), "pretrained": str(ckpt)}
-        if options["tune_in_child"]:
-            return train_in_child(gin.config_str(), run_dir / name / "params", **kwargs)
         result = train_lib.train(**kwargs)
-        return result, dense_params(result, run_dir / name)
+        return dataclasses.replace(result, state=None), dense_params(result, run_dir / name)
 
     result, tuned = tune(train_mixture, "train")
     lap("tune")

@@ -158,3 +158,13 @@ def load_merged(adapter_dir: str | Path, base: str | None = None, *, with_base: 
         raise FlanJaxError(f"{adapter_dir}: the adapters do not fit the base {base} ({type(e).__name__}: "
                            f"{str(e).splitlines()[0][:160]})") from None
     return (model_config, merged, base) if with_base else (model_config, merged)
+
+
+def dense_params(result: Any, model_dir: str | Path) -> Any:
+    """The dense parameters a `train()` result holds: the state's own, or with LoRA
+    (`train.lora`) the frozen base with the adapters the trainer saved under
+    `model_dir/adapters/<step>` merged in (W0 + (alpha / r) A B, models/lora.py)."""
+    if result.state.frozen is None:
+        return result.state.params
+    adapters, config, _ = load_adapters(Path(model_dir) / "adapters" / str(result.step))
+    return lora.merge(result.state.frozen, adapters, config)

@@ -39,7 +39,8 @@ import numpy as np
 from flan_jax.errors import FlanJaxError
 from flan_jax.models.gemma import FULL, SLIDING, Gemma3Config
 from flan_jax.models.hf_config import read_hf_config, read_safetensors
-from flan_jax.models.hf_llama import _contiguous, _layer, _stack
+from flan_jax.models.hf_llama import _contiguous, _stack
+from flan_jax.models.hf_llama import hf_tensors as llama_tensors
 from flan_jax.models.params_io import atomic_directory
 
 IGNORED_SUFFIXES = ("rotary_emb.inv_freq", "rotary_emb.local_inv_freq", "rotary_emb.global_inv_freq")
@@ -276,35 +277,20 @@ def _number(x: float) -> int | float:
     return int(x) if float(x).is_integer() else x
 
 
+# Gemma 3's norms on top of the Llama layout (hf_llama.hf_tensors).
+GEMMA3_NORMS: dict[str, tuple[str, ...]] = {
+    "input_layernorm.weight": ("pre_attention_norm", "scale"),
+    "post_attention_layernorm.weight": ("post_attention_norm", "scale"),
+    "pre_feedforward_layernorm.weight": ("pre_mlp_norm", "scale"),
+    "post_feedforward_layernorm.weight": ("post_mlp_norm", "scale"),
+    "self_attn.q_norm.weight": ("attention", "query_norm", "scale"),
+    "self_attn.k_norm.weight": ("attention", "key_norm", "scale"),
+}
+
+
 def hf_tensors(cfg: Gemma3Config, params: Any) -> dict[str, np.ndarray]:
     """Our params -> {HF tensor name: float32 array} (inverse of `params_from_hf`)."""
-    import flax.linen as nn
-
-    params = nn.meta.unbox(params)
-    D, H, K, Dh = cfg.emb_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
-    out: dict[str, np.ndarray] = {
-        "model.embed_tokens.weight": np.asarray(params["embed"]["embedding"]),
-        "model.norm.weight": np.asarray(params["final_norm"]["scale"]),
-    }
-    if not cfg.tie_embeddings:
-        out["lm_head.weight"] = np.asarray(params["lm_head"]["kernel"]).T
-    for i in range(cfg.num_layers):
-        layer, p = _layer(params, cfg, i), f"model.layers.{i}."
-        att, mlp = layer["attention"], layer["mlp"]
-        out[p + "input_layernorm.weight"] = np.asarray(layer["pre_attention_norm"]["scale"])
-        out[p + "post_attention_layernorm.weight"] = np.asarray(layer["post_attention_norm"]["scale"])
-        out[p + "pre_feedforward_layernorm.weight"] = np.asarray(layer["pre_mlp_norm"]["scale"])
-        out[p + "post_feedforward_layernorm.weight"] = np.asarray(layer["post_mlp_norm"]["scale"])
-        out[p + "self_attn.q_proj.weight"] = np.asarray(att["query"]["kernel"]).reshape(D, H * Dh).T
-        out[p + "self_attn.k_proj.weight"] = np.asarray(att["key"]["kernel"]).reshape(D, K * Dh).T
-        out[p + "self_attn.v_proj.weight"] = np.asarray(att["value"]["kernel"]).reshape(D, K * Dh).T
-        out[p + "self_attn.q_norm.weight"] = np.asarray(att["query_norm"]["scale"])
-        out[p + "self_attn.k_norm.weight"] = np.asarray(att["key_norm"]["scale"])
-        out[p + "self_attn.o_proj.weight"] = np.asarray(att["out"]["kernel"]).reshape(H * Dh, D).T
-        out[p + "mlp.gate_proj.weight"] = np.asarray(mlp["gate"]["kernel"]).T
-        out[p + "mlp.up_proj.weight"] = np.asarray(mlp["up"]["kernel"]).T
-        out[p + "mlp.down_proj.weight"] = np.asarray(mlp["down"]["kernel"]).T
-    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
+    return llama_tensors(cfg, params, GEMMA3_NORMS)
 
 
 def save_hf_gemma(cfg: Gemma3Config, params: Any, out_dir: str | os.PathLike) -> Path:

@@ -230,16 +230,19 @@ def hf_config_dict(cfg: DecoderConfig) -> dict[str, Any]:
     }
 
 
-def save_hf_llama(cfg: DecoderConfig, params: Any, out_dir: str | os.PathLike,
-                  token_ids: dict[str, Any] | None = None) -> Path:
-    """Writes config.json + generation_config.json + model.safetensors (float32) that
-    transformers' LlamaForCausalLM loads. `token_ids` (bos/eos/pad_token_id; default our
-    vocabulary's: eos 1, pad 0, no BOS) go into both json files, so `generate` stops at EOS.
+# {HF tensor name under model.layers.<i>.: our parameter path inside layer i} for the norms.
+LLAMA_NORMS: dict[str, tuple[str, ...]] = {
+    "input_layernorm.weight": ("attention_norm", "scale"),
+    "post_attention_layernorm.weight": ("mlp_norm", "scale"),
+}
 
-    Written atomically: nothing appears at `out_dir` unless every tensor was written.
-    """
+
+def hf_tensors(cfg: Any, params: Any, norms: dict[str, tuple[str, ...]]) -> dict[str, np.ndarray]:
+    """Our decoder params -> {HF tensor name: float32 array} in the Llama layout, which Gemma 3
+    shares (hf_gemma adds its norms through `norms`): embeddings, final norm, the head when
+    untied, per layer q/k/v/o ([D, H, Dh] kernels -> [H * Dh, D] weights), gate/up/down
+    (transposed) and the layer norms `norms` names. cfg: DecoderConfig or Gemma3Config."""
     import flax.linen as nn
-    from safetensors.numpy import save_file
 
     params = nn.meta.unbox(params)
     D, H, K, Dh = cfg.emb_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
@@ -252,8 +255,11 @@ def save_hf_llama(cfg: DecoderConfig, params: Any, out_dir: str | os.PathLike,
     for i in range(cfg.num_layers):
         layer, p = _layer(params, cfg, i), f"model.layers.{i}."
         att, mlp = layer["attention"], layer["mlp"]
-        out[p + "input_layernorm.weight"] = np.asarray(layer["attention_norm"]["scale"])
-        out[p + "post_attention_layernorm.weight"] = np.asarray(layer["mlp_norm"]["scale"])
+        for name, path in norms.items():
+            node = layer
+            for key in path:
+                node = node[key]
+            out[p + name] = np.asarray(node)
         out[p + "self_attn.q_proj.weight"] = np.asarray(att["query"]["kernel"]).reshape(D, H * Dh).T
         out[p + "self_attn.k_proj.weight"] = np.asarray(att["key"]["kernel"]).reshape(D, K * Dh).T
         out[p + "self_attn.v_proj.weight"] = np.asarray(att["value"]["kernel"]).reshape(D, K * Dh).T
@@ -261,7 +267,20 @@ def save_hf_llama(cfg: DecoderConfig, params: Any, out_dir: str | os.PathLike,
         out[p + "mlp.gate_proj.weight"] = np.asarray(mlp["gate"]["kernel"]).T
         out[p + "mlp.up_proj.weight"] = np.asarray(mlp["up"]["kernel"]).T
         out[p + "mlp.down_proj.weight"] = np.asarray(mlp["down"]["kernel"]).T
-    out = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
+
+
+def save_hf_llama(cfg: DecoderConfig, params: Any, out_dir: str | os.PathLike,
+                  token_ids: dict[str, Any] | None = None) -> Path:
+    """Writes config.json + generation_config.json + model.safetensors (float32) that
+    transformers' LlamaForCausalLM loads. `token_ids` (bos/eos/pad_token_id; default our
+    vocabulary's: eos 1, pad 0, no BOS) go into both json files, so `generate` stops at EOS.
+
+    Written atomically: nothing appears at `out_dir` unless every tensor was written.
+    """
+    from safetensors.numpy import save_file
+
+    out = hf_tensors(cfg, params, LLAMA_NORMS)
     with atomic_directory(out_dir) as tmp:
         config = write_token_ids(tmp, hf_config_dict(cfg), FLAN_JAX_TOKEN_IDS if token_ids is None else token_ids)
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")

@@ -23,7 +23,7 @@ setting instead: glibc's default thresholds, and transparent huge pages for the 
 mmaps (tunable `glibc.malloc.hugetlb=1`, glibc >= 2.35, effective when the kernel's THP mode is
 `madvise` or `always`). The step still maps its large temporaries afresh, but in 2 MiB pages:
 the main job's Gemma 3 270M step measured 8.2 -> 6.0 s, 17.4M -> 1.9M minor faults over 9 steps,
-same losses and peak RSS (docs/benchmarks.md).
+same losses and peak RSS (docs/training.md, "Host memory on CPU").
 """
 from __future__ import annotations
 

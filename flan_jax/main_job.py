@@ -259,6 +259,16 @@ def _plot_clusters(rows: Mapping[str, Any], path: Path) -> None:
 # ----------------------------------------------------------------------------- the job
 
 
+def check_run_dir(run_dir: Path) -> None:
+    """Raises FlanJaxError when `run_dir` cannot become a folder: it, or the nearest part of its
+    path that exists, is a file. Checked before the base model is loaded; nothing is created."""
+    for part in (run_dir, *run_dir.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise FlanJaxError(f"main job: run folder {run_dir}: {part} is a file, not a folder")
+            return
+
+
 def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
                  gin_bindings: list[str] | None = None) -> dict[str, Any]:
     """Run the whole job; returns {"run_dir", "summary"}."""
@@ -285,6 +295,7 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
         raise FlanJaxError(f"main job: held-out cluster {held_out!r} is not a flan-nl cluster "
                            f"({', '.join(flan_nl.CLUSTERS)})")
     train_mixture = f"flan_nl_heldout_no_{held_out}"
+    check_run_dir(run_dir)
 
     # ---- base: the pretrained checkpoint, and its tokenizer for every task
     ckpt, gguf = base_checkpoint(options["base"])
@@ -297,7 +308,10 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
 
     vocabulary = default_vocabulary()
     lap("base")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FlanJaxError(f"main job: run folder {run_dir} cannot be created: {e.strerror}") from None
     print(f"flan_jax main job -> {run_dir}\n  base {options['base']} ({type(module).__name__}), "
           f"training mixture {train_mixture}, held-out cluster {held_out}", flush=True)
 
@@ -332,6 +346,8 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
         run_dir/name. The state (params and AdamW's two moments, 3 GiB for the 270M base) is
         dropped here, so the control tuning does not run beside the first tuning's."""
         kwargs = {"mixture": mixture, "model": config, "model_dir": str(run_dir / name), "pretrained": str(ckpt)}
+        print(f"  tuning on {mixture} -> {run_dir / name} (several minutes on CPU; "
+              f"tensorboard --logdir {run_dir / name / 'tensorboard'} shows its progress)", flush=True)
         result = train_lib.train(**kwargs)
         return dataclasses.replace(result, state=None), dense_params(result, run_dir / name)
 

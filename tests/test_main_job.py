@@ -109,6 +109,28 @@ def _check_run(out, tmp_path):
     assert len(list((tmp_path / "cache" / "base").iterdir())) == 1
 
 
+@pytest.mark.parametrize("case", ["cluster", "base", "out_is_file", "out_below_file"])
+def test_bad_main_job_input_is_one_line_and_exit_2(tmp_path, capsys, case):
+    """Each refused before anything is loaded or written: one line naming the value, status 2."""
+    from flan_jax import cli
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    out = {"out_is_file": a_file, "out_below_file": a_file / "run"}.get(case, tmp_path / "run")
+    argv = ["main", "--out", str(out)]
+    argv += {"cluster": ["--gin.main_job_options.held_out_cluster='nl_nope'"],
+             "base": [f"--gin.main_job_options.base='{tmp_path / 'missing.gguf'}'"]}.get(case, [])
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("flan-jax main: error: "), err
+    want = {"cluster": "held-out cluster 'nl_nope' is not a flan-nl cluster",
+            "base": f"{tmp_path / 'missing.gguf'}': no such GGUF file",
+            "out_is_file": f"{a_file} is a file, not a folder",
+            "out_below_file": f"{a_file} is a file, not a folder"}[case]
+    assert want in err[0]
+    assert a_file.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
 def test_lora_tuning_is_evaluated_with_its_adapters_merged(tmp_path):
     """With `train.lora`, the evaluated parameters are W0 + (alpha / r) A B from the adapters the
     trainer saved (hand-computed here for every adapted kernel); other parameters are the base's."""

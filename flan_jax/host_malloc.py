@@ -22,8 +22,8 @@ and step peaks added up to 24 GB in the tuned heap and the OOM killer stopped it
 setting instead: glibc's default thresholds, and transparent huge pages for the blocks glibc
 mmaps (tunable `glibc.malloc.hugetlb=1`, glibc >= 2.35, effective when the kernel's THP mode is
 `madvise` or `always`). The step still maps its large temporaries afresh, but in 2 MiB pages:
-the main job's Gemma 3 270M step measured 8.2 -> 6.0 s, 17.4M -> 1.9M minor faults over 9 steps,
-same losses and peak RSS (docs/training.md, "Host memory on CPU").
+the main job's Gemma 3 270M step measured 8.93 -> 6.39 s, 9.17M -> 0.06M minor faults over 7
+steps, same loss and peak RSS (bench/main_job_malloc.py; docs/training.md, "Host memory on CPU").
 """
 from __future__ import annotations
 

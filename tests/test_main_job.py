@@ -120,7 +120,12 @@ def test_bad_main_job_input_is_one_line_and_exit_2(tmp_path, capsys, case):
     argv = ["main", "--out", str(out)]
     argv += {"cluster": ["--gin.main_job_options.held_out_cluster='nl_nope'"],
              "base": [f"--gin.main_job_options.base='{tmp_path / 'missing.gguf'}'"]}.get(case, [])
-    assert cli.main(argv) == 2
+    import gin
+
+    try:
+        assert cli.main(argv) == 2
+    finally:
+        gin.clear_config()  # the job's gin bindings must not reach later tests in this process
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("flan-jax main: error: "), err
     want = {"cluster": "held-out cluster 'nl_nope' is not a flan-nl cluster",

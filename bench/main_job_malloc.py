@@ -35,20 +35,17 @@ def child(steps: int, out_dir: str) -> dict:
     import statistics
     import time
 
-    import gin
     import jax
 
     from flan_jax.data import mixtures
-    from flan_jax.main_job import EXPERIMENT, base_checkpoint
+    from flan_jax.main_job import EXPERIMENT, use_base
     from flan_jax.models import params_io
     from flan_jax.train import train as train_lib
     from flan_jax.train.train_cmd import parse_gin
 
     parse_gin([EXPERIMENT], [f"train.num_steps={steps}", f"train.checkpoint_every={10 * steps}",
                              "lr_schedule.warmup_steps=1", f"lr_schedule.decay_steps={steps - 1}"])
-    ckpt, gguf = base_checkpoint("gguf:gemma-3-270m")
-    with gin.unlock_config():
-        gin.bind_parameter("vocabulary_file.path", str(gguf))
+    ckpt = use_base("gguf:gemma-3-270m")
     config, _ = params_io.load_checkpoint(ckpt)
     mixtures.load_files()
     mixtures.register_mixture("flan_nl_heldout_no_nl_nli")

@@ -259,6 +259,16 @@ def _plot_clusters(rows: Mapping[str, Any], path: Path) -> None:
 # ----------------------------------------------------------------------------- the job
 
 
+def use_base(base: str) -> Path:
+    """The flan_jax checkpoint dir of `base` (`base_checkpoint`); a GGUF base's tokenizer becomes
+    every task's vocabulary (gin `vocabulary_file.path`), as the main job uses it."""
+    ckpt, gguf = base_checkpoint(base)
+    if gguf is not None:
+        with gin.unlock_config():
+            gin.bind_parameter("vocabulary_file.path", str(gguf))
+    return ckpt
+
+
 def check_run_dir(run_dir: Path) -> None:
     """Raises FlanJaxError when `run_dir` cannot become a folder: it, or the nearest part of its
     path that exists, is a file. Checked before the base model is loaded; nothing is created."""
@@ -298,10 +308,7 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     check_run_dir(run_dir)
 
     # ---- base: the pretrained checkpoint, and its tokenizer for every task
-    ckpt, gguf = base_checkpoint(options["base"])
-    if gguf is not None:
-        with gin.unlock_config():
-            gin.bind_parameter("vocabulary_file.path", str(gguf))
+    ckpt = use_base(options["base"])
     config, base_params = params_io.load_checkpoint(ckpt)
     module = params_io.build_model(config)
     from flan_jax.data.tasks import default_vocabulary

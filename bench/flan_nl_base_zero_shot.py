@@ -35,8 +35,8 @@ import time
 
 import torch
 
-from flan_jax.data import flan_nl
-from flan_jax.data.render import example_options, render
+from flan_jax.data.templates import flan_nl
+from flan_jax.data.templates.render import example_options, render
 
 SEPARATORS = {"none": "", "newline": "\n"}
 

@@ -27,7 +27,7 @@ import time
 
 
 def _child(stage: str, path: str) -> dict:
-    from flan_jax.data.gguf_vocab import resolve_gguf_path
+    from flan_jax.data.features.gguf_vocab import resolve_gguf_path
 
     gguf_path = resolve_gguf_path(path)
     out: dict = {"file_mb": os.path.getsize(gguf_path) / 2**20}
@@ -49,7 +49,7 @@ def _child(stage: str, path: str) -> dict:
         out["seconds"] = time.perf_counter() - t
         out["float32_mb"] = total / 2**20
     else:
-        from flan_jax.data.gguf_vocab import gguf_model_path, gguf_vocabulary
+        from flan_jax.data.features.gguf_vocab import gguf_model_path, gguf_vocabulary
 
         with tempfile.TemporaryDirectory() as cache:
             t = time.perf_counter()

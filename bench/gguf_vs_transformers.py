@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
 
-from flan_jax.models.gguf_io import load_gguf_hf, packaged_gemma3_270m
+from flan_jax.formats.gguf_file import packaged_gemma3_270m
+from flan_jax.models.gguf_io import load_gguf_hf
 
 # transformers 4 spellings and our extras that Gemma3TextConfig (transformers 5) does not take
 NOT_CONFIG_ARGS = ("architectures", "torch_dtype", "rope_scaling", "rope_theta", "rope_local_base_freq",

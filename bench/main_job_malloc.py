@@ -37,11 +37,11 @@ def child(steps: int, out_dir: str) -> dict:
 
     import jax
 
-    from flan_jax.data import mixtures
-    from flan_jax.main_job import EXPERIMENT, use_base
+    from flan_jax.data.mixing import mixtures
+    from flan_jax.experiments.main_job import EXPERIMENT, use_base
     from flan_jax.models import params_io
     from flan_jax.train import train as train_lib
-    from flan_jax.train.train_cmd import parse_gin
+    from flan_jax.train.gin_config import parse_gin
 
     parse_gin([EXPERIMENT], [f"train.num_steps={steps}", f"train.checkpoint_every={10 * steps}",
                              "lr_schedule.warmup_steps=1", f"lr_schedule.decay_steps={steps - 1}"])

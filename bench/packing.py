@@ -29,7 +29,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
-from flan_jax.data import features, pipeline  # noqa: E402
+from flan_jax.data.features import converters as features, pipeline  # noqa: E402
 
 CONFIGS = [("enc_dec", {"inputs": 1024, "targets": 256}), ("decoder", {"inputs": 1792, "targets": 256})]
 
@@ -56,9 +56,10 @@ def flan_mini_real(per_task):
     try:
         import seqio
 
-        from flan_jax.data import tasks
 
-        names = [t for t in tasks.register_flan_mini_tasks() if not t.endswith(":eval")]
+        from flan_jax.data.tasks import catalogue
+
+        names = [t for t in catalogue.register_flan_mini_tasks() if not t.endswith(":eval")]
         out = []
         for name in names:
             ds = seqio.get_mixture_or_task(name).get_dataset(

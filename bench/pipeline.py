@@ -37,7 +37,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-from flan_jax.data import cache, cached_pipeline, pipeline  # noqa: E402
+from flan_jax.data.cache import writer as cache, cached_pipeline  # noqa: E402
+from flan_jax.data.features import pipeline  # noqa: E402
 
 LENGTHS = {"inputs": 448, "targets": 64}
 BATCH = 16
@@ -125,7 +126,7 @@ def flops_per_token(gin_file: str, lengths: dict[str, int]) -> tuple[float, int]
     import jax
 
     from flan_jax.models import params_io
-    from flan_jax.train.compile_cmd import _configured_model
+    from flan_jax.commands.compile import _configured_model
     from flan_jax.train.metrics import model_flops_per_step
     from flan_jax.train.state import num_params
     from flan_jax.train.synthetic import synthetic_batch
@@ -161,7 +162,7 @@ def bench(tmp: Path) -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--block-size", type=int, default=256)
     args = parser.parse_args()
-    from flan_jax.data import mixtures
+    from flan_jax.data.mixing import mixtures
 
     workers = [0] + [int(w) for w in args.workers.split(",") if w]
     runs: dict[str, dict[str, float]] = {}

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flan_jax.data import pipeline
+from flan_jax.data.features import pipeline
 from flan_jax.models import attention, block_attention
 
 

@@ -76,7 +76,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from flan_jax.data import pipeline  # noqa: E402
+from flan_jax.data.features import pipeline  # noqa: E402
 from flan_jax.models import params_io  # noqa: E402
 from flan_jax.models.decoder import DecoderConfig  # noqa: E402
 from flan_jax.train import microbatch  # noqa: E402

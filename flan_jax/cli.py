@@ -14,23 +14,23 @@ import sys
 from flan_jax import host_malloc, noise
 from flan_jax.errors import FlanJaxError
 
-MIXTURES_PATH_ENV = "FLAN_JAX_MIXTURES_PATH"  # = flan_jax.data.mixtures.MIXTURES_PATH_ENV
+MIXTURES_PATH_ENV = "FLAN_JAX_MIXTURES_PATH"  # = flan_jax.data.mixing.mixtures.MIXTURES_PATH_ENV
 
 # name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "catalog": ("flan_jax.data.inspect_cmd", "list every dataset with cluster, source and templates"),
-    "show": ("flan_jax.data.show_cmd", "print rendered examples of a task"),
-    "check": ("flan_jax.data.check_cmd",
+    "catalog": ("flan_jax.commands.catalog", "list every dataset with cluster, source and templates"),
+    "show": ("flan_jax.commands.show", "print rendered examples of a task"),
+    "check": ("flan_jax.commands.check",
               "validate a data file (every problem at once) and show its loss mask"),
-    "mixture": ("flan_jax.data.mixture_cmd", "print (and plot) a mixture's composition"),
-    "convert": ("flan_jax.models.convert_cmd", "convert HF checkpoints to/from flan_jax"),
-    "score": ("flan_jax.eval.score_cmd", "print the log-likelihood of targets given inputs"),
-    "train": ("flan_jax.train.train_cmd", "train with gin configs (t5x-style flags)"),
-    "compile": ("flan_jax.train.compile_cmd", "AOT-compile the train step for a TPU topology"),
-    "eval": ("flan_jax.eval.eval_cmd", "evaluate a checkpoint on an evaluation mixture"),
-    "cache": ("flan_jax.data.cache_cmd", "render and tokenize a mixture once into ArrayRecord files"),
-    "audit": ("flan_jax.data.audit_cmd", "audit a mixture: duplicates, lengths, train/eval overlap"),
-    "main": ("flan_jax.main_job", "the main job: instruction-tune the Gemma 3 270M base on flan-nl, evaluate held out"),
+    "mixture": ("flan_jax.commands.mixture", "print (and plot) a mixture's composition"),
+    "convert": ("flan_jax.commands.convert", "convert HF checkpoints to/from flan_jax"),
+    "score": ("flan_jax.commands.score", "print the log-likelihood of targets given inputs"),
+    "train": ("flan_jax.commands.train", "train with gin configs (t5x-style flags)"),
+    "compile": ("flan_jax.commands.compile", "AOT-compile the train step for a TPU topology"),
+    "eval": ("flan_jax.commands.eval", "evaluate a checkpoint on an evaluation mixture"),
+    "cache": ("flan_jax.commands.cache", "render and tokenize a mixture once into ArrayRecord files"),
+    "audit": ("flan_jax.commands.audit", "audit a mixture: duplicates, lengths, train/eval overlap"),
+    "main": ("flan_jax.commands.main", "the main job: instruction-tune the Gemma 3 270M base on flan-nl, evaluate held out"),
 }
 
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = [a for a in argv if a != "--verbose"]
         os.environ[noise.VERBOSE_ENV] = "1"
     argv, extra_mixtures = _take_mixtures_path(argv)
-    if extra_mixtures:  # read by flan_jax.data.mixtures.mixture_files()
+    if extra_mixtures:  # read by flan_jax.data.mixing.mixtures.mixture_files()
         known = [p for p in os.environ.get(MIXTURES_PATH_ENV, "").split(os.pathsep) if p]
         added = [d for d in dict.fromkeys(extra_mixtures) if d not in known]
         os.environ[MIXTURES_PATH_ENV] = os.pathsep.join(added + known)

@@ -39,7 +39,7 @@ NOISE = re.compile(
 
 
 # seqio log records (absl logger) that say nothing to a flan_jax user: local files are read
-# through FunctionDataSource on purpose (validated whole, see data/local_files.py), and a task
+# through FunctionDataSource on purpose (validated whole, see data/sources/local_files.py), and a task
 # that fails to load inside a mixture is followed by its own one-line error.
 SEQIO_NOISE = ("Using an uncached FunctionDataset", "Failed to load task ")
 

@@ -32,7 +32,7 @@ import pytest
 from ipykernel import kernelspec
 from nbclient import NotebookClient
 
-from flan_jax.data import flan_mini
+from flan_jax.data.templates import flan_mini
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 KERNEL_NAME = "flan_jax_notebook_test"

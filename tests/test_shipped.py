@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from flan_jax import shipped
-from flan_jax.data import mixtures
-from flan_jax.train import train_cmd
+from flan_jax.data.mixing import mixtures
+from flan_jax.train import gin_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,15 +28,15 @@ def test_mixtures_and_gin_read_the_same_list(monkeypatch, tmp_path):
     for name in ("mixtures", "gin_configs"):
         (tmp_path / "share" / "flan_jax" / name).mkdir(parents=True)
     monkeypatch.delenv(mixtures.MIXTURES_DIR_ENV, raising=False)
-    monkeypatch.delenv(train_cmd.GIN_PATH_ENV, raising=False)
+    monkeypatch.delenv(gin_config.GIN_PATH_ENV, raising=False)
     def candidates(name):
         return [tmp_path / "missing" / name, tmp_path / "share" / "flan_jax" / name]
 
     monkeypatch.setattr(mixtures, "shipped_dir_candidates", candidates)
-    monkeypatch.setattr(train_cmd, "shipped_dir_candidates", candidates)
+    monkeypatch.setattr(gin_config, "shipped_dir_candidates", candidates)
     assert mixtures.mixtures_dir() == tmp_path / "share" / "flan_jax" / "mixtures"
-    assert str(tmp_path / "share" / "flan_jax" / "gin_configs") in train_cmd.gin_search_paths()
-    assert str(tmp_path / "missing" / "gin_configs") not in train_cmd.gin_search_paths()
+    assert str(tmp_path / "share" / "flan_jax" / "gin_configs") in gin_config.gin_search_paths()
+    assert str(tmp_path / "missing" / "gin_configs") not in gin_config.gin_search_paths()
 
 
 def test_no_mixtures_folder_names_every_place_looked(monkeypatch, tmp_path):

@@ -40,9 +40,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flan_jax.data.features import model_bos_id
-from flan_jax.data.spec import COT_ANSWER_MARKER
+from flan_jax.data.features.converters import model_bos_id
+from flan_jax.data.templates.spec import COT_ANSWER_MARKER
 from flan_jax.errors import FlanJaxError
+from flan_jax.eval import scoring
 
 EOS_ID = 1  # T5's and our vocabulary's; DecodeConfig.eos_id carries the vocabulary's own
 METHODS = ("greedy", "beam", "sample")
@@ -81,7 +82,7 @@ def length_penalty(length: jax.Array | int, alpha: float) -> jax.Array:
 
 def parse_cot_answer(text: str, marker: str = COT_ANSWER_MARKER) -> str:
     """The answer after the last `marker` in a chain-of-thought output (see eval.metrics)."""
-    from flan_jax.eval.metrics import parse_cot_answer as parse  # noqa: PLC0415
+    from flan_jax.data.tasks.metrics import parse_cot_answer as parse  # noqa: PLC0415
 
     return parse(text, marker)
 
@@ -297,23 +298,20 @@ def _beam_loop(st: Any, params: Any, prompt: Mapping[str, jax.Array], cfg: Decod
 # ----------------------------------------------------------------------------- entry points
 
 
-_DECODE_FNS: dict[tuple, tuple[Any, Any]] = {}
-
-
 def decode_fn(model: Any, cfg: DecodeConfig):
     """A jitted (params, prompt arrays, rng) -> (tokens [B, T], scores [B], finished [B])
     (cached per model and config, so every batch of the same shape reuses one compilation)."""
-    key = (id(model), cfg)
-    if key not in _DECODE_FNS or _DECODE_FNS[key][0] is not model:
+
+    def build():
         st = stepper(model, cfg.max_decode_length)
 
         def run(params: Any, prompt: Mapping[str, jax.Array], rng: jax.Array):
             if cfg.method == "beam":
                 return _beam_loop(st, params, prompt, cfg)
             return _sample_loop(st, params, prompt, rng, cfg)
+        return run
 
-        _DECODE_FNS[key] = (model, jax.jit(run))
-    return _DECODE_FNS[key][1]
+    return scoring.jitted_per_model(model, ("decode", cfg), build)
 
 
 def trim_at_eos(tokens: np.ndarray, eos_id: int = EOS_ID) -> list[int]:
@@ -386,7 +384,7 @@ def _on_mesh(fn: Any, params: Any, prompt: Mapping[str, np.ndarray], rng: jax.Ar
 def generate_text(model: Any, params: Any, inputs: Sequence[Sequence[int]], vocabulary: Any,
                   **kwargs: Any) -> list[str]:
     """`generate` stopping at `vocabulary`'s EOS id, then detokenize each output with it."""
-    from flan_jax.data.vocab import eos_id
+    from flan_jax.data.features.vocab import eos_id
 
     config = dataclasses.replace(kwargs.pop("config", DecodeConfig()), eos_id=eos_id(vocabulary))
     return [vocabulary.decode(ids) for ids in generate(model, params, inputs, config=config, **kwargs).tokens]

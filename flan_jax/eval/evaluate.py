@@ -41,10 +41,11 @@ from typing import Any
 
 import numpy as np
 
-from flan_jax.data import vocab as vocab_lib
-from flan_jax.data.spec import DatasetSpec
+from flan_jax.data.features import vocab as vocab_lib
+from flan_jax.data.templates.spec import DatasetSpec
 from flan_jax.errors import FlanJaxError
-from flan_jax.eval import decoding, metrics, rank_classification
+from flan_jax.data.tasks import metrics
+from flan_jax.eval import decoding, rank_classification
 
 log = logging.getLogger("flan_jax.eval")
 MODES = ("auto", "rank", "generate")
@@ -102,28 +103,29 @@ class TaskInfo:
 
 
 def _spec_of(task: str) -> tuple[DatasetSpec, str]:
-    from flan_jax.data import tasks as tasks_lib  # noqa: PLC0415
+    from flan_jax.data.tasks import catalogue
 
     collection, _, rest = task.partition(".")
     source = rest.partition(":")[0]
-    if collection in tasks_lib.COLLECTIONS and collection != "local":
-        for spec in tasks_lib.collection_datasets(collection):
+    if collection in catalogue.COLLECTIONS and collection != "local":
+        for spec in catalogue.collection_datasets(collection):
             if source in spec.sources:
                 return spec, collection
     raise FlanJaxError(f"task {task!r}: not a catalogue task (<collection>.<source>:<variant> with "
-                       f"collection in {tasks_lib.COLLECTIONS[:-1]}); cannot tell its metric")
+                       f"collection in {catalogue.COLLECTIONS[:-1]}); cannot tell its metric")
 
 
 def _eval_names(task: str, spec: DatasetSpec, collection: str, shots: int, templates: str
                 ) -> list[str]:
     """The eval task names `task` stands for (see the module docstring)."""
-    from flan_jax.data import tasks as tasks_lib  # noqa: PLC0415
+    from flan_jax.data.tasks import registry as tasks_lib  # noqa: PLC0415
+    from flan_jax.data.tasks import catalogue  # noqa: PLC0415
 
     base, _, variant = task.rpartition(":")
     if variant.startswith("zs_") and shots:
         variant = "eval"
     if variant == "eval" and templates == "all":
-        return [f"{base}:{v}" for v in tasks_lib.eval_variants(tasks_lib.task_templates(spec, collection))]
+        return [f"{base}:{v}" for v in tasks_lib.eval_variants(catalogue.task_templates(spec, collection))]
     return [f"{base}:{variant}"]
 
 
@@ -134,7 +136,9 @@ def resolve_tasks(mixture_or_tasks: str | Sequence[str], shots: int = 0, vocabul
     A single name containing ':' is one task; otherwise it is a mixture name. Eval tasks are
     expanded per template (`templates="all"`) and registered with `num_shots=shots`.
     """
-    from flan_jax.data import mixtures, tasks as tasks_lib  # noqa: PLC0415
+    from flan_jax.data.mixing import mixtures  # noqa: PLC0415
+    from flan_jax.data.tasks import registry as tasks_lib  # noqa: PLC0415
+    from flan_jax.data.tasks import catalogue  # noqa: PLC0415
 
     if isinstance(mixture_or_tasks, str):
         if ":" in mixture_or_tasks:
@@ -154,7 +158,7 @@ def resolve_tasks(mixture_or_tasks: str | Sequence[str], shots: int = 0, vocabul
             if variant.startswith("eval"):
                 # registered explicitly (not ensure_task): a task registered earlier with another
                 # number of shots is re-registered with this one
-                known = tasks_lib.variants_for(spec, tasks_lib.task_templates(spec, collection))
+                known = tasks_lib.variants_for(spec, catalogue.task_templates(spec, collection))
                 if variant not in known:
                     raise tasks_lib.unknown("variant", variant, known)
                 tasks_lib.register_dataset_tasks(
@@ -162,7 +166,7 @@ def resolve_tasks(mixture_or_tasks: str | Sequence[str], shots: int = 0, vocabul
                     config=dataclasses.replace(tasks_lib.default_render_config(), num_shots=shots or None),
                     use_cot_templates=cot)
             else:
-                tasks_lib.ensure_task(name, vocabulary)
+                catalogue.ensure_task(name, vocabulary)
             out.append(TaskInfo(name, spec, collection, cot))
     return out
 

@@ -26,7 +26,8 @@ def forgetting_probe(model: Any, params: Any, documents: Sequence[str], vocabula
 
     Raises FlanJaxError when the documents give no chunk to score.
     """
-    from flan_jax.data import features, plain_text  # noqa: PLC0415
+    from flan_jax.data.features import converters as features  # noqa: PLC0415
+    from flan_jax.data.sources import plain_text  # noqa: PLC0415
     from flan_jax.eval.scoring import sequence_log_likelihood  # noqa: PLC0415
 
     fmt = model.FEATURE_FORMAT

@@ -31,7 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flan_jax.data import features
+from flan_jax.data.features import converters as features
+from flan_jax.eval import scoring
 
 PROMPT_BUCKET = 32  # prompt widths are multiples of this (one compilation per multiple)
 
@@ -108,14 +109,8 @@ def _batch_axes(model: Any, examples: int, width: int) -> Any:
     return jax.tree.map(row_axis, shapes(examples), shapes(examples + 1))
 
 
-_FNS: dict[int, tuple[Any, Any]] = {}
-
-
 def score_fn(model: Any):
     """A jitted (params, call_arrays) -> (log-likelihood [R], scored tokens [R]) (cached per model)."""
-    if id(model) in _FNS and _FNS[id(model)][0] is model:
-        return _FNS[id(model)][1]
-    from flan_jax.eval.rank_classification import sequence_log_likelihood  # noqa: PLC0415
     from flan_jax.models.decoder import init_cache  # noqa: PLC0415
 
     def score(params: Any, a: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
@@ -131,10 +126,9 @@ def score_fn(model: Any):
         segments = (a["option_weights"] > 0) | (jnp.arange(t)[None, :] == 0)
         logits, _ = model.apply({"params": params, "cache": rows}, a["option_tokens"], a["option_positions"],
                                 segments.astype(jnp.int32), method="decode", mutable=["cache"])
-        return sequence_log_likelihood(logits, a["option_targets"], a["option_weights"])
+        return scoring.weighted_log_likelihood(logits, a["option_targets"], a["option_weights"])
 
-    _FNS[id(model)] = (model, jax.jit(score))
-    return _FNS[id(model)][1]
+    return scoring.jitted_per_model(model, "prompt_sharing", lambda: score)
 
 
 def score_segments(model: Any, params: Any, segments: Sequence[features.Segment], owner: np.ndarray,

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flan_jax.data import features
+from flan_jax.data.features import converters as features
 from flan_jax.eval import prompt_sharing, scoring
 from flan_jax.errors import FlanJaxError
 
@@ -83,7 +83,7 @@ def option_rows(
     `examples[i]["inputs"]` are token ids (no EOS); options are strings, tokenized here with the
     vocabulary's EOS id (`data.vocab.eos_id`) appended.
     """
-    from flan_jax.data.vocab import eos_id
+    from flan_jax.data.features.vocab import eos_id
 
     eos = eos_id(vocabulary)
     lengths = features.check_lengths(lengths)
@@ -122,23 +122,6 @@ def fixed_batches(
         yield features.assemble_rows([[s] for s in chunk], format_name, lengths, packed=False, bos_id=bos_id)
 
 
-def sequence_log_likelihood(logits: jax.Array, targets: jax.Array, weights: jax.Array
-                            ) -> tuple[jax.Array, jax.Array]:
-    """(sum of weighted target-token log-probabilities [B], weight sum [B]).
-
-    `eval.scoring.sequence_log_likelihood` computes the same sum; this variant also returns the
-    token counts (for length normalization) and runs inside our own jit, whose inputs may be
-    sharded over a mesh. Positions with weight 0 contribute exactly 0 even if their logits are not finite (all-padding
-    rows attend to nothing).
-    """
-    token = scoring.token_log_likelihoods(logits, targets)
-    w = weights.astype(jnp.float32)
-    return jnp.where(w > 0, token * w, 0.0).sum(-1), w.sum(-1)
-
-
-_SCORE_FNS: dict[tuple[int, int | None], tuple[Any, Any]] = {}
-
-
 def score_fn(model: Any, max_targets: int | None = None):
     """A jitted (params, batch) -> (log-likelihood [B], tokens [B]) for `model` (cached, so
     repeated calls with the same shapes reuse one compilation).
@@ -146,15 +129,14 @@ def score_fn(model: Any, max_targets: int | None = None):
     `max_targets`: an upper bound on the weighted positions of a row (the targets length);
     models that return their hidden states then apply the output head at those positions only
     (`scoring.target_logits`), which is most of the cost with a large vocabulary."""
-    key = (id(model), max_targets)
-    if key not in _SCORE_FNS or _SCORE_FNS[key][0] is not model:
 
+    def build():
         def score(params: Any, batch: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
             logits, targets, weights = scoring.target_logits(model, params, dict(batch), max_targets)
-            return sequence_log_likelihood(logits, targets, weights)
+            return scoring.weighted_log_likelihood(logits, targets, weights)
+        return score
 
-        _SCORE_FNS[key] = (model, jax.jit(score))
-    return _SCORE_FNS[key][1]
+    return scoring.jitted_per_model(model, ("rows", max_targets), build)
 
 
 def run_batches(model: Any, params: Any, batches: Iterator[dict[str, np.ndarray]], mesh: Any = None,

@@ -15,6 +15,7 @@ Rows are scored whole: use unpacked batches (one example per row), as `convert_e
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Hashable
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,6 +52,34 @@ def target_logits(model: Any, params: Any, batch: Mapping[str, jax.Array], max_t
     order = layers.loss_positions_first(weights > 0)[:, :max_targets]  # [B, C]
     return (head(layers.take_positions(hidden, order)), layers.take_positions(targets, order),
             layers.take_positions(weights, order))
+
+
+def weighted_log_likelihood(logits: jax.Array, targets: jax.Array, weights: jax.Array
+                            ) -> tuple[jax.Array, jax.Array]:
+    """(sum of weighted target-token log-probabilities [B], weight sum [B]) from logits [B, C, V].
+
+    Positions with weight 0 contribute exactly 0 even if their logits are not finite (all-padding
+    rows attend to nothing). Runs inside the caller's jit, whose inputs may be sharded.
+    """
+    token = token_log_likelihoods(logits, targets)
+    w = weights.astype(jnp.float32)
+    return jnp.where(w > 0, token * w, 0.0).sum(-1), w.sum(-1)
+
+
+_JITTED: dict[tuple[int, Hashable], tuple[Any, Any]] = {}
+
+
+def jitted_per_model(model: Any, key: Hashable, build: Callable[[], Any]) -> Any:
+    """`jax.jit(build())`, built once per (model, key) and reused while that model lives.
+
+    Keyed by the model's identity (the cached entry keeps the model, so an id is never reused by
+    another model while its entry exists); `key` separates variants (e.g. head positions).
+    """
+    entry = _JITTED.get((id(model), key))
+    if entry is None or entry[0] is not model:
+        entry = (model, jax.jit(build()))
+        _JITTED[(id(model), key)] = entry
+    return entry[1]
 
 
 @functools.lru_cache(maxsize=16)

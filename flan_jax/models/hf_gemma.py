@@ -39,7 +39,7 @@ import numpy as np
 from flan_jax.errors import FlanJaxError
 from flan_jax.models.gemma import FULL, SLIDING, Gemma3Config
 from flan_jax.models.hf_config import read_hf_config, read_safetensors
-from flan_jax.models.hf_llama import _contiguous, _stack
+from flan_jax.models.hf_llama import _contiguous, _stack, layer_from_hf
 from flan_jax.models.hf_llama import hf_tensors as llama_tensors
 from flan_jax.models.params_io import atomic_directory
 
@@ -182,29 +182,8 @@ def params_from_hf(
         used.add(name)
         return value.astype(np.float32)
 
-    D, H, K, Dh, F, V = cfg.emb_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.mlp_dim, cfg.vocab_size
-    per_layer = []
-    for i in range(cfg.num_layers):
-        p = f"model.layers.{i}."
-        per_layer.append({
-            "pre_attention_norm": {"scale": take(p + "input_layernorm.weight", (D,))},
-            "attention": {
-                "query": {"kernel": take(p + "self_attn.q_proj.weight", (H * Dh, D)).T.reshape(D, H, Dh)},
-                "key": {"kernel": take(p + "self_attn.k_proj.weight", (K * Dh, D)).T.reshape(D, K, Dh)},
-                "value": {"kernel": take(p + "self_attn.v_proj.weight", (K * Dh, D)).T.reshape(D, K, Dh)},
-                "query_norm": {"scale": take(p + "self_attn.q_norm.weight", (Dh,))},
-                "key_norm": {"scale": take(p + "self_attn.k_norm.weight", (Dh,))},
-                "out": {"kernel": take(p + "self_attn.o_proj.weight", (D, H * Dh)).T.reshape(H, Dh, D)},
-            },
-            "post_attention_norm": {"scale": take(p + "post_attention_layernorm.weight", (D,))},
-            "pre_mlp_norm": {"scale": take(p + "pre_feedforward_layernorm.weight", (D,))},
-            "mlp": {
-                "gate": {"kernel": take(p + "mlp.gate_proj.weight", (F, D)).T},
-                "up": {"kernel": take(p + "mlp.up_proj.weight", (F, D)).T},
-                "down": {"kernel": take(p + "mlp.down_proj.weight", (D, F)).T},
-            },
-            "post_mlp_norm": {"scale": take(p + "post_feedforward_layernorm.weight", (D,))},
-        })
+    D, V = cfg.emb_dim, cfg.vocab_size
+    per_layer = [layer_from_hf(take, f"model.layers.{i}.", cfg, GEMMA3_NORMS) for i in range(cfg.num_layers)]
     params: dict[str, Any] = {
         "embed": {"embedding": take("model.embed_tokens.weight", (V, D))},
         "final_norm": {"scale": take("model.norm.weight", (D,))},

@@ -25,6 +25,7 @@ import dataclasses
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -134,25 +135,8 @@ def convert_hf_llama(
         used.add(name)
         return value
 
-    D, H, K, Dh, F, V = cfg.emb_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.mlp_dim, cfg.vocab_size
-    per_layer = []
-    for i in range(cfg.num_layers):
-        p = f"model.layers.{i}."
-        per_layer.append({
-            "attention_norm": {"scale": take(p + "input_layernorm.weight", (D,))},
-            "attention": {
-                "query": {"kernel": take(p + "self_attn.q_proj.weight", (H * Dh, D)).T.reshape(D, H, Dh)},
-                "key": {"kernel": take(p + "self_attn.k_proj.weight", (K * Dh, D)).T.reshape(D, K, Dh)},
-                "value": {"kernel": take(p + "self_attn.v_proj.weight", (K * Dh, D)).T.reshape(D, K, Dh)},
-                "out": {"kernel": take(p + "self_attn.o_proj.weight", (D, H * Dh)).T.reshape(H, Dh, D)},
-            },
-            "mlp_norm": {"scale": take(p + "post_attention_layernorm.weight", (D,))},
-            "mlp": {
-                "gate": {"kernel": take(p + "mlp.gate_proj.weight", (F, D)).T},
-                "up": {"kernel": take(p + "mlp.up_proj.weight", (F, D)).T},
-                "down": {"kernel": take(p + "mlp.down_proj.weight", (D, F)).T},
-            },
-        })
+    D, V = cfg.emb_dim, cfg.vocab_size
+    per_layer = [layer_from_hf(take, f"model.layers.{i}.", cfg, LLAMA_NORMS) for i in range(cfg.num_layers)]
     params: dict[str, Any] = {
         "embed": {"embedding": take("model.embed_tokens.weight", (V, D))},
         "final_norm": {"scale": take("model.norm.weight", (D,))},
@@ -235,6 +219,34 @@ LLAMA_NORMS: dict[str, tuple[str, ...]] = {
     "input_layernorm.weight": ("attention_norm", "scale"),
     "post_attention_layernorm.weight": ("mlp_norm", "scale"),
 }
+
+
+def layer_from_hf(take: Callable[[str, tuple[int, ...]], np.ndarray], prefix: str, cfg: Any,
+                  norms: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """One decoder layer's params from HF tensors in the Llama layout, the inverse of the layer
+    part of `hf_tensors`: q/k/v/o weights [H * Dh, D] -> kernels [D, H, Dh] ([H, Dh, D] for o),
+    gate/up/down transposed, and the norms `norms` names (a q/k norm has Dh entries, others D).
+    `take(name, shape)` returns the tensor `prefix + name`, checked against `shape`."""
+    D, H, K, Dh, F = cfg.emb_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.mlp_dim
+    layer: dict[str, Any] = {
+        "attention": {
+            "query": {"kernel": take(prefix + "self_attn.q_proj.weight", (H * Dh, D)).T.reshape(D, H, Dh)},
+            "key": {"kernel": take(prefix + "self_attn.k_proj.weight", (K * Dh, D)).T.reshape(D, K, Dh)},
+            "value": {"kernel": take(prefix + "self_attn.v_proj.weight", (K * Dh, D)).T.reshape(D, K, Dh)},
+            "out": {"kernel": take(prefix + "self_attn.o_proj.weight", (D, H * Dh)).T.reshape(H, Dh, D)},
+        },
+        "mlp": {
+            "gate": {"kernel": take(prefix + "mlp.gate_proj.weight", (F, D)).T},
+            "up": {"kernel": take(prefix + "mlp.up_proj.weight", (F, D)).T},
+            "down": {"kernel": take(prefix + "mlp.down_proj.weight", (D, F)).T},
+        },
+    }
+    for name, path in norms.items():
+        node = layer
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = take(prefix + name, (Dh,) if name.startswith("self_attn.") else (D,))
+    return layer
 
 
 def hf_tensors(cfg: Any, params: Any, norms: dict[str, tuple[str, ...]]) -> dict[str, np.ndarray]:

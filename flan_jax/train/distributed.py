@@ -141,7 +141,7 @@ def global_batch(local: Mapping[str, np.ndarray], sharding: Sharding) -> dict[st
 
 
 # ---- per-host data positions in a checkpoint
-# A cached stream (data/cached_pipeline.py) gives host h of H the global blocks h, h + H, ...;
+# A cached stream (data/cache/cached_pipeline.py) gives host h of H the global blocks h, h + H, ...;
 # each host's position {"block", "row"} is its own (blocks pack to different row counts), so a
 # checkpoint stores all of them. Orbax writes the JSON data item from process 0 only, hence the
 # gather. Saved entry, worked example for 2 hosts:

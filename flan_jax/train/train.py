@@ -1,7 +1,7 @@
 """`train()`: the whole training run, top to bottom: mesh, data, state, step, restore, loop.
 
 Everything is importable (a notebook calls `train(...)` directly); the CLI (`flan-jax train`,
-train_cmd.py) only parses gin files and calls it. Resuming is automatic: when `model_dir` holds
+commands/train.py) only parses gin files and calls it. Resuming is automatic: when `model_dir` holds
 a checkpoint, the run continues from its step and data position.
 
 Files under `model_dir`: `checkpoints/<step>/` (orbax; params, optimizer state, step, data
@@ -13,7 +13,6 @@ that refuses a second run on it: run_dir.py. The data's first batch is read befo
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -31,6 +30,7 @@ from flan_jax.errors import FlanJaxError
 from flan_jax.train import distributed
 from flan_jax.train import mesh as mesh_lib
 from flan_jax.train import run_dir
+from flan_jax.train import train_data
 from flan_jax.train.checkpoint import Checkpointer
 from flan_jax.train.loss import DEFAULT_HEAD_CAPACITY
 from flan_jax.train.metrics import MetricsWriter, measure_matmul_peak, model_flops_per_step
@@ -70,58 +70,6 @@ def loss_options(z_loss: float = 1e-4, label_smoothing: float = 0.0, normalizati
     fraction; `loss.head_cross_entropy_loss`, docs/training.md); None: full [B, L, V] logits."""
     return {"z_loss": z_loss, "label_smoothing": label_smoothing, "normalization": normalization,
             "custom_vjp": custom_vjp, "head_capacity": head_capacity}
-
-
-@gin.configurable
-def data_options(pack: bool = True, packer: str = "best_fit", split: str = "train",
-                 shuffle: bool = True, cache_dir: str | None = None, cache_workers: int = 0,
-                 cache_block_size: int = 4096) -> dict[str, Any]:
-    """Keyword arguments for `data.pipeline.batches` (packing on, endless epochs); with
-    `cache_dir` (written by `flan-jax cache`) batches come from the cache instead
-    (data/cached_pipeline.py: `cache_workers` packing processes, blocks of `cache_block_size`
-    examples; the data position is the block and row, so resuming costs the same at any step)."""
-    out = {"pack": pack, "packer": packer, "split": split, "shuffle": shuffle}
-    if cache_dir:
-        out.update(cache_dir=str(cache_dir), cache_workers=int(cache_workers),
-                   cache_block_size=int(cache_block_size))
-    return out
-
-
-def _register(name: str, feature_format: str) -> dict[str, int]:
-    """Register the seqio task (`collection.source:variant`) or the mixture (mixtures/*.toml).
-    A plain-text component must use the model's own objective (plain_text.MODEL_OBJECTIVES).
-    Returns the audit's drop counts (`audit_<kind>`, audit_filter.py; empty without the option)."""
-    from flan_jax.data import audit_filter, mixtures, plain_text, tasks
-
-    if ":" in name and "." in name:
-        tasks.ensure_task(name)
-        return {}
-    leaves = mixtures.register_mixture(name, text_objective=plain_text.MODEL_OBJECTIVES.get(feature_format))
-    return audit_filter.totals(leaves)
-
-
-def _check_vocabulary(model_vocab_size: int) -> None:
-    """Token ids from the data must index the model's embedding table (a gather would clamp)."""
-    from flan_jax.data import tasks
-
-    data_vocab_size = int(tasks.default_vocabulary().vocab_size)
-    if data_vocab_size > model_vocab_size:
-        raise FlanJaxError(f"the data vocabulary has {data_vocab_size} ids but the model's vocab_size is "
-                           f"{model_vocab_size}; bind the model's vocab_size >= {data_vocab_size}")
-
-
-def _identity_mismatch(stored: Mapping[str, Any] | None, identity: Mapping[str, Any]) -> dict[str, Any]:
-    """{field: (checkpoint's value, this run's)} for every field of the data stream's identity
-    that differs (JSON-normalised: tuples and lists compare equal)."""
-    if stored is None:
-        return {}
-    now = json.loads(json.dumps(identity))
-    return {k: (stored.get(k), now.get(k)) for k in sorted(set(stored) | set(now))
-            if stored.get(k) != now.get(k) and k not in _ORDER_FREE}
-
-
-# data options that do not change the order of the batches (older checkpoints stored them)
-_ORDER_FREE = frozenset({"cache_workers"})
 
 
 def _build_model(model: Any, pretrained: str | None) -> tuple[Any, Any, Any]:
@@ -213,12 +161,12 @@ def train(
     example = synthetic_batch(feature_format, lengths, 1, vocab_size, 0)  # shapes for init only
     audit_counts: dict[str, int] = {}  # examples the mixture's drop_flagged option dropped
     if mixture != SYNTHETIC:
-        audit_counts = _register(mixture, feature_format)
-        _check_vocabulary(vocab_size)
+        audit_counts = train_data.register(mixture, feature_format)
+        train_data.check_vocabulary(vocab_size)
         if audit_counts:
             log.info("audit: %s", " ".join(f"{k}={v}" for k, v in audit_counts.items()))
 
-    options = data_options()
+    options = train_data.data_options()
     cache_dir = options.pop("cache_dir", None)
     cache_workers, block_size = options.pop("cache_workers", 0), options.pop("cache_block_size", 4096)
     if cache_dir and audit_counts:
@@ -229,10 +177,11 @@ def train(
         if mixture == SYNTHETIC:
             return synthetic_batches(feature_format, lengths, host_batch_size, vocab_size, seed=seed,
                                      start_batch=start_batch, shard_index=host)
-        from flan_jax.data import features, pipeline
+        from flan_jax.data.features import converters as features, pipeline
 
         if cache_dir:
-            from flan_jax.data import cached_pipeline, mixtures
+            from flan_jax.data.cache import cached_pipeline
+            from flan_jax.data.mixing import mixtures
 
             leaves = mixtures.resolve(mixture, mixtures.load_files()[0]) if ":" not in mixture else None
             rates = cached_pipeline.resolve_rates(leaves) if leaves else {mixture: 1.0}
@@ -251,7 +200,7 @@ def train(
     identity = {"mixture": mixture, "format": feature_format, "feature_lengths": lengths,
                 "batch_size": batch_size, "seed": seed, "num_hosts": num_hosts,
                 **({} if mixture == SYNTHETIC else
-                   {k: v for k, v in data_options().items() if k not in _ORDER_FREE})}
+                   {k: v for k, v in train_data.data_options().items() if k not in train_data.ORDER_FREE})}
 
     def global_batch(local: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
         return distributed.global_batch(local, mesh_lib.batch_sharding(mesh))
@@ -297,7 +246,7 @@ def train(
             position = checkpoints.data_position()
             consumed = int(position["batches_consumed"])
             cache_state = position.get("cache_state")  # a cached stream's (block, row) per host
-            changed = _identity_mismatch(position.get("identity"), identity)
+            changed = train_data.identity_mismatch(position.get("identity"), identity)
             if changed and not allow_data_change:
                 raise FlanJaxError(
                     f"checkpoint {checkpoints.directory}/{checkpoints.latest_step()} was trained on "
@@ -345,7 +294,7 @@ def train(
             first = next(batches)
         except StopIteration:
             raise FlanJaxError(f"train: mixture {mixture!r} yields no batch of {batch_size} rows "
-                               f"(split {data_options()['split']!r})") from None
+                               f"(split {train_data.data_options()['split']!r})") from None
         if auto_microbatches:
             state_in = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                                     abstract, shardings)

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from flan_jax.data import cot
-from flan_jax.data.local_files import MAX_DEPTH, LocalFileError, read_rows, scan
+from flan_jax.data.templates import cot
+from flan_jax.data.sources.local_files import MAX_DEPTH, LocalFileError, read_rows, scan
 
 ALPACA = {"instruction": "Add 2 and 3.", "input": "", "output": "5"}
 

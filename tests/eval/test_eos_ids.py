@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import sentencepiece as spm
 
-from flan_jax.data import vocab as vocab_lib
-from flan_jax.eval import decoding, rank_classification, score_cmd
+from flan_jax.data.features import vocab as vocab_lib
+from flan_jax.eval import decoding, rank_classification
+from flan_jax.commands import score as score_cmd
 
 TEXT = ["the cat sat on the mat", "yes no maybe", "a dog ran far away", "one two three four five"] * 20
 

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import pytest
 
 from flan_jax import cli
-from flan_jax.data.tasks import default_vocabulary
+from flan_jax.data.tasks.registry import default_vocabulary
 from flan_jax.models import params_io
 from flan_jax.models.decoder import Decoder, DecoderConfig
 

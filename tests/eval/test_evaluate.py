@@ -11,7 +11,9 @@ import pytest
 
 from flan_jax import cli
 from flan_jax.errors import FlanJaxError
-from flan_jax.eval import eval_cmd, evaluate, metrics
+from flan_jax.commands import eval as eval_cmd
+from flan_jax.data.tasks import metrics
+from flan_jax.eval import evaluate
 from flan_jax.eval.rank_classification import NoOptionsError
 from flan_jax.models import params_io
 from flan_jax.models.decoder import Decoder, DecoderConfig
@@ -61,7 +63,7 @@ def test_held_out_cluster_report_matches_its_predictions(tiny):
 
 @pytest.mark.slow
 def test_every_non_inverted_template_is_scored_and_aggregated(tiny):
-    from flan_jax.data import flan2021, render
+    from flan_jax.data.templates import flan2021, render
 
     model, params = tiny
     cfg = evaluate.EvalConfig(max_examples=3, lengths={"inputs": 96, "targets": 8}, batch_size=8)
@@ -207,11 +209,12 @@ def test_cli_bad_checkpoint_is_one_line_error(tmp_path, capsys):
 def _train_examples(cluster, per_task):
     import seqio
 
-    from flan_jax.data import flan_mini, tasks
+    from flan_jax.data.templates import flan_mini
+    from flan_jax.data.tasks import catalogue
 
     examples = []
     for spec in flan_mini.cluster_datasets(cluster):
-        name = tasks.ensure_task(f"flan_mini.{spec.name}:zs_opt").name
+        name = catalogue.ensure_task(f"flan_mini.{spec.name}:zs_opt").name
         ds = seqio.get_mixture_or_task(name).get_dataset(None, split="train", shuffle=False, use_cached=False)
         examples += [{"inputs": e["inputs"], "targets": e["targets"]}
                      for e in ds.take(per_task).as_numpy_iterator()]
@@ -233,7 +236,7 @@ def fresh_flan_mini_tasks():
 def test_training_on_a_cluster_beats_chance_on_its_validation_split(fresh_flan_mini_tasks):
     """A minimal optax loop (independent of the trainer) on mini_classification's zs_opt train
     tasks; rank classification on the validation split (eval template) before and after."""
-    from flan_jax.data import pipeline
+    from flan_jax.data.features import pipeline
 
     model = Decoder(LEARNER)
     params = _init(model, seed=0)

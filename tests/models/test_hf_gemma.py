@@ -327,7 +327,7 @@ def test_transformers4_spelling_of_the_270m_config_gives_the_gin_files_config():
 
     from flan_jax.models.gemma import Gemma3Config
     from flan_jax.models.hf_gemma import config_from_hf
-    from flan_jax.train.train_cmd import parse_gin
+    from flan_jax.train.gin_config import parse_gin
 
     published = {
         "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "vocab_size": 262144,

@@ -13,7 +13,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from flan_jax.errors import FlanJaxError
 from flan_jax.models.hf_t5 import stack_layers
 from flan_jax.models.sharding import logical_shardings, rules_for_mesh
-from flan_jax.models.t5 import T5, T5Config, dummy_batch, relative_position_bucket
+from flan_jax.models.t5 import T5, T5Config, dummy_batch
+from flan_jax.models.t5_layers import relative_position_bucket
 
 GIN_DIR = Path(__file__).resolve().parents[2] / "gin_configs" / "models"
 

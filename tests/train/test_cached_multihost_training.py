@@ -59,10 +59,12 @@ def _run(tmp_path, kill_at: int, workers: int, tag: str) -> list[list[str]]:
 
 @pytest.mark.slow
 def test_two_hosts_resume_their_own_shards_exactly(tmp_path):
-    from flan_jax.data import cache, cached_pipeline, tasks, vocab
+    from flan_jax.data.cache import writer as cache, cached_pipeline
+    from flan_jax.data.tasks import catalogue
+    from flan_jax.data.features import vocab
     from flan_jax.train.checkpoint import Checkpointer
 
-    tasks.register_flan_mini_tasks(vocab.load_vocabulary(vocab.default_vocabulary_path()), datasets=["mini_add"])
+    catalogue.register_flan_mini_tasks(vocab.load_vocabulary(vocab.default_vocabulary_path()), datasets=["mini_add"])
     cache.write_task(TASK, str(tmp_path / "cache"), max_examples=200)
     want, states = [], []
     for h in range(HOSTS):  # each host's shard, read without train()
@@ -96,7 +98,7 @@ def worker(pid: int, port: int, model_dir: str, cache_dir: str, kill_at: int, wo
     import jax
 
     jax.config.update("jax_num_cpu_devices", 2)
-    from flan_jax.data import cached_pipeline
+    from flan_jax.data.cache import cached_pipeline
     from flan_jax.models.decoder import DecoderConfig
     from flan_jax.train import distributed
     from flan_jax.train.train import train

@@ -23,7 +23,7 @@ def _worker(model_dir, steps, kill_at, cache_dir, out, workers=0):
 def _pure_default_vocabulary():
     """The project's default vocabulary whatever gin bindings earlier tests in this process left
     (the worker subprocesses register their tasks with it)."""
-    from flan_jax.data import vocab
+    from flan_jax.data.features import vocab
     return vocab.load_vocabulary(vocab.default_vocabulary_path())
 
 
@@ -34,11 +34,12 @@ def test_killed_cached_run_resumes_bit_identical_far_into_the_stream(tmp_path):
     resumed with 1 packing worker end with the same parameters."""
     import json
     import shutil
-    from flan_jax.data import cache, tasks
+    from flan_jax.data.cache import writer as cache
+    from flan_jax.data.tasks import catalogue
     from flan_jax.train.checkpoint import Checkpointer
     from cached_resume_worker import TASK
 
-    tasks.register_flan_mini_tasks(_pure_default_vocabulary(), datasets=["mini_add"])
+    catalogue.register_flan_mini_tasks(_pure_default_vocabulary(), datasets=["mini_add"])
     cache.write_task(TASK, str(tmp_path / "cache"), max_examples=200)
     seed = _worker(tmp_path / "ref", 3, 0, tmp_path / "cache", tmp_path / "seed.npz")
     assert seed.returncode == 0, seed.stderr[-3000:]
@@ -68,11 +69,12 @@ def test_killed_cached_run_resumes_bit_identical_far_into_the_stream(tmp_path):
 def test_a_stale_cache_stops_training_naming_the_field(tmp_path):
     """A cache written with another vocabulary is refused before any batch is read."""
     import json
-    from flan_jax.data import cache, tasks
-    from flan_jax.data.cached_pipeline import stream_spec
+    from flan_jax.data.cache import writer as cache
+    from flan_jax.data.tasks import catalogue
+    from flan_jax.data.cache.cached_pipeline import stream_spec
     from cached_resume_worker import TASK
 
-    tasks.register_flan_mini_tasks(_pure_default_vocabulary(), datasets=["mini_add"])
+    catalogue.register_flan_mini_tasks(_pure_default_vocabulary(), datasets=["mini_add"])
     cache.write_task(TASK, str(tmp_path), max_examples=8)
     path = cache.task_dir(tmp_path, TASK) / "manifest.json"
     manifest = json.loads(path.read_text())

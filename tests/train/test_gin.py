@@ -7,7 +7,8 @@ import pytest
 
 from flan_jax import cli
 from flan_jax.errors import FlanJaxError
-from flan_jax.train import train_cmd
+from flan_jax.commands import train as train_cmd
+from flan_jax.train import gin_config
 
 GIN_DIR = Path(__file__).resolve().parents[2] / "gin_configs"
 MODEL_FILES = sorted(p.relative_to(GIN_DIR).as_posix() for p in (GIN_DIR / "models").glob("*.gin"))
@@ -22,7 +23,7 @@ def test_the_folders_are_not_empty():
 
 @pytest.mark.parametrize("name", MODEL_FILES)
 def test_model_file_builds_its_config(name):
-    train_cmd.parse_gin([name], [])
+    gin_config.parse_gin([name], [])
     from flan_jax.models.decoder import DecoderConfig
     from flan_jax.models.gemma import Gemma3Config
     from flan_jax.models.t5 import T5Config
@@ -35,7 +36,7 @@ def test_model_file_builds_its_config(name):
 
 @pytest.mark.parametrize("name", RUN_FILES)
 def test_run_file_parses_and_builds_its_optimizer(name):
-    train_cmd.parse_gin([name], ["MODEL_DIR = '/tmp/unused'"])
+    gin_config.parse_gin([name], ["MODEL_DIR = '/tmp/unused'"])
     from flan_jax.train.train import loss_options
 
     optimizer = gin.query_parameter("train.optimizer").scoped_configurable_fn()
@@ -48,7 +49,7 @@ def test_run_file_parses_and_builds_its_optimizer(name):
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_dry_run_builds(name):
     """Model, optimizer, mesh, mixture registration and abstract state: everything but running."""
-    train_cmd.parse_gin([name], ["MODEL_DIR = '/tmp/unused'"])
+    gin_config.parse_gin([name], ["MODEL_DIR = '/tmp/unused'"])
     from flan_jax.train.train import train
 
     try:
@@ -80,11 +81,11 @@ def test_t5x_style_flags():
 
 
 def test_search_path_env_and_flag(tmp_path, monkeypatch):
-    monkeypatch.setenv(train_cmd.GIN_PATH_ENV, str(tmp_path))
-    paths = train_cmd.gin_search_paths(["/extra"])
+    monkeypatch.setenv(gin_config.GIN_PATH_ENV, str(tmp_path))
+    paths = gin_config.gin_search_paths(["/extra"])
     assert paths[:2] == ["/extra", str(tmp_path)] and str(GIN_DIR) in paths
     (tmp_path / "mine.gin").write_text("include 'runs/finetune.gin'\ntrain.num_steps = 7\n")
-    train_cmd.parse_gin(["mine.gin"], ["MODEL_DIR = '/tmp/x'"])
+    gin_config.parse_gin(["mine.gin"], ["MODEL_DIR = '/tmp/x'"])
     assert gin.query_parameter("train.num_steps") == 7
     gin.clear_config()
 
@@ -97,7 +98,7 @@ def test_search_path_env_and_flag(tmp_path, monkeypatch):
 ])
 def test_bad_gin_input(files, bindings, msg):
     with pytest.raises(FlanJaxError, match=msg):
-        train_cmd.parse_gin(files, bindings)
+        gin_config.parse_gin(files, bindings)
     gin.clear_config()
 
 
@@ -117,8 +118,8 @@ def test_vocabulary_file_binding_reaches_the_tasks(tmp_path):
     data.vocab.default_vocabulary() then loads (a missing file is named)."""
     import gin
 
-    from flan_jax.data import vocab
-    from flan_jax.train.train_cmd import parse_gin
+    from flan_jax.data.features import vocab
+    from flan_jax.train.gin_config import parse_gin
 
     missing = tmp_path / "spiece.model"
     try:
@@ -140,7 +141,7 @@ def test_bad_gin_file_names_file_line_and_closest_name(tmp_path, text, line, mes
     path = tmp_path / "bad.gin"
     path.write_text(text)
     with pytest.raises(FlanJaxError) as info:
-        train_cmd.parse_gin([str(path)], [])
+        gin_config.parse_gin([str(path)], [])
     gin.clear_config()
     assert str(info.value).startswith(f"gin file {path}:{line}: {message}")
     assert "\n" not in str(info.value)
@@ -152,11 +153,11 @@ def test_bad_statement_in_an_included_file_names_that_file(tmp_path):
     outer = tmp_path / "outer.gin"
     outer.write_text(f"include '{inner}'\n")
     with pytest.raises(FlanJaxError, match=rf"^gin file {inner}:2: .*did you mean 'batch_size'\?"):
-        train_cmd.parse_gin([str(outer)], [])
+        gin_config.parse_gin([str(outer)], [])
     gin.clear_config()
 
 
 def test_misspelt_binding_gets_the_closest_name():
     with pytest.raises(FlanJaxError, match=r"^gin binding 'train\.num_stepz = 3': .*'num_stepz'; did you mean 'num_steps'\?$"):
-        train_cmd.parse_gin(["runs/finetune.gin"], ["train.num_stepz = 3"])
+        gin_config.parse_gin(["runs/finetune.gin"], ["train.num_stepz = 3"])
     gin.clear_config()

@@ -309,11 +309,11 @@ def test_allowed_batch_size_change_continues_at_the_same_row(trained, tmp_path):
 def test_bad_data_leaves_no_run_directories(tmp_path, monkeypatch):
     """The first batch fails (an example holding id 0): no checkpoints/, tensorboard/ or
     model_dir is left behind."""
-    from flan_jax.data import pipeline
+    from flan_jax.data.features import pipeline
     from flan_jax.train import train as train_mod
 
     bad = [{"inputs": [5, 0, 7], "targets": [3, 1]}] * 64
-    monkeypatch.setattr(train_mod, "_register", lambda name, feature_format=None: {})
+    monkeypatch.setattr(train_mod.train_data, "register", lambda name, feature_format=None: {})
     monkeypatch.setattr(train_mod, "_check_vocabulary", lambda size: None)
     real = pipeline.batches
     monkeypatch.setattr(pipeline, "batches", lambda source, *a, **k: real(bad, *a, **k))

@@ -6,7 +6,7 @@ import gin
 import numpy as np
 import pytest
 
-from flan_jax.data import mixtures
+from flan_jax.data.mixing import mixtures
 from flan_jax.errors import FlanJaxError
 from flan_jax.models.decoder import DecoderConfig
 from flan_jax.models.t5 import T5Config
@@ -49,7 +49,7 @@ def mixtures_path(monkeypatch):
 def extra_ids():
     import seqio
 
-    import flan_jax.data.vocab  # noqa: F401  (declares vocabulary_file)
+    import flan_jax.data.features.vocab  # noqa: F401  (declares vocabulary_file)
 
     def forget():  # tasks keep the vocabulary they were registered with (this process only)
         for name in (MINI, "text.greek:span_corruption"):

@@ -1,0 +1,1 @@
+"""`flan-jax` subcommands, one module each: parse arguments, call the core, print."""

@@ -1,0 +1,249 @@
+"""`flan-jax eval`: evaluate a checkpoint on an evaluation mixture and write the report files.
+
+    flan-jax eval --gin_file=gin_configs/models/decoder_tiny.gin --checkpoint CKPT \\
+        --mixture flan_mini_heldout_mini_comparison_eval --shots 0 --max_examples 100 --out eval/
+
+Every non-inverted template of every dataset is scored (`--templates first`: only the first);
+the command prints each cluster's mean, min and max over templates.
+
+CKPT is either a parameter checkpoint (`models/params_io`: model_config.json +
+params.safetensors; the model comes from its config) or a trainer model_dir / its
+`checkpoints/` / one `checkpoints/<step>/` (orbax; the model comes from the gin files:
+`train.model = @T5Config()`, or a model file's `T5Config.*` / `DecoderConfig.*` / `Gemma3Config.*` bindings).
+Feature lengths come from `train.feature_lengths` when bound, else --input_length /
+--target_length. `--mock` reads TFDS-backed tasks from `tfds.testing.mock_data` (random
+examples of the right structure), so a FLAN 2021 cluster evaluates offline end to end.
+`--probe_text FILE` adds the forgetting probe: the language-model loss per token of held-back
+plain text under the model's own objective (eval/forgetting.py), beside the task scores in
+report.json (`forgetting_probe`) and report.md; run it before and after tuning to see forgetting.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+from flan_jax.errors import FlanJaxError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gin_file", action="append", default=[], help="gin file (repeatable)")
+    parser.add_argument("--gin_bindings", "--gin", action="append", default=[],
+                        help="extra gin binding, e.g. \"DecoderConfig.num_layers = 2\"")
+    parser.add_argument("--checkpoint", required=True, help="params_io dir or trainer model_dir/checkpoint")
+    parser.add_argument("--mixture", default="flan_mini_eval",
+                        help="evaluation mixture (mixtures/*.toml) or one task name")
+    parser.add_argument("--split", default="validation")
+    parser.add_argument("--shots", type=int, default=0, help="few-shot exemplars (0: zero-shot)")
+    parser.add_argument("--max_examples", type=int, default=None, help="per task (per template)")
+    parser.add_argument("--templates", choices=("all", "first"), default="all",
+                        help="all: one eval task per non-inverted template (mean/min/max); "
+                        "first: the first non-inverted template only")
+    parser.add_argument("--mode", choices=("auto", "rank", "generate"), default="auto")
+    parser.add_argument("--length_normalize", action="store_true",
+                        help="rank options by mean rather than summed token log-likelihood")
+    parser.add_argument("--decode", choices=("greedy", "beam", "sample"), default="greedy")
+    parser.add_argument("--beam_size", type=int, default=4)
+    parser.add_argument("--alpha", type=float, default=0.6)
+    parser.add_argument("--input_length", type=int, default=256)
+    parser.add_argument("--target_length", type=int, default=64)
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--mock", action="store_true", help="TFDS tasks read tfds.testing.mock_data")
+    parser.add_argument("--mock_examples", type=int, default=8)
+    parser.add_argument("--probe_text", action="append", default=[], metavar="FILE",
+                        help="held-back plain text (.txt / .jsonl, repeatable): the report adds its LM "
+                        "loss per token, the forgetting probe (eval/forgetting.py)")
+    parser.add_argument("--probe_chunk_length", type=int, default=128,
+                        help="tokens per probe chunk (default 128)")
+    parser.add_argument("--out", default="eval_report", help="output directory")
+
+
+# ----------------------------------------------------------------------------- model + params
+
+
+def _gin_model_and_lengths(gin_files: list[str], bindings: list[str]) -> tuple[Any, dict | None]:
+    """(model config from gin or None, train.feature_lengths or None)."""
+    if not gin_files and not bindings:
+        return None, None
+    import gin  # noqa: PLC0415
+
+    import flan_jax.models.decoder  # noqa: F401,PLC0415  (registers the configurables)
+    import flan_jax.models.t5  # noqa: F401,PLC0415
+    from flan_jax.models.decoder import DecoderConfig  # noqa: PLC0415
+    from flan_jax.models.gemma import Gemma3Config  # noqa: PLC0415
+    from flan_jax.models.t5 import T5Config  # noqa: PLC0415
+
+    with contextlib.suppress(ImportError):
+        import flan_jax.train.train  # noqa: F401,PLC0415
+    for f in gin_files:
+        if not Path(f).is_file():
+            raise FlanJaxError(f"gin file {f}: not found")
+    try:
+        gin.parse_config_files_and_bindings(gin_files, bindings, skip_unknown=True)
+    except (ValueError, SyntaxError, IOError) as e:
+        raise FlanJaxError(f"gin: {e}") from None
+    model = None
+    with contextlib.suppress(ValueError):
+        ref = gin.query_parameter("train.model")
+        model = ref.scoped_configurable_fn() if hasattr(ref, "scoped_configurable_fn") else ref
+    if model is None:
+        text = gin.config_str()
+        if "T5Config." in text:
+            model = T5Config()
+        elif "DecoderConfig." in text:
+            model = DecoderConfig()
+        elif "Gemma3Config." in text:
+            model = Gemma3Config()
+    lengths = None
+    with contextlib.suppress(ValueError):
+        lengths = dict(gin.query_parameter("train.feature_lengths"))
+    return model, lengths
+
+
+def check_params(model: Any, params: Any, where: str) -> None:
+    """Raise FlanJaxError unless `params` has exactly the tree and shapes `model` expects."""
+    import flax.linen as nn  # noqa: PLC0415
+    import jax  # noqa: PLC0415
+
+    if model.FEATURE_FORMAT == "enc_dec":
+        from flan_jax.models.t5 import dummy_batch  # noqa: PLC0415
+    else:
+        from flan_jax.models.decoder import dummy_batch  # noqa: PLC0415
+    abstract = jax.eval_shape(lambda: nn.meta.unbox(model.init(jax.random.PRNGKey(0), dummy_batch())["params"]))
+    want = {k: tuple(s.shape) for k, s in _flat_shapes(abstract).items()}
+    have = {k: tuple(v.shape) for k, v in _flat_shapes(params).items()}
+    missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+    if missing or extra:
+        raise FlanJaxError(f"{where}: parameters do not match the model config: missing "
+                           f"{missing[:3]}, unexpected {extra[:3]}")
+    for key, shape in sorted(want.items()):
+        if have[key] != shape:
+            raise FlanJaxError(f"{where}: parameter {key} has shape {have[key]}, the model config "
+                               f"needs {shape} (wrong --gin_file for this checkpoint?)")
+
+
+def _flat_shapes(tree: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, child in tree.items():
+        path = f"{prefix}/{key}" if prefix else str(key)
+        out.update(_flat_shapes(child, path) if hasattr(child, "items") else {path: child})
+    return out
+
+
+def _orbax_params(path: Path) -> Any:
+    """The params of a trainer checkpoint: model_dir, model_dir/checkpoints or .../<step>."""
+    import jax  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+    import orbax.checkpoint as ocp  # noqa: PLC0415
+
+    if (path / "checkpoints").is_dir():
+        path = path / "checkpoints"
+    if not (path / "state").is_dir():
+        steps = sorted((int(p.name) for p in path.iterdir() if p.name.isdigit()), reverse=True) \
+            if path.is_dir() else []
+        if not steps:
+            raise FlanJaxError(f"{path}: no flan_jax checkpoint here (neither model_config.json nor "
+                               "trainer checkpoints/<step>/state)")
+        path = path / str(steps[0])
+    item = str((path / "state").resolve())
+    try:
+        # Restored as host numpy arrays: evaluation need not run on the topology that saved it.
+        checkpointer = ocp.PyTreeCheckpointer()
+        meta = checkpointer.metadata(item).item_metadata
+        tree = meta.tree if hasattr(meta, "tree") else meta
+        as_numpy = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
+        state = checkpointer.restore(item, args=ocp.args.PyTreeRestore(restore_args=as_numpy))
+    except Exception as e:  # orbax raises many types for unreadable files
+        raise FlanJaxError(f"{path}: cannot read the checkpoint ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0][:200]})") from None
+    return state["params"]
+
+
+def load_model_and_params(checkpoint: str, gin_model: Any = None) -> tuple[Any, Any, Any]:
+    """(flax module, params, config) for a checkpoint path; shapes checked against the config."""
+    from flan_jax.models import params_io  # noqa: PLC0415
+
+    path = Path(checkpoint)
+    if not path.exists():
+        raise FlanJaxError(f"checkpoint {checkpoint}: does not exist")
+    if (path / params_io.CONFIG_FILE).is_file():
+        config, params = params_io.load_checkpoint(path)
+        config = gin_model if gin_model is not None else config
+    else:
+        if gin_model is None:
+            raise FlanJaxError(f"checkpoint {checkpoint}: a trainer checkpoint needs the model from "
+                               "--gin_file (train.model or T5Config/DecoderConfig/Gemma3Config bindings)")
+        config, params = gin_model, _orbax_params(path)
+    model = params_io.build_model(config)
+    check_params(model, params, f"checkpoint {checkpoint}")
+    return model, params, config
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def read_probe_text(files: list[str], chunk_length: int) -> list[str]:
+    """The documents of the held-back text files, read before anything is evaluated: a missing
+    or malformed file, or chunk_length < 2, is a FlanJaxError naming it."""
+    from flan_jax.data.sources import plain_text  # noqa: PLC0415
+
+    if chunk_length < 2:
+        raise FlanJaxError(f"--probe_chunk_length must be >= 2, got {chunk_length}")
+    return [d for f in files for d in plain_text.read_documents(f)]
+
+
+def probe(model: Any, params: Any, documents: list[str], files: list[str], chunk_length: int,
+          batch_size: int) -> dict[str, Any]:
+    """The forgetting probe with the tasks' vocabulary: {"loss_per_token" (nats), "tokens",
+    "chunks", "objective", "files", "chunk_length"}."""
+    from flan_jax.data.tasks import registry as tasks  # noqa: PLC0415
+    from flan_jax.eval.forgetting import forgetting_probe  # noqa: PLC0415
+
+    out = forgetting_probe(model, params, documents, tasks.default_vocabulary(),
+                           chunk_length=chunk_length, batch_size=batch_size)
+    return {**out, "files": [os.path.abspath(f) for f in files], "chunk_length": chunk_length}
+
+
+def run(args: argparse.Namespace) -> int:
+    from flan_jax.eval import decoding, evaluate, report  # noqa: PLC0415
+
+    probe_documents = read_probe_text(args.probe_text, args.probe_chunk_length) if args.probe_text else None
+    gin_model, gin_lengths = _gin_model_and_lengths(args.gin_file, args.gin_bindings)
+    model, params, config = load_model_and_params(args.checkpoint, gin_model)
+    lengths = gin_lengths or {"inputs": args.input_length, "targets": args.target_length}
+    cfg = evaluate.EvalConfig(
+        split=args.split, shots=args.shots, max_examples=args.max_examples, lengths=lengths,
+        batch_size=args.batch_size, mode=args.mode, length_normalize=args.length_normalize,
+        decode=decoding.DecodeConfig(args.decode, max_decode_length=lengths["targets"],
+                                     beam_size=args.beam_size, alpha=args.alpha),
+        skip_empty=args.mock, templates=args.templates)
+    if args.mock:
+        import tensorflow_datasets as tfds  # noqa: PLC0415
+
+        context = tfds.testing.mock_data(num_examples=args.mock_examples,
+                                         policy=tfds.testing.MockPolicy.USE_CODE)
+    else:
+        context = contextlib.nullcontext()
+    with context:
+        result = evaluate.evaluate(model, params, args.mixture, config=cfg, metadata={
+            "checkpoint": os.path.abspath(args.checkpoint), "model": type(config).__name__,
+            "mock": bool(args.mock)})
+    if args.probe_text:
+        result["forgetting_probe"] = probe(model, params, probe_documents, args.probe_text,
+                                           args.probe_chunk_length, args.batch_size)
+    paths = report.write_report(result, args.out)
+    print(f"{'cluster':32s} {'mean':>6s} {'min':>6s} {'max':>6s}  (over templates)")
+    for cluster, c in result["clusters"].items():
+        print(f"{cluster:32s} {c['score']:6.1f} {c['template_min']:6.1f} {c['template_max']:6.1f}"
+              f"  ({c['num_tasks']} tasks, {c['num_datasets']} datasets)")
+    print(f"{'overall':32s} {result['overall']:6.1f}")
+    if "forgetting_probe" in result:
+        p = result["forgetting_probe"]
+        print(f"forgetting probe: {p['loss_per_token']:.4f} nats/token ({p['objective']}, "
+              f"{p['tokens']} tokens of {', '.join(p['files'])})")
+    for item in result["skipped"]:
+        print(f"skipped {item['task']}: {item['reason']}")
+    print(f"wrote {paths['json']}, {paths['markdown']}, {paths['plot']}")
+    return 0

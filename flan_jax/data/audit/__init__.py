@@ -1,0 +1,1 @@
+"""Stage 7, audit: duplicates, near-duplicates, lengths and train/eval overlap."""

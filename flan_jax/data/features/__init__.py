@@ -1,0 +1,1 @@
+"""Stage 5, features: vocabularies, feature conversion, packing, chat templates, the input pipeline."""

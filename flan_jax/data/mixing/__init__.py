@@ -1,0 +1,1 @@
+"""Stage 4, mixing: mixture files, rates, caps and published sizes."""

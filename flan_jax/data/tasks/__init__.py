@@ -1,0 +1,1 @@
+"""Stage 3, tasks: seqio task registration and the catalogue of collections."""

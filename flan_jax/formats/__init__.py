@@ -1,0 +1,1 @@
+"""File-format readers that both data and models use (the GGUF container)."""

@@ -1,0 +1,73 @@
+"""The trainer's data side: which task or mixture a run reads, its options, and its identity.
+
+    data_options(pack=True, cache_dir="/data/cache")  -> kwargs for data.features.pipeline.batches
+    register("flan_mini_all", "decoder")              -> {} (audit drop counts, if the mixture asks)
+    identity_mismatch(stored, now)                    -> {"mixture": ("a", "b")} (what changed)
+
+`train()` (train/train.py) checkpoints the data stream's identity with the model state and
+refuses to resume on a different stream unless `allow_data_change` is set.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import gin
+
+from flan_jax.errors import FlanJaxError
+
+
+@gin.configurable
+def data_options(pack: bool = True, packer: str = "best_fit", split: str = "train",
+                 shuffle: bool = True, cache_dir: str | None = None, cache_workers: int = 0,
+                 cache_block_size: int = 4096) -> dict[str, Any]:
+    """Keyword arguments for `data.pipeline.batches` (packing on, endless epochs); with
+    `cache_dir` (written by `flan-jax cache`) batches come from the cache instead
+    (data/cache/cached_pipeline.py: `cache_workers` packing processes, blocks of `cache_block_size`
+    examples; the data position is the block and row, so resuming costs the same at any step)."""
+    out = {"pack": pack, "packer": packer, "split": split, "shuffle": shuffle}
+    if cache_dir:
+        out.update(cache_dir=str(cache_dir), cache_workers=int(cache_workers),
+                   cache_block_size=int(cache_block_size))
+    return out
+
+
+def register(name: str, feature_format: str) -> dict[str, int]:
+    """Register the seqio task (`collection.source:variant`) or the mixture (mixtures/*.toml).
+    A plain-text component must use the model's own objective (plain_text.MODEL_OBJECTIVES).
+    Returns the audit's drop counts (`audit_<kind>`, audit_filter.py; empty without the option)."""
+    from flan_jax.data.audit import audit_filter
+    from flan_jax.data.mixing import mixtures
+    from flan_jax.data.sources import plain_text
+    from flan_jax.data.tasks import catalogue
+
+    if ":" in name and "." in name:
+        catalogue.ensure_task(name)
+        return {}
+    leaves = mixtures.register_mixture(name, text_objective=plain_text.MODEL_OBJECTIVES.get(feature_format))
+    return audit_filter.totals(leaves)
+
+
+def check_vocabulary(model_vocab_size: int) -> None:
+    """Token ids from the data must index the model's embedding table (a gather would clamp)."""
+    from flan_jax.data.tasks import registry as tasks
+
+    data_vocab_size = int(tasks.default_vocabulary().vocab_size)
+    if data_vocab_size > model_vocab_size:
+        raise FlanJaxError(f"the data vocabulary has {data_vocab_size} ids but the model's vocab_size is "
+                           f"{model_vocab_size}; bind the model's vocab_size >= {data_vocab_size}")
+
+
+def identity_mismatch(stored: Mapping[str, Any] | None, identity: Mapping[str, Any]) -> dict[str, Any]:
+    """{field: (checkpoint's value, this run's)} for every field of the data stream's identity
+    that differs (JSON-normalised: tuples and lists compare equal)."""
+    if stored is None:
+        return {}
+    now = json.loads(json.dumps(identity))
+    return {k: (stored.get(k), now.get(k)) for k in sorted(set(stored) | set(now))
+            if stored.get(k) != now.get(k) and k not in ORDER_FREE}
+
+
+# data options that do not change the order of the batches (older checkpoints stored them)
+ORDER_FREE = frozenset({"cache_workers"})

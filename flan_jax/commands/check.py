@@ -5,6 +5,8 @@
     flan-jax check pairs.tsv --format tsv --columns question,answer
     flan-jax check chats.jsonl --chat_template chatml # per-turn loss masks (data/tasks/chat_tasks.py)
     flan-jax check flan_mini.add:zs_opt               # any task name
+    flan-jax check train.parquet                      # HF datasets files: Parquet, or a
+    flan-jax check my_dataset/train                   # save_to_disk folder (Arrow shards)
 
 For a FILE, every row is validated first (pure Python, flan_jax.data.sources.local_files) and *every*
 problem is printed, one line each ("path:line: field ..."), then the counts; any problem exits
@@ -21,6 +23,7 @@ tokens that carry loss (loss weight 1) inside ⟦ ⟧:
 `--json` prints the same as one JSON object (counts, problems, the row's ids, pieces, loss
 weights and segment ids). Format guessing: ".tsv" -> cot; ".json" -> alpaca; ".jsonl" -> the
 first row's keys ("messages" -> chat, "instruction" -> alpaca, "chain_of_thought" -> cot);
+".parquet" and save_to_disk folders -> their column names, the same way;
 an empty file is reported as empty whatever its format.
 """
 from __future__ import annotations
@@ -32,7 +35,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flan_jax.data.sources import local_files
+from flan_jax.data.sources import arrow_files, local_files
 from flan_jax.errors import FlanJaxError
 
 FORMATS = ("alpaca", "chat", "cot", "jsonl", "tsv")
@@ -63,6 +66,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def guess_format(path: Path) -> str:
     """The format of a data file from its name and first row (module doc)."""
+    if arrow_files.is_table_path(path):
+        names = set(arrow_files.column_names(path))
+        for key, format in (("messages", "chat"), ("instruction", "alpaca"),
+                            ("chain_of_thought", "cot")):
+            if key in names:
+                return format
+        raise FlanJaxError(f"{path}: cannot tell the format from its columns "
+                           f"({', '.join(sorted(names))}); pass --format ({', '.join(FORMATS)})")
     if path.suffix == ".tsv":
         return "cot"
     if path.suffix == ".json":
@@ -175,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.target)
     report: dict[str, Any] = {"target": args.target}
     format = columns = None
-    if path.is_file():
+    if path.is_file() or arrow_files.is_table_path(path):
         if args.split != "train":
             raise FlanJaxError(f"--split {args.split}: a file is read as one train split; "
                                "--split is for task names")

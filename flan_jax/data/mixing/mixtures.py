@@ -322,7 +322,15 @@ def load_files(paths: Iterable[str | os.PathLike] | None = None
             if n in texts:
                 raise MixtureError(f"{file}: text {n!r} is already declared in {texts[n].file}")
             texts[n] = _parse_text(n, b, file)
-    return _attach_texts(decls, texts), locals_
+    return _attach_locals(_attach_texts(decls, texts), locals_), locals_
+
+
+def _attach_locals(decls: Mapping[str, MixtureDecl], locals_: Mapping[str, LocalSource]) -> dict[str, MixtureDecl]:
+    """Each `{local = NAME}` entry naming a declared `[local.NAME]` gains `local_source` (its
+    LocalSource), so the rates size it by its training file (mixture_rates: the line count)."""
+    return {name: dataclasses.replace(decl, include=tuple(
+        {**e, "local_source": locals_[e["local"]]} if "local" in e and e["local"] in locals_ else e
+        for e in decl.include)) for name, decl in decls.items()}
 
 
 # ----------------------------------------------------------------------------- registering
@@ -379,7 +387,7 @@ def register_mixture(
             src = locals_[local_name]
             path = Path(src.file_pattern)
             path = path if path.is_absolute() or not base else Path(base) / path
-            if not Path(str(path).replace("{split}", "train")).is_file():
+            if not Path(str(path).replace("{split}", "train")).exists():  # a file or save_to_disk folder
                 raise MixtureError(
                     f"mixture {name!r}: local collection {local_name!r} needs "
                     f"{str(path).replace('{split}', 'train')} (set FLAN_JAX_DATA_DIR). {src.how_to_obtain}")

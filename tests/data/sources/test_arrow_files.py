@@ -184,3 +184,26 @@ def test_check_command_renders_a_clean_save_to_disk_folder(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith(f"{tmp_path / 'ds' / 'train'}: alpaca file, 10 rows: 10 valid, 0 with problems")
     assert "--- inputs\nAdd 0 and 1.\n--- targets\n1\n" in out
+
+
+def test_files_written_by_hf_datasets_read_as_datasets_reads_them(tmp_path):
+    """The independent reference: `datasets` itself writes the folder and the Parquet file
+    (ClassLabel, Sequence and nested columns, two shards) and gives the rows (`to_list`)."""
+    datasets = pytest.importorskip("datasets")
+    from datasets.splits import SplitDict, SplitInfo
+
+    features = datasets.Features({
+        "text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"]),
+        "tags": datasets.Sequence(datasets.Value("string")), "meta": {"n": datasets.Value("int64")}})
+    info = datasets.DatasetInfo(features=features,
+                                splits=SplitDict({"train": SplitInfo("train", num_examples=10)}))
+    ds = datasets.Dataset.from_list(
+        [{"text": f"s{i}", "label": i % 2, "tags": [str(i)] * i, "meta": {"n": i}} for i in range(10)],
+        features=features, info=info, split="train")
+    ds.save_to_disk(str(tmp_path / "ds"), num_shards=2)
+    ds.to_parquet(str(tmp_path / "ds.parquet"))
+    assert [r.row for r in arrow_files.read_table(tmp_path / "ds")] == ds.to_list()
+    assert [r.row for r in arrow_files.read_table(tmp_path / "ds.parquet")] == ds.to_list()
+    # datasets keeps the original split size in dataset_info.json after filter/select
+    ds.select(range(4)).save_to_disk(str(tmp_path / "four"))
+    assert "declares 10 rows for split 'train'" in _error(tmp_path / "four")

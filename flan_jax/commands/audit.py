@@ -36,6 +36,13 @@ def _tasks(name: str) -> list[str]:
     return [leaf.task for leaf in mixtures.register_mixture(name)]
 
 
+def _train_from(tasks: list[str], split: str) -> dict[str, str]:
+    """Tasks whose training `split` reads packaged validation rows (docs/data.md, split policy)."""
+    from flan_jax.data.tasks.listing import task_train_from  # noqa: PLC0415
+
+    return {t: s for t in dict.fromkeys(tasks) if (s := task_train_from(t, split))}
+
+
 def summary_lines(report: dict) -> list[str]:
     lines = [f"training examples read: {report['num_train']}, evaluation examples: {report['num_eval']}",
              f"exact duplicate groups: {len(report['exact_duplicates'])}",
@@ -51,6 +58,9 @@ def summary_lines(report: dict) -> list[str]:
     for c in report["contamination"]:
         first = ", ".join(f"{a} = {b}" for a, b in c["pairs"][:3])
         lines.append(f"  contamination {c['train_task']} -> {c['eval_task']}: {c['count']} ({first})")
+    for task, source in report.get("train_from", {}).items():
+        lines.append(f"  {task}: {report['split']} reads its packaged {source} split "
+                     f"(train_from={source!r}: held-in use only)")
     lines.append(f"flagged for dropping: {len(report['flagged'])}")
     return lines
 
@@ -68,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     evaluation = audit.collect(eval_tasks, args.eval_split, args.max_examples)
     report = audit.audit(train, evaluation)
     report.update({"mixture": args.mixture, "eval": args.eval_mixture or args.mixture,
-                   "split": args.split, "eval_split": args.eval_split})
+                   "split": args.split, "eval_split": args.eval_split,
+                   "train_from": _train_from(train_tasks, args.split)})
     text = json.dumps(report, indent=1)
     if args.out:
         out = Path(args.out)

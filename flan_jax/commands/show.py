@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import sys
+from unittest import mock
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,18 +50,26 @@ def run(args: argparse.Namespace) -> int:
     from flan_jax.data.tasks.catalogue import ensure_task
     from flan_jax.data.tasks.registry import unknown
 
+    from flan_jax.data.sources.source_choice import PACKAGED_ENV
+    from flan_jax.data.tasks.listing import task_train_from
+
+    context = contextlib.ExitStack()
     if args.mock:
         import tensorflow_datasets as tfds
 
-        context = tfds.testing.mock_data(
+        # Mock rows stand in for the TFDS data: no packaged copy is read instead.
+        context.enter_context(mock.patch.dict(os.environ, {PACKAGED_ENV: "0"}))
+        context.enter_context(tfds.testing.mock_data(
             num_examples=max(args.n, 2), policy=tfds.testing.MockPolicy.USE_CODE
-        )
-    else:
-        context = contextlib.nullcontext()
+        ))
     with context:
         task = ensure_task(args.task, _vocabulary(), data_dir=args.data_dir)
         if args.split not in task.splits:
             raise unknown(f"split of {args.task}", args.split, task.splits)
+        source = task_train_from(args.task, args.split, data_dir=args.data_dir)
+        if source:
+            print(f"({args.task} {args.split}: the packaged {source} rows, train_from={source!r})",
+                  file=sys.stderr)
         dataset = task.get_dataset(
             None, split=args.split, shuffle=False, try_in_mem_cache=False, use_cached=False
         )

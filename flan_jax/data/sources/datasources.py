@@ -39,6 +39,7 @@ from flan_jax.data.sources.local_files import (  # noqa: F401  (re-exported: the
     read_rows,
     scan,
 )
+from flan_jax.data.sources.packaged_source import PackagedSource, read_task_split
 from flan_jax.data.templates.spec import (
     DatasetSpec,
     Fields,
@@ -115,6 +116,14 @@ def make_data_source(
         return seqio.FunctionDataSource(
             procedural_fn, splits=source.splits, num_input_examples=dict(source.split_sizes)
         )
+    if isinstance(source, PackagedSource):
+
+        def packaged_fn(
+            split: str, shuffle_files: bool, seed: int | None = None
+        ) -> "tf.data.Dataset":
+            return _rows_dataset(read_task_split(source, split))
+
+        return seqio.FunctionDataSource(packaged_fn, splits=source.splits)
     raise TypeError(f"dataset {dataset!r}: unsupported source {type(source).__name__}")
 
 

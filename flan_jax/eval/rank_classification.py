@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flan_jax.data.features import converters as features
-from flan_jax.eval import prompt_sharing, scoring
+from flan_jax.eval import conventions, prompt_sharing, scoring
 from flan_jax.errors import FlanJaxError
 
 
@@ -212,3 +212,152 @@ def rank_classify(
         result.scores.append(scores[mine])
         result.predictions.append(int(np.argmax(scores[mine])))
     return result
+
+
+# ----------------------------------------------------------------------------- named conventions
+
+
+@dataclasses.dataclass
+class OptionScores:
+    """Per example, each option's scores under one convention (`eval.conventions`).
+
+    log_likelihoods[i][k]: log P(continuation of option k | prompt of example i), summed over its
+    tokens, in nats; num_tokens[i][k]: tokens scored; unconditional[i][k] (with mutual_info):
+    log P(continuation | no prompt). `choices[metric][i]`: the option index the metric picks.
+    """
+
+    convention: str
+    options: list[list[str]]
+    log_likelihoods: list[np.ndarray]
+    num_tokens: list[np.ndarray]
+    unconditional: list[np.ndarray] | None
+    choices: dict[str, list[int]]
+    truncated_rows: int = 0
+
+
+def score_pairs(model: Any, params: Any, pairs: Sequence[conventions.Pair], owner: np.ndarray,
+                lengths: Mapping[str, int], batch_size: int = 32, mesh: Any = None, where: str = "example",
+                keep_context_end: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """(log-likelihood [N], scored tokens [N], truncated rows) of N (context, continuation) pairs.
+
+    Pairs with the same `owner` must share their context (causal decoders score them from one
+    prompt pass, `eval.prompt_sharing`). Every continuation token is scored (weight 1). Rows
+    longer than `lengths` are cut and counted: the continuation keeps its beginning; the
+    context its beginning (seqio's rule, `rank_classify`'s) or with `keep_context_end` its end
+    (the harness left-truncates contexts, so the question nearest the answer stays).
+    """
+    fmt = model.FEATURE_FORMAT
+    lengths = features.check_lengths(lengths)
+    segments, truncated = [], 0
+    for j, (context, continuation) in enumerate(pairs):
+        cut = keep_context_end and context.size > lengths["inputs"]
+        if cut:
+            context = context[context.size - lengths["inputs"]:]
+        seg, outcome = features.example_to_segment(
+            {"inputs": context, "targets": continuation}, fmt, lengths, "truncate", where=f"{where}, row {j}")
+        truncated += cut or outcome == "truncated"
+        segments.append(seg)
+    if mesh is None and prompt_sharing.supports(model):
+        ll, n = prompt_sharing.score_segments(model, params, segments, owner, features.model_bos_id(model),
+                                              batch_size)
+    else:
+        batches = fixed_batches(segments, fmt, lengths, batch_size, features.model_bos_id(model))
+        ll, n = run_batches(model, params, batches, mesh, max_targets=int(lengths["targets"]))
+    return np.asarray(ll[: len(segments)], np.float64), np.asarray(n[: len(segments)]), truncated
+
+
+def score_options(
+    model: Any,
+    params: Any,
+    examples: Sequence[Mapping[str, Any]],
+    *,
+    vocabulary: Any,
+    lengths: Mapping[str, int],
+    convention: str = "flan",
+    mutual_info: bool = False,
+    length_normalize: bool = False,
+    target_delimiter: str = conventions.TARGET_DELIMITER,
+    batch_size: int = 32,
+    mesh: Any = None,
+    where: str = "example",
+) -> OptionScores:
+    """Score every option of every example under a named convention and pick per metric.
+
+    examples: dicts with "options" (non-empty list of str) and, per convention, "inputs" (token
+    ids, no EOS; flan) or "inputs_pretokenized" (the prompt text; lm_eval).
+    convention: "flan" (option + EOS given the inputs) or "lm_eval" (delimiter + option, no EOS,
+    given the prompt text); see `eval.conventions` for both and for `acc_mutual_info`. A prompt
+    longer than lengths["inputs"] keeps its beginning under flan (as `rank_classify`), its end
+    under lm_eval (as the harness).
+    Returns OptionScores with `choices` = {"acc": [...]} (flan), {"acc": [...], "acc_norm":
+    [...]} (lm_eval), plus "acc_mutual_info" when `mutual_info`.
+    """
+    from flan_jax.data.features.vocab import eos_id  # noqa: PLC0415
+
+    conventions.check_conventions([convention])
+    if batch_size < 1:
+        raise FlanJaxError(f"batch_size must be >= 1, got {batch_size}")
+    if not examples:
+        raise FlanJaxError(f"{where}: no examples to rank-classify (empty split?)")
+    eos, fmt = eos_id(vocabulary), model.FEATURE_FORMAT
+    pairs, owner, options = [], [], []
+    for i, ex in enumerate(examples):
+        opts = example_options(ex, f"{where} {i}")
+        options.append(opts)
+        for option in opts:
+            pairs.append(conventions.option_pair(ex, option, vocabulary, convention, fmt, eos,
+                                                 target_delimiter, where=f"{where} {i}"))
+            owner.append(i)
+    unconditional_index: dict[str, int] = {}
+    if mutual_info:  # one row per distinct option, each its own (empty) prompt
+        for opts in options:
+            for option in opts:
+                if option not in unconditional_index:
+                    unconditional_index[option] = len(pairs)
+                    pairs.append(conventions.unconditional_pair(option, vocabulary, convention, fmt, eos,
+                                                                target_delimiter))
+                    owner.append(len(examples) + len(unconditional_index))
+    ll, n, truncated = score_pairs(model, params, pairs, np.asarray(owner, np.int64), lengths, batch_size,
+                                   mesh, where, keep_context_end=convention == "lm_eval")
+    result = OptionScores(convention, options, [], [], [] if mutual_info else None, {}, truncated)
+    start = 0
+    for opts in options:
+        rows = slice(start, start + len(opts))
+        start += len(opts)
+        result.log_likelihoods.append(ll[rows])
+        result.num_tokens.append(n[rows])
+        uncond = None
+        if mutual_info:
+            uncond = ll[[unconditional_index[o] for o in opts]]
+            result.unconditional.append(uncond)
+        picked = conventions.choose(convention, ll[rows], opts, n[rows], uncond, length_normalize)
+        for metric, k in picked.items():
+            result.choices.setdefault(metric, []).append(k)
+    return result
+
+
+def accuracy_by_convention(
+    model: Any, params: Any, examples: Sequence[Mapping[str, Any]], targets: Sequence[str], *,
+    vocabulary: Any, lengths: Mapping[str, int], scoring: Sequence[str] = ("flan",), mutual_info: bool = False,
+    length_normalize: bool = False, batch_size: int = 32, mesh: Any = None, where: str = "example",
+) -> tuple[list[str], dict[str, dict[str, float]], int]:
+    """Score `examples` under every convention of `scoring` against their gold option texts.
+
+    Returns (the options the first convention's `acc` picks, {convention: {metric: accuracy
+    x100}}, the most rows any convention truncated). Example: scoring ("flan", "lm_eval") ->
+    ({"flan": {"acc": 60.0}, "lm_eval": {"acc": 55.0, "acc_norm": 58.0}}).
+    """
+    predictions: list[str] | None = None
+    by_convention: dict[str, dict[str, float]] = {}
+    truncated = 0
+    for convention in conventions.check_conventions(scoring):
+        scored = score_options(model, params, examples, vocabulary=vocabulary, lengths=lengths,
+                               convention=convention, mutual_info=mutual_info, length_normalize=length_normalize,
+                               batch_size=batch_size, mesh=mesh, where=where)
+        by_convention[convention] = {
+            metric: 100.0 * float(np.mean([opts[k] == t for opts, k, t in zip(scored.options, picks, targets)]))
+            for metric, picks in scored.choices.items()}
+        if predictions is None:
+            predictions = [opts[k] for opts, k in zip(scored.options, scored.choices["acc"])]
+        truncated = max(truncated, scored.truncated_rows)
+    return predictions or [], by_convention, truncated

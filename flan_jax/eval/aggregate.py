@@ -19,8 +19,9 @@ asked with its worst (best) template. Template keys are strings so the result is
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from statistics import fmean
+from typing import Any
 
 
 def template_spread(
@@ -50,3 +51,31 @@ def template_spread(
         for c, entries in sorted(by_cluster.items())
     }
     return {"datasets": datasets, "clusters": out_clusters}
+
+
+def side_scores(task_reports: Sequence[Mapping[str, Any]], cluster_of: Mapping[str, str]
+                ) -> dict[str, dict[str, float]]:
+    """Per cluster, aggregated like the headline score (the mean over datasets of their template
+    means): the majority baseline ("majority") and every "<convention>.<metric>" score the task
+    entries carry (`evaluate.evaluate_examples`); a cluster gets a key only when every one of
+    its datasets has it.
+
+        tasks   rte t0 {"flan": {"acc": 60}}, rte t1 {"flan": {"acc": 70}}, cb t0 {"flan": {"acc": 40}}
+        -> {"flan.acc": {"nli": ((60 + 70) / 2 + 40) / 2 = 52.5}}
+    """
+    values: dict[str, dict[str, dict[int, float]]] = {}
+    for t in task_reports:
+        dataset = t.get("source") or t["task"].rpartition(":")[0]
+        template = -1 if t.get("template") is None else int(t["template"])
+        side = {f"{c}.{m}": v for c, ms in (t.get("scoring") or {}).items() for m, v in ms.items()}
+        if (t.get("baselines") or {}).get("majority") is not None:
+            side["majority"] = t["baselines"]["majority"]
+        for key, v in side.items():
+            values.setdefault(key, {}).setdefault(dataset, {})[template] = float(v)
+    out: dict[str, dict[str, float]] = {}
+    for key, scores in values.items():
+        complete = {c for c in set(cluster_of.values()) if all(d in scores for d, dc in cluster_of.items() if dc == c)}
+        kept = {d: s for d, s in scores.items() if cluster_of[d] in complete}
+        if kept:
+            out[key] = {c: s["mean"] for c, s in template_spread(kept, cluster_of)["clusters"].items()}
+    return out

@@ -45,7 +45,7 @@ from flan_jax.data.features import vocab as vocab_lib
 from flan_jax.data.templates.spec import DatasetSpec
 from flan_jax.errors import FlanJaxError
 from flan_jax.data.tasks import metrics
-from flan_jax.eval import decoding, rank_classification
+from flan_jax.eval import baselines, conventions, decoding, rank_classification
 
 log = logging.getLogger("flan_jax.eval")
 MODES = ("auto", "rank", "generate")
@@ -74,8 +74,13 @@ class EvalConfig:
     # for --mock runs, where random rows can all be dropped by a dataset's field mapping.
     skip_empty: bool = False
     templates: str = "all"  # "all": every non-inverted template; "first": the `eval` task only
+    # Rank-classification scoring conventions (eval.conventions: "flan", "lm_eval"), every one
+    # reported; the first gives the headline. mutual_info adds the prior-corrected acc_mutual_info.
+    scoring: tuple[str, ...] = ("flan",)
+    mutual_info: bool = False
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "scoring", conventions.check_conventions(self.scoring))
         if self.mode not in MODES:
             raise FlanJaxError(f"eval mode {self.mode!r} is not one of {MODES}")
         if self.templates not in TEMPLATE_MODES:
@@ -209,14 +214,13 @@ def evaluate_examples(
     rank = config.mode == "rank" or (config.mode == "auto" and all(_has_options(e) for e in examples))
     inputs_text = [_text(e.get("inputs_pretokenized", "")) for e in examples]
     start = time.perf_counter()
+    by_convention = None
     if rank:
-        result = rank_classification.rank_classify(
-            model, params, examples, vocabulary=vocabulary, lengths=config.lengths,
-            batch_size=config.batch_size, length_normalize=config.length_normalize, mesh=mesh,
-            where=f"task {task!r}, example")
-        predictions = result.predicted_options
         targets = [_text(e["answer"]) for e in examples]
-        truncated = result.truncated_rows
+        predictions, by_convention, truncated = rank_classification.accuracy_by_convention(
+            model, params, examples, targets, vocabulary=vocabulary, lengths=config.lengths,
+            scoring=config.scoring, mutual_info=config.mutual_info, length_normalize=config.length_normalize,
+            batch_size=config.batch_size, mesh=mesh, where=f"task {task!r}, example")
         metric_fns = [metrics.accuracy] if spec.metric in ("accuracy", "exact_match") else metrics.metric_fns_for(spec)
         metric_name = "accuracy" if spec.metric in ("accuracy", "exact_match") else spec.metric
     else:
@@ -247,9 +251,18 @@ def evaluate_examples(
         "num_examples": len(examples), "scores": scores,
         "mean_shots": float(np.mean([int(e.get("num_shots", 0)) for e in examples])),
         "headline": metrics.headline(metric_name, scores), "truncated": int(truncated),
-        "chance": _chance(examples) if rank else None,
+        "chance": _chance(examples) if rank else None, "scoring": by_convention,
+        "baselines": _baselines(examples, targets, rank),
         "seconds": round(time.perf_counter() - start, 3), "samples": samples,
     }
+
+
+def _baselines(examples: Sequence[Mapping[str, Any]], targets: Sequence[Any], rank: bool) -> dict[str, Any]:
+    """Majority class (the most frequent gold answer of these examples) and, for rank
+    classification, uniform chance (eval.baselines)."""
+    majority = baselines.majority(targets)
+    chance = baselines.uniform_chance([np.asarray(e["options"]).reshape(-1) for e in examples]) if rank else None
+    return {"majority": majority["score"], "majority_answer": majority["answer"], "chance": chance}
 
 
 def _chance(examples: Sequence[Mapping[str, Any]]) -> float:
@@ -268,7 +281,7 @@ def summarize(task_reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     template -1). `clusters[C]` keeps `score` and `num_tasks` and adds `num_datasets`,
     `template_min` and `template_max` (aggregate.template_spread).
     """
-    from flan_jax.eval.aggregate import template_spread  # noqa: PLC0415
+    from flan_jax.eval.aggregate import side_scores, template_spread  # noqa: PLC0415
 
     scores: dict[str, dict[int, float]] = {}
     cluster_of: dict[str, str] = {}
@@ -290,7 +303,9 @@ def summarize(task_reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         for c, s in spread["clusters"].items()
     }
     overall = float(np.mean([c["score"] for c in per_cluster.values()])) if per_cluster else math.nan
-    return {"clusters": per_cluster, "overall": overall, "templates": spread}
+    # beside each cluster score: its majority baseline and every convention's score, aggregated alike
+    return {"clusters": per_cluster, "overall": overall, "templates": spread,
+            "side_scores": side_scores(task_reports, cluster_of)}
 
 
 def evaluate(
@@ -326,6 +341,7 @@ def evaluate(
         "evaluation": mixture_or_tasks if isinstance(mixture_or_tasks, str) else list(mixture_or_tasks),
         "split": config.split, "shots": config.shots, "max_examples": config.max_examples,
         "mode": config.mode, "length_normalize": config.length_normalize,
+        "scoring": list(config.scoring), "mutual_info": config.mutual_info,
         "templates_evaluated": config.templates,
         "lengths": dict(config.lengths), **dict(metadata or {}), "tasks": reports,
         "skipped": skipped,

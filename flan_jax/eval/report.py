@@ -6,7 +6,9 @@
 `report` is the dict `evaluate.evaluate` returns. The Markdown has a summary table of cluster
 scores (mean over datasets of their template means, with the min and max over templates), a
 per-dataset table of the template spread, and one task table per cluster (task, template,
-method, metric, score, chance, examples); the plot shows the cluster means as bars with the
+method, metric, score, chance, examples, then the majority-class baseline and, where
+several scoring conventions were asked (`EvalConfig.scoring`), each one's metrics side by
+side); the plot shows the cluster means as bars with the
 template min-max range as error bars (and the rank-classification chance level dashed where all
 of a cluster's tasks are rank-classified), headless (matplotlib Agg). A `forgetting_probe`
 entry (flan-jax eval --probe_text) is shown under the overall score. Reports written before
@@ -54,14 +56,21 @@ def markdown(report: Mapping[str, Any]) -> str:
                   f"{probe['loss_per_token']:.4f} nats/token** ({probe['objective']}, "
                   f"{probe['tokens']} tokens in {probe['chunks']} chunks of "
                   f"{', '.join(f'`{f}`' for f in probe.get('files', []))})", ""]
+    side = report.get("side_scores") or {}
+    keys = sorted(k for k in side if k != "majority")  # "<convention>.<metric>"
     lines += ["## Clusters", "",
               "score: mean over the cluster's datasets of their mean over templates; min / max: "
-              "the same with each dataset's worst / best template.", "",
-              "| cluster | tasks | score | min | max | chance |", "|---|---:|---:|---:|---:|---:|"]
+              "the same with each dataset's worst / best template; majority: always answering the "
+              "most frequent gold answer; further columns: each scoring convention's metrics "
+              "(eval/conventions.py), averaged like score.", "",
+              "| cluster | tasks | score | min | max | chance | majority |" + "".join(f" {k} |" for k in keys),
+              "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(keys)]
     for cluster, c in report["clusters"].items():
         lines.append(f"| {cluster} | {c['num_tasks']} | {_fmt(c['score'])} | "
                      f"{_fmt(c.get('template_min'))} | {_fmt(c.get('template_max'))} | "
-                     f"{_fmt(cluster_chance(report, cluster))} |")
+                     f"{_fmt(cluster_chance(report, cluster))} | "
+                     f"{_fmt(side.get('majority', {}).get(cluster))} |"
+                     + "".join(f" {_fmt(side[k].get(cluster))} |" for k in keys))
     datasets = report.get("templates", {}).get("datasets", {})
     if datasets:
         lines += ["", "## Datasets over templates", "",
@@ -71,14 +80,17 @@ def markdown(report: Mapping[str, Any]) -> str:
                          f"{_fmt(d['min'])} | {_fmt(d['max'])} |")
     for cluster in report["clusters"]:
         lines += ["", f"## {cluster}", "",
-                  "| task | template | method | metric | score | chance | examples | truncated |",
-                  "|---|---:|---|---|---:|---:|---:|---:|"]
+                  "| task | template | method | metric | score | chance | examples | truncated | majority |"
+                  + "".join(f" {k} |" for k in keys),
+                  "|---|---:|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(keys)]
         for t in report["tasks"]:
             if t["cluster"] != cluster:
                 continue
+            by_key = {f"{c}.{m}": v for c, ms in (t.get("scoring") or {}).items() for m, v in ms.items()}
             lines.append(f"| {t['task']} | {_fmt(t.get('template'))} | {t['method']} | {t['metric']} | "
                          f"{_fmt(t['headline'])} | {_fmt(t.get('chance'))} | {t['num_examples']} | "
-                         f"{t.get('truncated', 0)} |")
+                         f"{t.get('truncated', 0)} | {_fmt((t.get('baselines') or {}).get('majority'))} |"
+                         + "".join(f" {_fmt(by_key.get(k))} |" for k in keys))
     if report.get("skipped"):
         lines += ["", "## Skipped", ""]
         lines += [f"- {item['task']}: {item['reason']}" for item in report["skipped"]]

@@ -133,7 +133,9 @@ def test_cot_tsv_empty_field_names_line_and_field(tmp_path):
         read_rows(p, "tsv", cot.COT_FIELDS, "answer")
 
 
-@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\u0085", "\x0b", "\x0c", "\x1c"])
+# (U+001C, a line boundary to str.splitlines but not Unicode White_Space, is refused as a control
+# character: tests/data/sources/test_text_policy.py)
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\u0085", "\x0b", "\x0c"])
 def test_unicode_line_boundaries_inside_text_stay_in_one_row(tmp_path, char):
     row = {"instruction": f"Join{char}these", "input": "", "output": f"a{char}b"}
     p = _write(tmp_path, "u.jsonl", json.dumps(row, ensure_ascii=False) + "\r\n")

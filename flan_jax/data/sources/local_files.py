@@ -33,12 +33,24 @@ dropped, merged or guessed silently.
   rationale") is refused; the exact number of cells, no empty cell.
 * A file that is one JSON object (`{"data": [...]}`, a pretty-printed row) is one error naming
   its keys: the top level must be a list of objects (alpaca) or one object per line.
+* Text a tokenizer cannot or should not take, in any string of a row (a field, a chat turn's
+  content, a TSV cell, a key): a lone surrogate (U+D800..U+DFFF: JSON's "\\ud800" escape decodes
+  to it, but it is not a character and has no UTF-8 form) and a control character that is not
+  whitespace (C0 U+0000..U+0008 and U+000E..U+001F, DEL U+007F, C1 U+0080..U+009F except U+0085:
+  "\\u0000" would be trained as a `<0x00>` byte token, an escape sequence as its bytes). Refused,
+  not stripped: the file holds something other than the text its author saw. The controls that
+  Unicode counts as White_Space (tab, line feed, vertical tab, form feed, carriage return, U+0085
+  next line) stay text, as do format characters (zero-width joiner, U+200B, a BOM inside the
+  text) and private-use characters. The message names the code point and its position:
+  `a.jsonl:2: field 'input' holds control character U+0000 at character 4; ...`.
+  `text_problem` is the check, shared with the plain-text reader.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -88,6 +100,54 @@ def describe(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+# Lone surrogates and the control characters that are not Unicode White_Space (module doc); one
+# C-speed search per string keeps the check linear in the text's size.
+_BAD_CHARS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff]")
+
+
+def text_problem(text: str) -> str | None:
+    """None if `text` may be tokenized, else what is wrong with it (module doc):
+
+        "a\x00b"  -> "holds control character U+0000 at character 2; remove it (only the
+                      whitespace controls tab, line feed, ... are accepted)"
+        "x\ud800" -> "holds a lone surrogate U+D800 at character 2 (a broken \\u escape: not a
+                      character, no UTF-8 form); fix the text"
+    """
+    match = _BAD_CHARS.search(text)
+    if match is None:
+        return None
+    code = ord(match.group())
+    at = match.start() + 1
+    if 0xD800 <= code <= 0xDFFF:
+        return (f"holds a lone surrogate U+{code:04X} at character {at} (a broken \\u escape: not "
+                "a character, no UTF-8 form); fix the text")
+    return (f"holds control character U+{code:04X} at character {at}; remove it (only tab, "
+            "the whitespace controls tab, line feed, vertical tab, form feed, carriage return and "
+            "U+0085 are accepted)")
+
+
+def _row_text_problem(value: Any, where: str = "") -> str | None:
+    """The first string of a row (keys included) that `text_problem` refuses, named as a field:
+    field 'input', field 'messages[2].content', key 'n\x00te'."""
+    stack = [(value, where)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem:
+                return f"field {at!r} {problem}"
+        elif isinstance(item, dict):
+            entries = list(item.items())
+            for key, _ in entries:
+                problem = text_problem(key) if isinstance(key, str) else None
+                if problem:
+                    return f"key {key!r} {problem}"
+            stack.extend((child, f"{at}.{key}" if at else key) for key, child in reversed(entries))
+        elif isinstance(item, list):
+            stack.extend((child, f"{at}[{i}]") for i, child in reversed(list(enumerate(item))))
+    return None
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -240,7 +300,12 @@ def _scan_tsv(text: str, path: str, columns: Sequence[str]) -> Scan:
         if empty:
             problems.append(LocalFileError(f"{where}: field {empty[0]!r} is empty"))
             continue
-        rows.append((line_no, dict(zip(columns, cells))))
+        row = dict(zip(columns, cells))
+        problem = _row_text_problem(row)
+        if problem:
+            problems.append(LocalFileError(f"{where}: {problem}"))
+            continue
+        rows.append((line_no, row))
     return Scan(rows, problems)
 
 
@@ -334,7 +399,7 @@ def _scan_table(path: str, format: str, columns: Sequence[str], target: str | No
         raise LocalFileError(str(e)) from None
     result = Scan([], [])
     for file, index, row in located:
-        problem = _check_row(row, format, columns, target)
+        problem = _check_row(row, format, columns, target) or _row_text_problem(row)
         if problem:
             result.problems.append(LocalFileError(f"{file}: row {index}: {problem}"))
         else:
@@ -384,7 +449,7 @@ def scan(
                         numbered.append((line_no, f"{path}:{line_no}", None, str(e)))
         result = Scan([], [])
         for line_no, where, row, problem in numbered:
-            problem = problem or _check_row(row, format, columns, target)
+            problem = problem or _check_row(row, format, columns, target) or _row_text_problem(row)
             if problem:
                 result.problems.append(LocalFileError(f"{where}: {problem}"))
             else:

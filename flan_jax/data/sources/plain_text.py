@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from flan_jax.data.sources.local_files import text_problem
 from flan_jax.errors import FlanJaxError
 
 COLLECTION = "text"
@@ -63,8 +64,15 @@ def read_documents(path: str | Path) -> list[str]:
             if not isinstance(text, str) or not text.strip():
                 raise PlainTextError(f"{path}:{lineno}: field 'text' must be a non-empty string, "
                                      f"found {type(text).__name__ if text is not None else 'nothing'}")
+            problem = text_problem(text)
+            if problem:
+                raise PlainTextError(f"{path}:{lineno}: field 'text' {problem}")
             docs.append(text)
     elif path.suffix == ".txt":
+        for lineno, line in enumerate(raw.split("\n"), 1):  # the text policy of local files
+            problem = text_problem(line.removesuffix("\r"))
+            if problem:
+                raise PlainTextError(f"{path}:{lineno}: field 'text' {problem}")
         docs = [d.strip() for d in raw.replace("\r\n", "\n").split("\n\n") if d.strip()]
     else:
         raise PlainTextError(f"{path}: plain text must be .txt or .jsonl, not {path.suffix or 'no suffix'!r}")

@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chat_template", choices=CHAT_TEMPLATES,
                         help="chat files: render with this chat template and per-turn loss "
                              "masks (default: FLAN style, the last assistant turn is the target)")
+    parser.add_argument("--chat_markup", choices=("special", "text"), default="special",
+                        help="chat templates: 'special' (default) needs the template's special "
+                             "strings as single vocabulary tokens; 'text' trains them as text")
     parser.add_argument("-n", type=int, default=2, help="rendered examples to print (default 2)")
     parser.add_argument("--split", default="train", help="split of a task (default train)")
     parser.add_argument("--model_format", default="decoder",
@@ -113,7 +116,7 @@ def check_file(path: Path, format: str, columns: tuple[str, ...]) -> local_files
 
 
 def _register(args: argparse.Namespace, path: Path | None, format: str | None,
-              columns: tuple[str, ...], vocabulary) -> str:
+              columns: tuple[str, ...], vocabulary, lengths: dict[str, int]) -> str:
     """Registers the file's task (as a mixture would) and returns the task name."""
     from flan_jax.data.tasks import chat_tasks, registry as tasks
     from flan_jax.data.tasks import catalogue
@@ -124,7 +127,8 @@ def _register(args: argparse.Namespace, path: Path | None, format: str | None,
     name = "check_" + re.sub(r"\W", "_", path.stem)
     if format == "chat" and args.chat_template:
         return chat_tasks.register_chat_task(name, str(path), template=args.chat_template,
-                                             vocabulary=vocabulary, splits=("train",))
+                                             vocabulary=vocabulary, splits=("train",),
+                                             markup=args.chat_markup, lengths=lengths)
     catalogue.register_local_tasks(name, str(path), format=format, splits=("train",),
                                vocabulary=vocabulary, columns=columns)
     return tasks.task_name("local", name, "zs_noopt")
@@ -218,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     from flan_jax.data.tasks.registry import default_vocabulary
 
     vocabulary = default_vocabulary()
-    task = _register(args, path, format, columns or (), vocabulary)
+    task = _register(args, path, format, columns or (), vocabulary, lengths)
     import seqio
 
     from flan_jax.data.tasks.registry import unknown

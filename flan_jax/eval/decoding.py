@@ -107,6 +107,9 @@ def prompt_batch(model: Any, inputs: Sequence[Sequence[int]], input_length: int,
             tokens[r, : ids.size] = ids
             lengths[r] = ids.size
         else:  # [BOS, inputs...]
+            if bos and ids.size and int(ids[0]) == bos:
+                raise FlanJaxError(f"prompt {r}: starts with the BOS id {bos}, which the prompt "
+                                   "builder writes itself (two BOS); tokenize without BOS")
             tokens[r, 0] = bos
             tokens[r, 1 : 1 + ids.size] = ids
             lengths[r] = ids.size + 1

@@ -77,6 +77,7 @@ def option_rows(
     format_name: str,
     lengths: Mapping[str, int],
     where: str = "example",
+    bos_id: int = 0,
 ) -> tuple[list[features.Segment], np.ndarray, list[list[str]], int]:
     """(one segment per (example, option), owning example index per segment, options, truncated).
 
@@ -96,7 +97,7 @@ def option_rows(
             ids = list(vocabulary.encode(option)) + [eos]
             seg, outcome = features.example_to_segment(
                 {"inputs": np.asarray(ex["inputs"], np.int32), "targets": np.asarray(ids, np.int32)},
-                format_name, lengths, "truncate", where=f"{at}, option {option!r}")
+                format_name, lengths, "truncate", where=f"{at}, option {option!r}", bos_id=bos_id)
             truncated += outcome == "truncated"
             segments.append(seg)
             owner.append(i)
@@ -195,7 +196,8 @@ def rank_classify(
     if not examples:
         raise FlanJaxError(f"{where}: no examples to rank-classify (empty split?)")
     fmt = model.FEATURE_FORMAT
-    segments, owner, options, truncated = option_rows(examples, vocabulary, fmt, lengths, where)
+    segments, owner, options, truncated = option_rows(examples, vocabulary, fmt, lengths, where,
+                                                      features.model_bos_id(model))
     if mesh is None and prompt_sharing.supports(model):  # each prompt once, its options from its cache
         ll, n = prompt_sharing.score_segments(model, params, segments, owner, features.model_bos_id(model),
                                               batch_size)

@@ -90,14 +90,21 @@ def test_loss_mask_view_of_a_chat_template(tmp_path, capsys):
     chat = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"},
                          {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Ciao"}]}
     p = _write(tmp_path / "talk.jsonl", [chat])
-    assert cli.main(["check", str(p), "--chat_template", "chatml", "--json", "--lengths", "64,160"]) == 0
+    # the flan-mini vocabulary has no <|im_start|> token: refused in one line unless the markup
+    # is trained as text on purpose
+    assert cli.main(["check", str(p), "--chat_template", "chatml"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "chat template 'chatml': '<|im_start|>' is not one token" in err[0]
+    assert cli.main(["check", str(p), "--chat_template", "chatml", "--chat_markup", "text", "--json",
+                     "--lengths", "64,160"]) == 0
     report = json.loads(capsys.readouterr().out)
     vocab = default_vocabulary()
     end = vocab.encode("<|im_end|>")
     (_, weighted), = _segments(report["packed_row"]).values()
     assert weighted == vocab.encode("Yo") + end + vocab.encode("Ciao") + end
     out_text = capsys.readouterr().out
-    assert cli.main(["check", str(p), "--chat_template", "chatml", "--lengths", "64,64"]) == 0
+    assert cli.main(["check", str(p), "--chat_template", "chatml", "--chat_markup", "text",
+                     "--lengths", "64,64"]) == 0
     out_text = capsys.readouterr().out
     assert "carry loss" in out_text and "⟦" in out_text
 

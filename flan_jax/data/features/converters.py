@@ -30,6 +30,9 @@ builder (pipeline.batches, convert_examples, rank classification, decoding promp
     decoder_input_tokens     = [2, 7, 8, 5, 3, 9, 1, 0]               # only position 0 differs
 
 `enc_dec` ignores it: the T5 decoder always starts from 0 (its decoder_start_token_id).
+Exactly one BOS starts a row: an example whose decoder tokens already start with a non-zero
+`bos_id` (a tokenizer that adds BOS, a chat template's own `<bos>`) is refused with one
+FlanJaxError naming the example, instead of training on `[2, 2, ...]`.
 
 Packed rows add `*_segment_ids` (1, 2, ... per example, 0 on padding) and `*_positions` (restarting
 at 0 per example); `decoder_input_tokens` restarts with the BOS at each segment start. Unpacked rows
@@ -148,6 +151,7 @@ def example_to_segment(
     overlong: str = "truncate",
     where: str = "example",
     eos_id: int | None = None,
+    bos_id: int = 0,
 ) -> tuple[Segment | None, str]:
     """Lay out one tokenized example; returns (segment or None, outcome).
 
@@ -164,6 +168,9 @@ def example_to_segment(
         {"inputs": [7, 8, 5], "targets": [3, 9, 1]}, "decoder", {"inputs": 2, "targets": 8}
         -> Segment(encoder=[], decoder=[7, 8, 3, 9, 1], weights=[0, 0, 1, 1, 1], prefix=0),
            "truncated"
+
+    `bos_id` (> 0, decoder formats): the BOS the row will start with; an example whose first
+    decoder token is already that id raises FlanJaxError (a row would start with two BOS).
     """
     if overlong not in OVERLONG_POLICIES:
         raise FlanJaxError(f"unknown overlong policy {overlong!r}; expected one of {OVERLONG_POLICIES}")
@@ -181,6 +188,13 @@ def example_to_segment(
         if weights.shape != targets.shape:
             raise FlanJaxError(
                 f"{where}: 'loss_weights' has shape {weights.shape}, 'targets' has {targets.shape}")
+    if bos_id and format_name != "enc_dec":
+        first = inputs[:1] if inputs.size else targets[:1]
+        if first.size and int(first[0]) == int(bos_id):
+            raise FlanJaxError(
+                f"{where}: starts with the BOS id {bos_id}, which the feature converter writes itself "
+                "(the row would start with two); tokenize without BOS (a chat template's BOS is "
+                "left to the converter)")
     li, lt = lengths["inputs"], lengths["targets"]
     outcome = "ok"
     if inputs.size > li or targets.size > lt:
@@ -287,7 +301,8 @@ def convert_examples(
     lengths = check_lengths(lengths)
     rows = []
     for i, ex in enumerate(examples):
-        seg, _ = example_to_segment(ex, format_name, lengths, overlong, where=f"example {i}")
+        seg, _ = example_to_segment(ex, format_name, lengths, overlong, where=f"example {i}",
+                                    bos_id=bos_id)
         if seg is not None:
             rows.append([seg])
     return assemble_rows(rows, format_name, lengths, packed=False, bos_id=bos_id)

@@ -196,7 +196,7 @@ def batches(
         for i, ex in enumerate(examples):
             stats.examples += 1
             seg, outcome = features.example_to_segment(ex, format_name, lengths, overlong, f"{where} {i}",
-                                                       eos_id=eos_id)
+                                                       eos_id=eos_id, bos_id=bos_id)
             if outcome == "truncated":
                 stats.truncated += 1
             elif outcome == "dropped":

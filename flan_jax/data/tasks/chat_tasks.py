@@ -15,6 +15,13 @@ no trained token: the pipeline counts it as zero-loss and drops it.
 These tasks have an extra output feature (`loss_weights`), so a seqio mixture may combine chat tasks
 with each other but not with the plain inputs/targets tasks of `data.tasks` (seqio requires one
 set of output features per mixture). Every template applies uniformly to every conversation.
+
+The template's special strings are resolved against the vocabulary at registration
+(`chat.special_token_ids`): a template whose markup the vocabulary cannot hold as single tokens
+is refused there, before any file is read (`markup="text"` trains it as plain text instead), and
+the template's BOS is left to the feature converter (one BOS per row). `lengths` (the lengths
+the rows are cut to) bounds each conversation's tokenization to what the rows keep
+(`chat.render_chat`).
 """
 from __future__ import annotations
 
@@ -43,8 +50,13 @@ def register_chat_task(
     vocabulary=None,
     splits: Sequence[str] = ("train",),
     special_ids: Mapping[str, int] | None = None,
+    markup: str = "special",
+    lengths: Mapping[str, int] | None = None,
 ) -> str:
-    """Register (idempotently) a chat task over `path` (may contain "{split}"); returns its name."""
+    """Register (idempotently) a chat task over `path` (may contain "{split}"); returns its name.
+
+    Raises FlanJaxError (naming the template and the string) when the vocabulary lacks one of the
+    template's special strings and `markup` is not "text"."""
     import seqio
     import tensorflow as tf
 
@@ -55,13 +67,15 @@ def register_chat_task(
     if task in seqio.TaskRegistry.names():
         return task
     vocabulary = default_vocabulary() if vocabulary is None else vocabulary
+    special_ids = chat.special_token_ids(template, vocabulary, special_ids, markup)
+    lengths = None if lengths is None else dict(lengths)
     source = LocalSource(str(Path(path).absolute()), "chat", ("messages",), tuple(splits))
     data_source = make_data_source(source, dataset=name)
 
     def render(row_json: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         row = json.loads(row_json.decode("utf-8"))
-        tokens = chat.render_chat(row["messages"], template, vocabulary,
-                                  special_ids, where=f"{path}")
+        tokens = chat.render_chat(row["messages"], template, vocabulary, special_ids,
+                                  where=f"{path}", markup=markup, lengths=lengths)
         ex = chat.chat_example(tokens)
         return (ex["inputs"].astype(np.int32), ex["targets"].astype(np.int32),
                 ex["loss_weights"].astype(np.int32))

@@ -25,7 +25,9 @@ class CharVocab:
 
 
 # Expected renders written by hand from the public formats. [[...]] marks the trained span
-# (assistant content + end-of-turn marker); "~" stands for the EOS id.
+# (assistant content + end-of-turn marker); "~" stands for the EOS id. The templates' BOS
+# (`<|begin_of_text|>`, `<bos>`) is not rendered: the feature converter writes the model's BOS.
+# CharVocab has no special tokens, so the markup is rendered as text (markup="text").
 EXPECTED = {
     "flan": "Be brief.\n\nHi?\n\n[[Hello.~]]2+2?\n\n[[4~]]",
     "chatml": (
@@ -35,14 +37,12 @@ EXPECTED = {
         "<|im_start|>user\n2+2?<|im_end|>\n"
         "<|im_start|>assistant\n[[4<|im_end|>]]\n"),
     "llama3": (
-        "<|begin_of_text|>"
         "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
         "<|start_header_id|>user<|end_header_id|>\n\nHi?<|eot_id|>"
         "<|start_header_id|>assistant<|end_header_id|>\n\n[[Hello.<|eot_id|>]]"
         "<|start_header_id|>user<|end_header_id|>\n\n2+2?<|eot_id|>"
         "<|start_header_id|>assistant<|end_header_id|>\n\n[[4<|eot_id|>]]"),
     "gemma": (
-        "<bos>"
         "<start_of_turn>user\nBe brief.\n\nHi?<end_of_turn>\n"
         "<start_of_turn>model\n[[Hello.<end_of_turn>]]\n"
         "<start_of_turn>user\n2+2?<end_of_turn>\n"
@@ -66,7 +66,7 @@ def _ids_and_mask(marked):
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_template_ids_and_mask_by_hand(name):
-    got = chat.render_chat(CONVERSATION, name, CharVocab())
+    got = chat.render_chat(CONVERSATION, name, CharVocab(), markup="text")
     ids, mask = _ids_and_mask(EXPECTED[name])
     np.testing.assert_array_equal(got.ids, ids)
     np.testing.assert_array_equal(got.loss_mask, mask)
@@ -102,8 +102,8 @@ def test_chat_example_split_keeps_later_user_turns_unweighted():
 
 def test_zero_loss_conversation_is_counted_and_dropped():
     vocab = CharVocab()
-    good = chat.chat_example(chat.render_chat(CONVERSATION, "chatml", vocab))
-    no_assistant = chat.chat_example(chat.render_chat(CONVERSATION[:2], "chatml", vocab))
+    good = chat.chat_example(chat.render_chat(CONVERSATION, "chatml", vocab, markup="text"))
+    no_assistant = chat.chat_example(chat.render_chat(CONVERSATION[:2], "chatml", vocab, markup="text"))
     assert not no_assistant["loss_weights"].any()
     it = pipeline.batches([good, no_assistant, good], "decoder", {"inputs": 128, "targets": 128}, 1,
                          pack=False)
@@ -136,7 +136,14 @@ def test_real_vocabulary_mask_covers_assistant_text():
 ])
 def test_bad_messages_raise(messages, match):
     with pytest.raises(FlanJaxError, match=match):
-        chat.render_chat(messages, "chatml", CharVocab())
+        chat.render_chat(messages, "chatml", CharVocab(), markup="text")
+
+
+def test_missing_special_tokens_are_refused_not_tokenized_as_text():
+    with pytest.raises(FlanJaxError, match=r"^chat template 'chatml': '<\|im_start\|>' is not one token"):
+        chat.render_chat(CONVERSATION, "chatml", CharVocab())
+    with pytest.raises(FlanJaxError, match=r"^chat template 'gemma': '<start_of_turn>' is not one token"):
+        chat.render_chat(CONVERSATION, "gemma", CharVocab())
 
 
 def test_unknown_template_raises():

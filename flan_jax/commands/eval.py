@@ -16,6 +16,19 @@ examples of the right structure), so a FLAN 2021 cluster evaluates offline end t
 `--probe_text FILE` adds the forgetting probe: the language-model loss per token of held-back
 plain text under the model's own objective (eval/forgetting.py), beside the task scores in
 report.json (`forgetting_probe`) and report.md; run it before and after tuning to see forgetting.
+
+Scoring conventions (`--scoring flan,lm_eval`, eval/conventions.py): every one named is reported
+side by side (the first gives the headline); `--mutual_info` adds the prior-corrected
+acc_mutual_info. Benchmarks instead of a mixture (`--benchmark`, packaged data, `.[benchmarks]`):
+
+    flan-jax eval --checkpoint CKPT --benchmark mmlu --split validation --shots 0 \\
+        --vocabulary gguf:gemma-3-270m --out mmlu_report/       # mmlu.json, mmlu.md
+    flan-jax eval --checkpoint CKPT --benchmark gsm8k --max_examples 100 --out gsm8k_report/
+
+MMLU (eval/mmlu.py) answers by letters and by texts (`--answer_formats`), all 57 subjects or
+`--subjects a,b`, `--max_examples` per subject; GSM8K (eval/gsm8k.py) decodes greedily up to
+`--max_decode_length` tokens. `--vocabulary` is the tokenizer the model was trained with (default:
+the tasks' vocabulary, gin `vocabulary_file.path` or $FLAN_JAX_VOCAB).
 """
 from __future__ import annotations
 
@@ -57,6 +70,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "loss per token, the forgetting probe (eval/forgetting.py)")
     parser.add_argument("--probe_chunk_length", type=int, default=128,
                         help="tokens per probe chunk (default 128)")
+    parser.add_argument("--scoring", default="flan",
+                        help="rank-classification conventions, comma-separated: flan (option + EOS), "
+                        "lm_eval (' ' + option, acc and acc_norm); all are reported, the first is the headline")
+    parser.add_argument("--mutual_info", action="store_true",
+                        help="also report acc_mutual_info: log P(option | prompt) - log P(option | no prompt)")
+    parser.add_argument("--benchmark", choices=("mmlu", "gsm8k"), default=None,
+                        help="evaluate a packaged benchmark instead of --mixture")
+    parser.add_argument("--answer_formats", default="letters,texts", help="mmlu: letters and/or texts")
+    parser.add_argument("--subjects", default=None, help="mmlu: comma-separated subjects (default: all 57)")
+    parser.add_argument("--max_decode_length", type=int, default=256, help="gsm8k: tokens per answer")
+    parser.add_argument("--vocabulary", default=None,
+                        help="benchmarks: the model's tokenizer (.model, .gguf or gguf:<name>)")
     parser.add_argument("--out", default="eval_report", help="output directory")
 
 
@@ -209,16 +234,22 @@ def probe(model: Any, params: Any, documents: list[str], files: list[str], chunk
 def run(args: argparse.Namespace) -> int:
     from flan_jax.eval import decoding, evaluate, report  # noqa: PLC0415
 
+    from flan_jax.eval.conventions import check_conventions  # noqa: PLC0415
+
     probe_documents = read_probe_text(args.probe_text, args.probe_chunk_length) if args.probe_text else None
+    check_conventions(args.scoring)  # bad names fail before the model loads
+    bench_cfg = benchmark_config(args) if args.benchmark else None
     gin_model, gin_lengths = _gin_model_and_lengths(args.gin_file, args.gin_bindings)
     model, params, config = load_model_and_params(args.checkpoint, gin_model)
+    if bench_cfg is not None:
+        return run_benchmark(args, bench_cfg, model, params)
     lengths = gin_lengths or {"inputs": args.input_length, "targets": args.target_length}
     cfg = evaluate.EvalConfig(
         split=args.split, shots=args.shots, max_examples=args.max_examples, lengths=lengths,
         batch_size=args.batch_size, mode=args.mode, length_normalize=args.length_normalize,
         decode=decoding.DecodeConfig(args.decode, max_decode_length=lengths["targets"],
                                      beam_size=args.beam_size, alpha=args.alpha),
-        skip_empty=args.mock, templates=args.templates)
+        skip_empty=args.mock, templates=args.templates, scoring=args.scoring, mutual_info=args.mutual_info)
     if args.mock:
         import tensorflow_datasets as tfds  # noqa: PLC0415
 
@@ -246,4 +277,65 @@ def run(args: argparse.Namespace) -> int:
     for item in result["skipped"]:
         print(f"skipped {item['task']}: {item['reason']}")
     print(f"wrote {paths['json']}, {paths['markdown']}, {paths['plot']}")
+    return 0
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def benchmark_config(args: argparse.Namespace) -> Any:
+    """The Gsm8kConfig / MmluConfig of the flags (bad values fail here, before the model loads)."""
+    from flan_jax.eval import gsm8k, mmlu  # noqa: PLC0415
+
+    if args.benchmark == "gsm8k":
+        if args.split not in ("validation", "test"):
+            raise FlanJaxError(f"gsm8k: only its test split is packaged, got --split {args.split}")
+        return gsm8k.Gsm8kConfig(split="test", max_examples=args.max_examples,
+                                 max_decode_length=args.max_decode_length, batch_size=args.batch_size)
+    formats = _names(args.answer_formats)
+    if not formats:
+        raise FlanJaxError("mmlu: --answer_formats is empty (letters, texts)")
+    return mmlu.MmluConfig(split=args.split, shots=args.shots, subjects=_names(args.subjects),
+                           answer_formats=formats, conventions=_names(args.scoring),
+                           mutual_info=args.mutual_info, max_examples=args.max_examples,
+                           batch_size=args.batch_size)
+
+
+def run_benchmark(args: argparse.Namespace, cfg: Any, model: Any, params: Any) -> int:
+    """`--benchmark mmlu|gsm8k`: score, write <out>/<benchmark>.json and .md, print the averages."""
+    import json  # noqa: PLC0415
+
+    from flan_jax.data.features import vocab as vocab_lib  # noqa: PLC0415
+    from flan_jax.data.tasks.registry import default_vocabulary  # noqa: PLC0415
+    from flan_jax.eval import gsm8k, mmlu  # noqa: PLC0415
+
+    vocabulary = vocab_lib.load_vocabulary(args.vocabulary) if args.vocabulary else default_vocabulary()
+    out = Path(args.out)
+    if args.benchmark == "gsm8k":
+        result = gsm8k.evaluate_gsm8k(model, params, vocabulary=vocabulary, config=cfg)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "gsm8k.json").write_text(json.dumps(result, indent=2) + "\n")
+        (out / "gsm8k.md").write_text(gsm8k.markdown(result))
+        acc = result["accuracy"]
+        print(f"gsm8k {cfg.split}: {acc['score']:.1f} [{acc['low']:.1f}, {acc['high']:.1f}] exact match "
+              f"({result['num_examples']} problems, {result['seconds']} s)")
+        print(f"wrote {out / 'gsm8k.json'}, {out / 'gsm8k.md'}")
+        return 0
+    result = mmlu.evaluate_mmlu(model, params, vocabulary=vocabulary, config=cfg)
+    paths = mmlu.write_report(result, out)
+    for answer_format, block in result["results"].items():
+        for convention in cfg.conventions:
+            for metric, summary in block[convention].items():
+                if metric == "truncated":
+                    continue
+                macro, micro = summary["macro"], summary["micro"]
+                print(f"mmlu {answer_format} {convention} {metric}: macro {macro['score']:.1f} "
+                      f"[{macro['low']:.1f}, {macro['high']:.1f}], micro {micro['score']:.1f} "
+                      f"[{micro['low']:.1f}, {micro['high']:.1f}] ({block['num_examples']} questions, "
+                      f"{block['seconds']} s)")
+        maj = block["baselines"]["majority"]
+        print(f"mmlu {answer_format} baselines: majority {maj['score']:.1f} ({maj['answer']}), "
+              f"chance {block['baselines']['chance']:.1f}")
+    print(f"wrote {paths['json']}, {paths['markdown']}")
     return 0

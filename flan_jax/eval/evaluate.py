@@ -21,7 +21,11 @@ never evaluated: their prompt states the answer.
 Few-shot (`shots=K > 0`): the eval tasks are registered with `RenderConfig(num_shots=K)`: K
 exemplars from the train split in the same template, chosen deterministically per example
 (data.fewshot); a zero-shot variant named directly (`:zs_opt`) is evaluated through its
-dataset's eval tasks.
+dataset's eval tasks. Exemplars are dropped, last first, until the prompt fits the inputs length
+the evaluation uses (`EvalConfig.lengths["inputs"]`), so the example's own question is never
+cut. A prompt that is longer than that length even with no exemplar (it would lose its end: the
+question or its OPTIONS) is not scored: the task's entry counts it under `too_long`, and a task
+with no prompt that fits is an error naming the task and the length.
 
 The report is a plain dict (JSON-able): per task the metric scores, the headline number
 (`metrics.HEADLINE`), the method, the template and a few sample predictions; `templates` the
@@ -135,11 +139,13 @@ def _eval_names(task: str, spec: DatasetSpec, collection: str, shots: int, templ
 
 
 def resolve_tasks(mixture_or_tasks: str | Sequence[str], shots: int = 0, vocabulary: Any = None,
-                  templates: str = "first") -> list[TaskInfo]:
+                  templates: str = "first", inputs_length: int | None = None) -> list[TaskInfo]:
     """Task names of a mixture (mixtures/*.toml) or an explicit list, registered and ready.
 
     A single name containing ':' is one task; otherwise it is a mixture name. Eval tasks are
-    expanded per template (`templates="all"`) and registered with `num_shots=shots`.
+    expanded per template (`templates="all"`) and registered with `num_shots=shots`, their
+    few-shot prompts pruned to fit `inputs_length` tokens (the evaluation's inputs length;
+    None: FLAN's 1920-token budget only).
     """
     from flan_jax.data.mixing import mixtures  # noqa: PLC0415
     from flan_jax.data.tasks import registry as tasks_lib  # noqa: PLC0415
@@ -168,7 +174,8 @@ def resolve_tasks(mixture_or_tasks: str | Sequence[str], shots: int = 0, vocabul
                     raise tasks_lib.unknown("variant", variant, known)
                 tasks_lib.register_dataset_tasks(
                     spec, vocabulary, collection=collection, variants=[variant],
-                    config=dataclasses.replace(tasks_lib.default_render_config(), num_shots=shots or None),
+                    config=tasks_lib.fitted_config(dataclasses.replace(
+                        tasks_lib.default_render_config(), num_shots=shots or None), inputs_length),
                     use_cot_templates=cot)
             else:
                 catalogue.ensure_task(name, vocabulary)
@@ -211,6 +218,18 @@ def evaluate_examples(
     """Score one task's examples; returns its report entry (see the module docstring)."""
     if not examples:
         raise FlanJaxError(f"task {task!r}: no examples to evaluate (empty split?)")
+    limit = int(config.lengths["inputs"])
+    fitting = [e for e in examples if len(e["inputs"]) <= limit]
+    too_long = len(examples) - len(fitting)
+    if not fitting:
+        longest = max(len(e["inputs"]) for e in examples)
+        raise FlanJaxError(f"task {task!r}: all {len(examples)} prompts are longer than the inputs length "
+                           f"{limit} (longest {longest} tokens); cutting them would lose their question: "
+                           "raise lengths['inputs'] (--lengths)")
+    if too_long:
+        log.warning("%s: %d of %d prompts are longer than the inputs length %d and are not scored",
+                    task, too_long, len(examples), limit)
+    examples = fitting
     rank = config.mode == "rank" or (config.mode == "auto" and all(_has_options(e) for e in examples))
     inputs_text = [_text(e.get("inputs_pretokenized", "")) for e in examples]
     start = time.perf_counter()
@@ -251,6 +270,7 @@ def evaluate_examples(
         "num_examples": len(examples), "scores": scores,
         "mean_shots": float(np.mean([int(e.get("num_shots", 0)) for e in examples])),
         "headline": metrics.headline(metric_name, scores), "truncated": int(truncated),
+        "too_long": too_long,
         "chance": _chance(examples) if rank else None, "scoring": by_convention,
         "baselines": _baselines(examples, targets, rank),
         "seconds": round(time.perf_counter() - start, 3), "samples": samples,
@@ -319,7 +339,8 @@ def evaluate(
     metadata: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every task of an evaluation mixture (or task list); returns the report dict."""
-    infos = resolve_tasks(mixture_or_tasks, config.shots, vocabulary, config.templates)
+    infos = resolve_tasks(mixture_or_tasks, config.shots, vocabulary, config.templates,
+                          inputs_length=config.lengths["inputs"])
     reports, skipped = [], []
     for info in infos:
         try:

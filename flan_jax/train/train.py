@@ -161,7 +161,7 @@ def train(
     example = synthetic_batch(feature_format, lengths, 1, vocab_size, 0)  # shapes for init only
     audit_counts: dict[str, int] = {}  # examples the mixture's drop_flagged option dropped
     if mixture != SYNTHETIC:
-        audit_counts = train_data.register(mixture, feature_format)
+        audit_counts = train_data.register(mixture, feature_format, lengths["inputs"])
         train_data.check_vocabulary(vocab_size)
         if audit_counts:
             log.info("audit: %s", " ".join(f"{k}={v}" for k, v in audit_counts.items()))

@@ -33,19 +33,23 @@ def data_options(pack: bool = True, packer: str = "best_fit", split: str = "trai
     return out
 
 
-def register(name: str, feature_format: str) -> dict[str, int]:
+def register(name: str, feature_format: str, inputs_length: int | None = None) -> dict[str, int]:
     """Register the seqio task (`collection.source:variant`) or the mixture (mixtures/*.toml).
     A plain-text component must use the model's own objective (plain_text.MODEL_OBJECTIVES).
+    `inputs_length` (the run's `feature_lengths["inputs"]`): few-shot prompts are pruned to fit
+    it, last exemplar first, so no row cuts an example's own question (variants.RenderConfig).
     Returns the audit's drop counts (`audit_<kind>`, audit_filter.py; empty without the option)."""
     from flan_jax.data.audit import audit_filter
     from flan_jax.data.mixing import mixtures
     from flan_jax.data.sources import plain_text
-    from flan_jax.data.tasks import catalogue
+    from flan_jax.data.tasks import catalogue, registry
 
+    config = registry.fitted_config(registry.default_render_config(), inputs_length)
     if ":" in name and "." in name:
-        catalogue.ensure_task(name)
+        catalogue.ensure_task(name, config=config)
         return {}
-    leaves = mixtures.register_mixture(name, text_objective=plain_text.MODEL_OBJECTIVES.get(feature_format))
+    leaves = mixtures.register_mixture(name, text_objective=plain_text.MODEL_OBJECTIVES.get(feature_format),
+                                       config=config)
     return audit_filter.totals(leaves)
 
 

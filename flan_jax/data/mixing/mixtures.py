@@ -393,7 +393,7 @@ def register_mixture(
                     f"{str(path).replace('{split}', 'train')} (set FLAN_JAX_DATA_DIR). {src.how_to_obtain}")
             catalogue.register_local_tasks(local_name, str(path), format=src.format,
                                            splits=src.splits, vocabulary=vocabulary,
-                                           columns=src.columns)
+                                           columns=src.columns, config=task_kwargs.get("config"))
         else:
             catalogue.ensure_task(leaf.task, vocabulary, **task_kwargs)
     members = {leaf.task: leaf.task for leaf in leaves}

@@ -51,7 +51,7 @@ from flan_jax.data.templates.spec import (
 )
 from flan_jax.data.templates.variants import (  # noqa: F401  (re-exported: the public names of tasks)
     DEFAULT_POOL_SIZE, DEFAULT_SEED, SETTINGS, VARIANTS, ExampleRenderer, RenderConfig,
-    default_render_config,
+    default_render_config, fitted_config,
     eval_variants, setting_for, variants_for,
 )
 from flan_jax.errors import FlanJaxError
@@ -163,13 +163,10 @@ def resolve_source(source: Source, data_dir: str | None, tfds_data_dir: str | No
     return source_choice.resolve(source, data_dir, tfds_data_dir)
 
 
-def count_tokens_with(vocabulary: seqio.Vocabulary) -> Callable[[str], int]:
-    """Token counter for few-shot pruning (FLAN counts tokens with the task's vocabulary)."""
-
-    def count(text: str) -> int:
-        return len(vocabulary.encode(text))
-
-    return count
+def count_tokens_with(vocabulary: seqio.Vocabulary, cap: int | None = None) -> fewshot.TokenCounter:
+    """Token counter for few-shot pruning (FLAN counts tokens with the task's vocabulary); text
+    certainly longer than `cap` tokens counts as `cap + 1` without being encoded."""
+    return fewshot.TokenCounter(vocabulary, cap)
 
 
 def register_dataset_tasks(
@@ -227,7 +224,8 @@ def register_dataset_tasks(
                 data_dir=data_dir, target=target, tfds_data_dir=tfds_data_dir,
             )
             renderer = ExampleRenderer(spec, name, variant, tuple(templates), config,
-                                       count_tokens_with(vocabulary), fs_templates)
+                                       count_tokens_with(vocabulary, config.few_shot_budget),
+                                       fs_templates)
             preprocessors = [
                 render_preprocessor(renderer, _pool_loader(
                     data_source, pool_split, spec, config.pool_size, config.seed)),

@@ -24,8 +24,12 @@ Settings (one per training variant, see flan_jax.data.templates.variants)
 
 In all three the prompt's trailing spaces are removed (FLAN's
 `remove_trailing_spaces_escape_newlines`), exemplars are pruned from the end until exemplars
-plus prompt fit `max_tokens` (FLAN: FEW_SHOT_MAX_LEN = 1920 tokens), and the caller drops
-an example left with no exemplar (FLAN's `filter_zero_shot_in_few_shot`).
+plus prompt fit `max_tokens` (FLAN: FEW_SHOT_MAX_LEN = 1920 tokens; a run whose inputs length is
+shorter prunes to that length, see variants.RenderConfig), and the caller drops an example left
+with no exemplar (FLAN's `filter_zero_shot_in_few_shot`). The example's own part is never cut:
+only whole exemplars go. What must fit is the joint text (exemplars + prompt + the inputs
+suffix), counted as one string, since a tokenizer's count of a concatenation need not be the sum
+of the parts' counts.
 
 Worked example (slot setting, template framed as ("Q: ", "A: ", "\n", "\n\n"), 2 exemplars):
 
@@ -55,6 +59,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -128,6 +133,60 @@ MIX_SEPARATORS = ("\n", "\n\n", "\n\n\n")
 FEW_SHOT_MAX_TOKENS = 1920  # flan/v2/constants.py FEW_SHOT_MAX_LEN
 
 
+# Tokens cover at most `max_piece_chars` characters of the normalized text each, and
+# normalization shrinks non-whitespace text at most this much (NFKC composes at most 3 code
+# points into 1, e.g. Hangul jamo); whitespace is not counted (T5's normalizer squeezes runs).
+SHRINK_BOUND = 4
+_WORDS = re.compile(r"\S+")
+
+
+class TokenCounter:
+    """`len(vocabulary.encode(text))`, without encoding text that is certainly too long.
+
+    A text whose first characters already hold more than `cap` tokens is not encoded: the
+    counter returns `cap + 1` after reading only as much of it as the bound needs, so pruning a
+    600 KB exemplar costs what a `cap`-token one costs (the bound: every token covers at most
+    `max_piece_chars` characters, the longest piece of a sentencepiece vocabulary; for a
+    vocabulary without pieces there is no bound and every text is encoded).
+
+        TokenCounter(vocab, cap=128)("word " * 100_000) -> 129, reading ~4 * 129 * 16 characters
+    """
+
+    def __init__(self, vocabulary: Any, cap: int | None = None) -> None:
+        self.vocabulary = vocabulary
+        self.cap = cap
+        self._max_piece_chars: int | None = -1
+
+    @property
+    def max_piece_chars(self) -> int | None:
+        if self._max_piece_chars == -1:
+            sp = getattr(self.vocabulary, "tokenizer", None)
+            size = getattr(sp, "get_piece_size", None)
+            self._max_piece_chars = (max(len(sp.id_to_piece(i)) for i in range(size()))
+                                     if size is not None else None)
+        return self._max_piece_chars
+
+    def chars_for(self, text: str, tokens: int) -> int | None:
+        """A prefix length of `text` that certainly holds more than `tokens` tokens, or None
+        when `text` may not (or the vocabulary has no bound). Reads at most that prefix."""
+        if self.max_piece_chars is None:
+            return None
+        need = SHRINK_BOUND * (tokens + 1) * self.max_piece_chars  # non-whitespace characters
+        if len(text) <= need:
+            return None
+        seen = 0
+        for word in _WORDS.finditer(text):
+            seen += word.end() - word.start()
+            if seen >= need:
+                return word.end()
+        return None
+
+    def __call__(self, text: str) -> int:
+        if self.cap is not None and self.chars_for(text, self.cap) is not None:
+            return self.cap + 1
+        return len(self.vocabulary.encode(text))
+
+
 def fewshot_templates(
     spec: DatasetSpec, templates: Sequence[Template] | None = None
 ) -> tuple[FewShotTemplate, ...]:
@@ -166,46 +225,55 @@ def prompt_block(t: FewShotTemplate, inputs: str, *, strip_targets_prefix: bool)
 
 
 def prune(blocks: Sequence[str], prompt: str, max_tokens: int | None,
-          count: Callable[[str], int]) -> list[str]:
-    """The longest prefix of `blocks` whose tokens plus the prompt's fit in `max_tokens`.
+          count: Callable[[str], int], suffix: str = "") -> list[str]:
+    """The longest prefix of `blocks` whose joint text with the prompt (and `suffix`, text the
+    caller appends after the prompt) fits in `max_tokens` tokens: exemplars go last first.
 
-    ["aaaa", "bb", "c"], prompt "dd", max_tokens 8, count=len -> ["aaaa", "bb"] (4+2+2 = 8).
+        ["aaaa", "bb", "c"], prompt "dd", max_tokens 8, count=len -> ["aaaa", "bb"] (4+2+2 = 8)
+        the same with suffix "\\n"                               -> ["aaaa"]
+
+    The parts' counts pick a first candidate; the joint text is then counted and blocks are
+    dropped from the end until it fits.
     """
     if max_tokens is None:
         return list(blocks)
-    budget = max_tokens - count(prompt)
+    budget = max_tokens - count(prompt + suffix)
     kept, used = [], 0
     for b in blocks:
         used += count(b)
         if used > budget:
             break
         kept.append(b)
+    while kept and count("".join(kept) + prompt + suffix) > max_tokens:
+        kept.pop()
     return kept
 
 
 def build_slot(t: FewShotTemplate, shots: Sequence[tuple[str, str]], inputs: str, *,
-               max_tokens: int | None = None, count: Callable[[str], int] = len) -> tuple[str, int]:
+               max_tokens: int | None = None, count: Callable[[str], int] = len,
+               suffix: str = "") -> tuple[str, int]:
     """Slot setting: (prompt text, exemplars kept); every exemplar in template `t`."""
     prompt = prompt_block(t, inputs, strip_targets_prefix=True)
-    kept = prune([exemplar_block(t, i, o) for i, o in shots], prompt, max_tokens, count)
+    kept = prune([exemplar_block(t, i, o) for i, o in shots], prompt, max_tokens, count, suffix)
     return "".join(kept) + prompt, len(kept)
 
 
 def build_mix(example_template: FewShotTemplate,
               shots: Sequence[tuple[FewShotTemplate, str, str]], inputs: str, separator: str, *,
-              max_tokens: int | None = None, count: Callable[[str], int] = len) -> tuple[str, int]:
+              max_tokens: int | None = None, count: Callable[[str], int] = len,
+              suffix: str = "") -> tuple[str, int]:
     """Mix setting: each exemplar in its own template, one `separator` for all."""
     blocks = [exemplar_block(t, i, o, separator) for t, i, o in shots]
     prompt = prompt_block(example_template, inputs, strip_targets_prefix=False)
-    kept = prune(blocks, prompt, max_tokens, count)
+    kept = prune(blocks, prompt, max_tokens, count, suffix)
     return "".join(kept) + prompt, len(kept)
 
 
 def build_x(t: FewShotTemplate, shots: Sequence[tuple[FewShotTemplate, str, str]], inputs: str,
-            targets: str, *, max_tokens: int | None = None, count: Callable[[str], int] = len
-            ) -> tuple[str, str, int]:
+            targets: str, *, max_tokens: int | None = None, count: Callable[[str], int] = len,
+            suffix: str = "") -> tuple[str, str, int]:
     """x-shot setting: (prompt, stripped targets, kept); only exemplars in template `t` count."""
     same = [exemplar_block(t, i, o) for et, i, o in shots if et == t]
     prompt = prompt_block(t, inputs, strip_targets_prefix=False)
-    kept = prune(same, prompt, max_tokens, count)
+    kept = prune(same, prompt, max_tokens, count, suffix)
     return "".join(kept) + prompt, (targets + t.example_separator).strip(), len(kept)

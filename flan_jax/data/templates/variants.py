@@ -74,6 +74,14 @@ class RenderConfig:
     `num_shots`: None keeps each few-shot setting's own count (5/2/1/5/25) and 0 shots for the
     eval variants; a number overrides both (`flan-jax eval --shots K`).
     `max_input_tokens`: exemplars are pruned until exemplars plus prompt fit (None: no limit).
+    `inputs_length`: the inputs length of the run the task feeds (train's or eval's
+    `lengths["inputs"]`; None: unknown). Few-shot prompts are pruned to
+    `min(max_input_tokens, inputs_length)` (`few_shot_budget`), last exemplar first, so the
+    example's own question is never what the row cuts; an example whose prompt alone does not
+    fit keeps no exemplar (training variants drop it, eval reports it as too long). Inputs text
+    far beyond `inputs_length` (more than twice its tokens, by the counter's bound) is cut
+    before tokenization, so a pathological row costs what the kept part costs; the pipeline
+    still cuts it to the exact length and counts it as truncated.
     `inputs_suffix`: text appended to every rendered input, e.g. "\n" between the prompt and the
     answer for a pretrained decoder-only model, whose `decoder` rows concatenate inputs and
     targets tokens directly (measured on Gemma 3 270M: without a separator an option glued to
@@ -85,6 +93,13 @@ class RenderConfig:
     pool_size: int = DEFAULT_POOL_SIZE
     max_input_tokens: int | None = fewshot.FEW_SHOT_MAX_TOKENS
     inputs_suffix: str = ""
+    inputs_length: int | None = None
+
+    @property
+    def few_shot_budget(self) -> int | None:
+        """Tokens exemplars + prompt (+ suffix) must fit: the smaller of the two limits."""
+        limits = [n for n in (self.max_input_tokens, self.inputs_length) if n is not None]
+        return min(limits) if limits else None
 
 
 @gin.configurable
@@ -92,6 +107,12 @@ def default_render_config(inputs_suffix: str = "") -> RenderConfig:
     """The RenderConfig tasks are registered with unless the caller passes one (gin:
     `default_render_config.inputs_suffix = "\n"`)."""
     return RenderConfig(inputs_suffix=inputs_suffix)
+
+
+def fitted_config(config: RenderConfig, inputs_length: int | None) -> RenderConfig:
+    """`config` for a run whose rows hold `inputs_length` input tokens (train and eval call
+    this with their lengths): few-shot prompts pruned to fit it (RenderConfig doc)."""
+    return config if inputs_length is None else dataclasses.replace(config, inputs_length=int(inputs_length))
 
 
 def non_inverted(templates: Sequence[Template]) -> tuple[int, ...]:
@@ -166,6 +187,11 @@ class ExampleRenderer:
         out = self._render(fields, pool)
         if out is not None and self.config.inputs_suffix:
             out = {**out, "inputs": out["inputs"] + self.config.inputs_suffix}
+        chars_for = getattr(self.count_tokens, "chars_for", None)
+        if out is not None and self.config.inputs_length and chars_for is not None:
+            cut = chars_for(out["inputs"], 2 * self.config.inputs_length)
+            if cut is not None:  # far longer than the row: keep what the row can use, and more
+                out = {**out, "inputs": out["inputs"][:cut]}
         return out
 
     def _render(self, fields: Fields, pool: Sequence[tuple[str, Fields]]) -> dict[str, Any] | None:
@@ -198,8 +224,9 @@ class ExampleRenderer:
             pairs = [render(self.spec, index, ex, with_options=with_options,
                             templates=self.templates) for ex in chosen]
             joined, kept = fewshot.build_slot(framed, pairs, inputs,
-                                              max_tokens=self.config.max_input_tokens,
-                                              count=self.count_tokens)
+                                              max_tokens=self.config.few_shot_budget,
+                                              count=self.count_tokens,
+                                              suffix=self.config.inputs_suffix)
             inputs = joined if kept else inputs  # nothing fits: the zero-shot prompt as is
         return {"inputs": inputs, "targets": targets, "template_index": index, "num_shots": kept,
                 "options": options, "answer": answer}
@@ -208,7 +235,8 @@ class ExampleRenderer:
                   shots: int, with_options: bool, key: str, options: list, answer: str
                   ) -> dict[str, Any] | None:
         fs = self.fs_templates
-        seed, budget, count = self.config.seed, self.config.max_input_tokens, self.count_tokens
+        seed, budget, count = self.config.seed, self.config.few_shot_budget, self.count_tokens
+        suffix = self.config.inputs_suffix
 
         def pair(i: int, f: Fields) -> tuple[str, str]:
             return render(self.spec, i, f, with_options=with_options, templates=fs)
@@ -218,7 +246,8 @@ class ExampleRenderer:
             chosen = fewshot.choose_exemplars(self.task, seed, key, pool, shots)
             inputs, targets = pair(index, fields)
             inputs, kept = fewshot.build_slot(fs[index], [pair(index, ex) for ex in chosen],
-                                              inputs, max_tokens=budget, count=count)
+                                              inputs, max_tokens=budget, count=count,
+                                              suffix=suffix)
         else:
             candidates = ([i for i, t in enumerate(fs) if t.in_template_mix] if s.kind == "mix"
                           else list(range(len(fs)))) or list(range(len(fs)))
@@ -233,10 +262,11 @@ class ExampleRenderer:
                 sep = fewshot.MIX_SEPARATORS[fewshot.stable_int("separator", self.task, seed)
                                              % len(fewshot.MIX_SEPARATORS)]
                 inputs, kept = fewshot.build_mix(fs[index], drawn, inputs, sep,
-                                                 max_tokens=budget, count=count)
+                                                 max_tokens=budget, count=count, suffix=suffix)
             else:
                 inputs, targets, kept = fewshot.build_x(fs[index], drawn, inputs, targets,
-                                                        max_tokens=budget, count=count)
+                                                        max_tokens=budget, count=count,
+                                                        suffix=suffix)
         if kept == 0 and shots > 0:
             return None  # FLAN's filter_zero_shot_in_few_shot
         return {"inputs": inputs, "targets": targets, "template_index": index, "num_shots": kept,

@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("flan_jax.commands.train", "train with gin configs (t5x-style flags)"),
     "compile": ("flan_jax.commands.compile", "AOT-compile the train step for a TPU topology"),
     "eval": ("flan_jax.commands.eval", "evaluate a checkpoint on an evaluation mixture"),
+    "generate": ("flan_jax.commands.generate", "print what a checkpoint generates for prompts (try a model)"),
+    "lm-eval": ("flan_jax.commands.lmeval", "run lm-evaluation-harness with flan_jax models (the lm_eval extra)"),
     "cache": ("flan_jax.commands.cache", "render and tokenize a mixture once into ArrayRecord files"),
     "audit": ("flan_jax.commands.audit", "audit a mixture: duplicates, lengths, train/eval overlap"),
     "main": ("flan_jax.commands.main", "the main job: instruction-tune the Gemma 3 270M base on flan-nl, evaluate held out"),
@@ -106,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[name][0])
     cmd_parser = argparse.ArgumentParser(prog=f"flan-jax {name}", description=COMMANDS[name][1])
     module.add_arguments(cmd_parser)
-    args = cmd_parser.parse_args(argv[1:])
+    if getattr(module, "PASSES_ARGUMENTS", False):  # another program's command line (lm-eval)
+        args = argparse.Namespace(argv=argv[1:])
+    else:
+        args = cmd_parser.parse_args(argv[1:])
     try:
         return int(module.run(args) or 0)
     except FlanJaxError as e:

@@ -3,12 +3,17 @@
     flan-jax convert --from-hf HF_DIR --out CKPT [--scan-layers]
     flan-jax convert --from-gguf FILE.gguf --out CKPT [--scan-layers]
     flan-jax convert --to-hf --from CKPT --out HF_DIR
+    flan-jax convert --to-hf --from MODEL_DIR [--base PARAMS_DIR] --out HF_DIR
     flan-jax convert --adapters ADAPTER_DIR [--from BASE_CKPT] [--to-hf] --out DIR
 
 `--adapters` reads LoRA adapters saved by training (`model_dir/adapters/<step>/`,
 train/lora_training.py), merges them into their base (W0 + (alpha/r) A B; the base is the path
 recorded with the adapters unless `--from` names another) and writes the dense model: a flan_jax
 checkpoint, or with `--to-hf` a HF directory of the base's family (Llama, Gemma 3, T5).
+`--to-hf --from` also takes what training wrote (eval/model_loading.py): a LoRA model_dir (its
+newest adapters, merged into their recorded base) or a full fine-tuning model_dir with `--base`,
+the params dir it was tuned from (a model_dir stores no model config); the base's HF special
+token ids go to config.json and generation_config.json.
 
 The HF family is read from config.json (model_type / architectures): Llama goes through
 `models.hf_llama`, Gemma 3 text (gemma3_text, or a text-only gemma3) through `models.hf_gemma`,
@@ -39,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="flan_jax checkpoint (with --to-hf; with --adapters: the base, default the recorded one)")
     parser.add_argument("--adapters", metavar="ADAPTER_DIR",
                         help="LoRA adapters (model_dir/adapters/<step>) to merge into their base")
+    parser.add_argument("--base", metavar="PARAMS_DIR",
+                        help="with --to-hf --from MODEL_DIR of a full fine-tuning: the params dir it was "
+                        "tuned from (its model config and token ids)")
     parser.add_argument("--out", required=True, help="output directory (must not exist or be empty)")
     parser.add_argument("--scan-layers", action="store_true", help="store layers stacked (scan_layers=True)")
 
@@ -142,8 +150,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.from_ckpt:
             raise FlanJaxError("convert --to-hf: --from CKPT is required")
-        config, params = params_io.load_checkpoint(args.from_ckpt)
-        save_hf(config, params, args.out, token_ids=params_io.load_token_ids(args.from_ckpt))
+        from flan_jax.eval.model_loading import load_model  # params dir, trainer or LoRA model_dir
+
+        loaded = load_model(args.from_ckpt, base=args.base)
+        config, params = loaded.config, loaded.params
+        save_hf(config, params, args.out, token_ids=loaded.token_ids)
     count = sum(v.size for v in params_io.flatten_params(params).values())
     print(f"wrote {args.out} ({type(config).__name__}, {count:,} parameters)")
     return 0

@@ -38,7 +38,7 @@ import numpy as np
 
 from flan_jax.errors import FlanJaxError
 from flan_jax.models.gemma import FULL, SLIDING, Gemma3Config
-from flan_jax.models.hf_config import read_hf_config, read_safetensors
+from flan_jax.models.hf_config import read_hf_config, read_safetensors, write_token_ids
 from flan_jax.models.hf_llama import _contiguous, _stack, layer_from_hf
 from flan_jax.models.hf_llama import hf_tensors as llama_tensors
 from flan_jax.models.params_io import atomic_directory
@@ -273,7 +273,8 @@ def hf_tensors(cfg: Gemma3Config, params: Any) -> dict[str, np.ndarray]:
 
 
 def save_hf_gemma(cfg: Gemma3Config, params: Any, out_dir: str | os.PathLike) -> Path:
-    """Writes config.json + model.safetensors (float32) that transformers' Gemma3ForCausalLM loads.
+    """Writes config.json + generation_config.json (the config's bos/eos/pad ids) +
+    model.safetensors (float32) that transformers' Gemma3ForCausalLM loads.
 
     Atomic: nothing appears at `out_dir` unless every file was written; a non-empty `out_dir`
     is refused (FlanJaxError)."""
@@ -281,6 +282,8 @@ def save_hf_gemma(cfg: Gemma3Config, params: Any, out_dir: str | os.PathLike) ->
 
     out = hf_tensors(cfg, params)
     with atomic_directory(out_dir) as tmp:
-        (tmp / "config.json").write_text(json.dumps(hf_config_dict(cfg), indent=2) + "\n")
+        config = hf_config_dict(cfg)  # + generation_config.json: what transformers' generate reads
+        config = write_token_ids(tmp, config, {k: config[k] for k in ("bos_token_id", "eos_token_id", "pad_token_id")})
+        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         save_file(out, str(tmp / "model.safetensors"), metadata={"format": "pt"})
     return Path(out_dir)

@@ -13,10 +13,12 @@ TensorFlow's C++ start-up lines are written by absl logging before Python can co
 
 `filter_stderr()` routes file descriptor 2 through a small forked process that drops the lines
 matching NOISE and passes every other line on unchanged, in order (Python tracebacks, warnings,
-logging, native errors). A process rather than a thread: native code can write to stderr while
-holding the GIL, and a full pipe must never wait on Python. The filter ends when the last writer
-closes the pipe (the program and any child it started). `--verbose` or FLAN_JAX_VERBOSE=1 turns it
-off (cli.py).
+logging, native errors); a partial line holding a carriage return (a progress bar redrawn in
+place) passes at once, and FLAN_JAX_STDERR_TTY=1 records that fd 2 was a terminal, so
+flan_jax/progress.py still draws bars. A process rather than a thread: native code can write
+to stderr while holding the GIL, and a full pipe must never wait on Python. The filter ends
+when the last writer closes the pipe (the program and any child it started). `--verbose` or
+FLAN_JAX_VERBOSE=1 turns it off (cli.py).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import re
 import signal
 
 VERBOSE_ENV = "FLAN_JAX_VERBOSE"
+STDERR_TTY_ENV = "FLAN_JAX_STDERR_TTY"  # = progress.TTY_ENV: fd 2 was a terminal before the filter
 
 NOISE = re.compile(
     rb"^(?:WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
@@ -76,6 +79,8 @@ def _pump(read_fd: int) -> None:
             pending += chunk
             *lines, pending = pending.split(b"\n")
             out = b"".join(line + b"\n" for line in lines if not is_noise(line + b"\n"))
+            if b"\r" in pending:  # a progress bar redrawn in place (flan_jax/progress.py): no noise line
+                out, pending = out + pending, b""
             if out:
                 os.write(2, out)
         if pending and not is_noise(pending):
@@ -101,6 +106,8 @@ def filter_stderr() -> bool:
         finally:
             os._exit(0)
     os.close(read_fd)
+    if os.isatty(2):  # progress bars (flan_jax/progress.py) still draw: the pipe ends at a terminal
+        os.environ[STDERR_TTY_ENV] = "1"
     os.dup2(write_fd, 2)
     os.close(write_fd)
     return True

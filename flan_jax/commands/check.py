@@ -117,12 +117,15 @@ def check_file(path: Path, format: str, columns: tuple[str, ...]) -> local_files
 
 def _register(args: argparse.Namespace, path: Path | None, format: str | None,
               columns: tuple[str, ...], vocabulary, lengths: dict[str, int]) -> str:
-    """Registers the file's task (as a mixture would) and returns the task name."""
+    """Registers the file's task (as a mixture would, and as `train` would for these lengths:
+    few-shot prompts fit, an over-long example is tokenized only as far as the row keeps) and
+    returns the task name."""
     from flan_jax.data.tasks import chat_tasks, registry as tasks
     from flan_jax.data.tasks import catalogue
 
+    config = tasks.fitted_config(tasks.default_render_config(), lengths["inputs"])
     if path is None:
-        catalogue.ensure_task(args.target, vocabulary, data_dir=args.data_dir)
+        catalogue.ensure_task(args.target, vocabulary, data_dir=args.data_dir, config=config)
         return args.target
     name = "check_" + re.sub(r"\W", "_", path.stem)
     if format == "chat" and args.chat_template:
@@ -130,7 +133,7 @@ def _register(args: argparse.Namespace, path: Path | None, format: str | None,
                                              vocabulary=vocabulary, splits=("train",),
                                              markup=args.chat_markup, lengths=lengths)
     catalogue.register_local_tasks(name, str(path), format=format, splits=("train",),
-                               vocabulary=vocabulary, columns=columns)
+                               vocabulary=vocabulary, columns=columns, config=config)
     return tasks.task_name("local", name, "zs_noopt")
 
 

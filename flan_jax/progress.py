@@ -9,7 +9,8 @@
   (done/total, elapsed<left, rate), kept on screen when the phase ends.
 * stderr is not a terminal (a log file, CI, a pipe): nothing while the phase runs, then one line
   when it ends, e.g. `eval_before: 1530/1530 examples in 53.4 s (28.7 examples/s)`; a phase
-  without a total or unit prints `base: 12.0 s`; a phase left by an exception adds ` (stopped)`.
+  without a total or unit prints `base: 12.0 s`; one stopped by Ctrl-C adds ` (stopped)`; one
+  left by any other exception prints nothing (the error is the one line that matters).
 * quiet (`set_quiet(True)`, or FLAN_JAX_QUIET=1, what `--quiet` sets): nothing at all.
 
 `flan-jax` routes stderr through a line filter (flan_jax/noise.py), so stderr is a pipe even on
@@ -111,6 +112,8 @@ class Phase:
         return self
 
     def __exit__(self, kind: Any, *_: Any) -> None:
+        if kind is not None and not issubclass(kind, KeyboardInterrupt):
+            self.quiet = True  # the error's own line says what happened
         self.close(stopped=kind is not None)
 
 

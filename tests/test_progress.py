@@ -2,6 +2,7 @@
 hand-computed counts, seconds and rates), a tqdm bar on a terminal, nothing when quiet; the
 stderr filter of `flan-jax` passes a bar's carriage-return redraws and records a terminal."""
 import io
+import itertools
 import os
 import pty
 import subprocess
@@ -17,8 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def clock(monkeypatch):
-    """perf_counter returns 100.0 at the phase's start and 102.5 at its end."""
-    times = iter([100.0, 102.5])
+    """perf_counter returns 100.0 at each phase's start and 102.5 at its end."""
+    times = itertools.cycle([100.0, 102.5])
     monkeypatch.setattr(progress.time, "perf_counter", lambda: next(times))
     monkeypatch.delenv(progress.QUIET_ENV, raising=False)
 
@@ -39,12 +40,15 @@ def test_phase_without_total_or_unit_and_slow_rates(clock):
     assert progress.phase_line("tune", 20.0, 4, 10, "steps") == "tune: 4/10 steps in 20.0 s (5.0 s/step)"
 
 
-def test_a_phase_left_by_an_exception_says_stopped(clock):
+def test_ctrl_c_says_stopped_an_error_prints_nothing(clock):
     log = io.StringIO()
-    with pytest.raises(KeyError), progress.phase("tune", total=8, unit="steps", stream=log) as bar:
+    with pytest.raises(KeyboardInterrupt), progress.phase("tune", total=8, unit="steps", stream=log) as bar:
         bar.update(5)
-        raise KeyError("x")
+        raise KeyboardInterrupt
     assert log.getvalue() == "tune: 5/8 steps in 2.5 s (2.0 steps/s) (stopped)\n"
+    with pytest.raises(KeyError), progress.phase("base", stream=log):
+        raise KeyError("x")  # the CLI's one error line stays the only line
+    assert log.getvalue().count("\n") == 1
 
 
 def test_quiet_prints_nothing(clock):

@@ -38,6 +38,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from flan_jax import progress
 from flan_jax.errors import FlanJaxError
 
 
@@ -83,6 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocabulary", default=None,
                         help="benchmarks: the model's tokenizer (.model, .gguf or gguf:<name>)")
     parser.add_argument("--out", default="eval_report", help="output directory")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar or phase lines on stderr (flan_jax/progress.py)")
 
 
 # ----------------------------------------------------------------------------- model + params
@@ -236,11 +239,14 @@ def run(args: argparse.Namespace) -> int:
 
     from flan_jax.eval.conventions import check_conventions  # noqa: PLC0415
 
+    if args.quiet:
+        progress.set_quiet()
     probe_documents = read_probe_text(args.probe_text, args.probe_chunk_length) if args.probe_text else None
     check_conventions(args.scoring)  # bad names fail before the model loads
     bench_cfg = benchmark_config(args) if args.benchmark else None
     gin_model, gin_lengths = _gin_model_and_lengths(args.gin_file, args.gin_bindings)
-    model, params, config = load_model_and_params(args.checkpoint, gin_model)
+    with progress.phase("eval: loading the checkpoint"):
+        model, params, config = load_model_and_params(args.checkpoint, gin_model)
     if bench_cfg is not None:
         return run_benchmark(args, bench_cfg, model, params)
     lengths = gin_lengths or {"inputs": args.input_length, "targets": args.target_length}
@@ -260,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
     with context:
         result = evaluate.evaluate(model, params, args.mixture, config=cfg, metadata={
             "checkpoint": os.path.abspath(args.checkpoint), "model": type(config).__name__,
-            "mock": bool(args.mock)})
+            "mock": bool(args.mock)}, show_progress=True)
     if args.probe_text:
         result["forgetting_probe"] = probe(model, params, probe_documents, args.probe_text,
                                            args.probe_chunk_length, args.batch_size)

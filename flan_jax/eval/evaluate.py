@@ -47,6 +47,7 @@ import numpy as np
 
 from flan_jax.data.features import vocab as vocab_lib
 from flan_jax.data.templates.spec import DatasetSpec
+from flan_jax import progress
 from flan_jax.errors import FlanJaxError
 from flan_jax.data.tasks import metrics
 from flan_jax.eval import baselines, conventions, decoding, rank_classification
@@ -337,27 +338,36 @@ def evaluate(
     vocabulary: Any = None,
     mesh: Any = None,
     metadata: Mapping[str, Any] | None = None,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate every task of an evaluation mixture (or task list); returns the report dict."""
+    """Evaluate every task of an evaluation mixture (or task list); returns the report dict.
+    `show_progress`: report the reading of the tasks and the examples scored on stderr
+    (flan_jax/progress.py: a bar on a terminal, one line per phase otherwise)."""
     infos = resolve_tasks(mixture_or_tasks, config.shots, vocabulary, config.templates,
                           inputs_length=config.lengths["inputs"])
-    reports, skipped = [], []
-    for info in infos:
-        try:
-            examples, task_vocab = task_examples(info.name, config.split, config.max_examples)
-        except EmptySplitError as e:
-            if not config.skip_empty:
-                raise
-            log.warning("skipped: %s", e)
-            skipped.append({"task": info.name, "reason": str(e)})
-            continue
-        entry = evaluate_examples(model, params, examples, vocabulary=task_vocab if vocabulary is None else vocabulary,
-                                  spec=info.spec, task=info.name, config=config, cot=info.cot,
-                                  mesh=mesh)
-        entry["collection"] = info.collection
-        log.info("%s: %s %.2f (%d examples, %s)", info.name, entry["metric"], entry["headline"],
-                 entry["num_examples"], entry["method"])
-        reports.append(entry)
+    reports, skipped, loaded = [], [], []
+    quiet = None if show_progress else True
+    with progress.phase("eval: reading tasks", total=len(infos), unit="tasks", quiet=quiet) as bar:
+        for info in infos:  # every task read first, so the scoring phase knows its total
+            try:
+                loaded.append((info, *task_examples(info.name, config.split, config.max_examples)))
+            except EmptySplitError as e:
+                if not config.skip_empty:
+                    raise
+                log.warning("skipped: %s", e)
+                skipped.append({"task": info.name, "reason": str(e)})
+            bar.update(1)
+    total = sum(len(examples) for _, examples, _ in loaded)
+    with progress.phase("eval: scoring", total=total, unit="examples", quiet=quiet) as bar:
+        for info, examples, task_vocab in loaded:
+            entry = evaluate_examples(model, params, examples,
+                                      vocabulary=task_vocab if vocabulary is None else vocabulary,
+                                      spec=info.spec, task=info.name, config=config, cot=info.cot, mesh=mesh)
+            entry["collection"] = info.collection
+            log.info("%s: %s %.2f (%d examples, %s)", info.name, entry["metric"], entry["headline"],
+                     entry["num_examples"], entry["method"])
+            reports.append(entry)
+            bar.update(len(examples))
     report = {
         "evaluation": mixture_or_tasks if isinstance(mixture_or_tasks, str) else list(mixture_or_tasks),
         "split": config.split, "shots": config.shots, "max_examples": config.max_examples,

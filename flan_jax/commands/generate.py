@@ -2,7 +2,7 @@
 
     flan-jax generate --checkpoint CKPT --prompt "Is ice cold? OPTIONS: - yes - no"
     flan-jax generate --checkpoint runs/main-X/train --base BASE --vocabulary gguf:gemma-3-270m
-    flan-jax generate --checkpoint CKPT --template flan_nl.nli_pairs:eval_t0 \\
+    flan-jax generate --checkpoint CKPT --template flan_nl.nl_nli_people:eval_t0 \\
         --prompt '{"premise": "A cat sat.", "hypothesis": "An animal sat."}'
     flan-jax generate --checkpoint CKPT --prompts prompts.jsonl --out outputs.jsonl
     flan-jax generate --checkpoint CKPT --decode sample --temperature 0.7 --top_p 0.9 --seed 1
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sentencepiece .model, GGUF file or gguf:gemma-3-270m (default: the tasks' "
                         "vocabulary: $FLAN_JAX_VOCAB or the flan-mini one)")
     parser.add_argument("--template", help="render prompts (JSON objects of fields) with this task's "
-                        "template, e.g. flan_nl.nli_pairs:eval_t0 (zero-shot or eval variants)")
+                        "template, e.g. flan_nl.nl_nli_people:eval_t0 (zero-shot or eval variants)")
     parser.add_argument("--prompt", action="append", default=[], help="a prompt (repeatable)")
     parser.add_argument("--prompts", metavar="FILE.jsonl", help="prompts, one JSON value per line")
     parser.add_argument("--out", help="with --prompts: write the JSONL here (default stdout)")

@@ -2,7 +2,7 @@
 
     loaded = model_loading.load_model("runs/main-X/train", base=BASE)
     vocabulary = model_loading.load_vocabulary("gguf:gemma-3-270m")
-    renderer = prompt_renderer("flan_nl.nli_pairs:eval_t0")     # or None: prompts are raw text
+    renderer = prompt_renderer("flan_nl.nl_nli_people:eval_t0")     # or None: prompts are raw text
     prompts = [render_prompt({"premise": "...", "hypothesis": "..."}, renderer, "line 1")]
     generate_texts(loaded.module, loaded.params, vocabulary, prompts, DecodeConfig("greedy"))
         -> [Generated(prompt=..., text="yes", score=-0.41, finished=True)]
@@ -45,7 +45,7 @@ def prompt_renderer(name: str) -> Any:
     source, _, variant = rest.partition(":")
     if not (collection and source and variant):
         raise FlanJaxError(f"template {name!r}: expected <collection>.<source>:<variant>, e.g. "
-                           "flan_nl.nli_pairs:eval_t0")
+                           "flan_nl.nl_nli_people:eval_t0")
     if collection not in catalogue.COLLECTIONS:
         raise FlanJaxError(f"template {name!r}: unknown collection {collection!r} "
                            f"({', '.join(catalogue.COLLECTIONS)})")

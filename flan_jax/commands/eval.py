@@ -130,83 +130,20 @@ def _gin_model_and_lengths(gin_files: list[str], bindings: list[str]) -> tuple[A
     return model, lengths
 
 
-def check_params(model: Any, params: Any, where: str) -> None:
-    """Raise FlanJaxError unless `params` has exactly the tree and shapes `model` expects."""
-    import flax.linen as nn  # noqa: PLC0415
-    import jax  # noqa: PLC0415
-
-    if model.FEATURE_FORMAT == "enc_dec":
-        from flan_jax.models.t5 import dummy_batch  # noqa: PLC0415
-    else:
-        from flan_jax.models.decoder import dummy_batch  # noqa: PLC0415
-    abstract = jax.eval_shape(lambda: nn.meta.unbox(model.init(jax.random.PRNGKey(0), dummy_batch())["params"]))
-    want = {k: tuple(s.shape) for k, s in _flat_shapes(abstract).items()}
-    have = {k: tuple(v.shape) for k, v in _flat_shapes(params).items()}
-    missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
-    if missing or extra:
-        raise FlanJaxError(f"{where}: parameters do not match the model config: missing "
-                           f"{missing[:3]}, unexpected {extra[:3]}")
-    for key, shape in sorted(want.items()):
-        if have[key] != shape:
-            raise FlanJaxError(f"{where}: parameter {key} has shape {have[key]}, the model config "
-                               f"needs {shape} (wrong --gin_file for this checkpoint?)")
-
-
-def _flat_shapes(tree: Any, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, child in tree.items():
-        path = f"{prefix}/{key}" if prefix else str(key)
-        out.update(_flat_shapes(child, path) if hasattr(child, "items") else {path: child})
-    return out
-
-
-def _orbax_params(path: Path) -> Any:
-    """The params of a trainer checkpoint: model_dir, model_dir/checkpoints or .../<step>."""
-    import jax  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
-    import orbax.checkpoint as ocp  # noqa: PLC0415
-
-    if (path / "checkpoints").is_dir():
-        path = path / "checkpoints"
-    if not (path / "state").is_dir():
-        steps = sorted((int(p.name) for p in path.iterdir() if p.name.isdigit()), reverse=True) \
-            if path.is_dir() else []
-        if not steps:
-            raise FlanJaxError(f"{path}: no flan_jax checkpoint here (neither model_config.json nor "
-                               "trainer checkpoints/<step>/state)")
-        path = path / str(steps[0])
-    item = str((path / "state").resolve())
-    try:
-        # Restored as host numpy arrays: evaluation need not run on the topology that saved it.
-        checkpointer = ocp.PyTreeCheckpointer()
-        meta = checkpointer.metadata(item).item_metadata
-        tree = meta.tree if hasattr(meta, "tree") else meta
-        as_numpy = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
-        state = checkpointer.restore(item, args=ocp.args.PyTreeRestore(restore_args=as_numpy))
-    except Exception as e:  # orbax raises many types for unreadable files
-        raise FlanJaxError(f"{path}: cannot read the checkpoint ({type(e).__name__}: "
-                           f"{str(e).splitlines()[0][:200]})") from None
-    return state["params"]
-
-
 def load_model_and_params(checkpoint: str, gin_model: Any = None) -> tuple[Any, Any, Any]:
-    """(flax module, params, config) for a checkpoint path; shapes checked against the config."""
-    from flan_jax.models import params_io  # noqa: PLC0415
+    """(flax module, params, config) of a checkpoint (eval/model_loading.py: a params dir, LoRA
+    adapters or model_dir, a trainer model_dir / its checkpoints/ / one checkpoints/<step>/);
+    the gin model, when given, replaces the stored config; shapes checked against it."""
+    from flan_jax.eval import model_loading  # noqa: PLC0415
 
     path = Path(checkpoint)
     if not path.exists():
         raise FlanJaxError(f"checkpoint {checkpoint}: does not exist")
-    if (path / params_io.CONFIG_FILE).is_file():
-        config, params = params_io.load_checkpoint(path)
-        config = gin_model if gin_model is not None else config
-    else:
-        if gin_model is None:
-            raise FlanJaxError(f"checkpoint {checkpoint}: a trainer checkpoint needs the model from "
-                               "--gin_file (train.model or T5Config/DecoderConfig/Gemma3Config bindings)")
-        config, params = gin_model, _orbax_params(path)
-    model = params_io.build_model(config)
-    check_params(model, params, f"checkpoint {checkpoint}")
-    return model, params, config
+    if gin_model is None and model_loading.checkpoint_kind(path) == "trainer":
+        raise FlanJaxError(f"checkpoint {checkpoint}: a trainer checkpoint needs the model from "
+                           "--gin_file (train.model or T5Config/DecoderConfig/Gemma3Config bindings)")
+    loaded = model_loading.load_model(path, config=gin_model, hint="wrong --gin_file for this checkpoint?")
+    return loaded.module, loaded.params, loaded.config
 
 
 # ----------------------------------------------------------------------------- run

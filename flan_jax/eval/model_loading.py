@@ -82,8 +82,9 @@ def read_trainer_params(state_dir: Path) -> Any:
     return state["params"]
 
 
-def check_shapes(module: Any, params: Any, where: str) -> None:
-    """FlanJaxError unless `params` has exactly the names and shapes `module` initialises."""
+def check_shapes(module: Any, params: Any, where: str, hint: str = "the wrong --base?") -> None:
+    """FlanJaxError unless `params` has exactly the names and shapes `module` initialises;
+    `hint` ends the message (what the caller's user most likely got wrong)."""
     import flax.linen as nn  # noqa: PLC0415
 
     if module.FEATURE_FORMAT == "enc_dec":
@@ -96,11 +97,11 @@ def check_shapes(module: Any, params: Any, where: str) -> None:
     missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
     if missing or extra:
         raise FlanJaxError(f"{where}: parameters do not match the model config: missing {missing[:3]}, "
-                           f"unexpected {extra[:3]} (another model's checkpoint, or the wrong --base?)")
+                           f"unexpected {extra[:3]} ({hint})")
     for key in sorted(want):
         if have[key] != want[key]:
             raise FlanJaxError(f"{where}: parameter {key} has shape {have[key]}, the model config needs "
-                               f"{want[key]} (the wrong --base?)")
+                               f"{want[key]} ({hint})")
 
 
 def _shapes(tree: Any, prefix: str = "") -> dict[str, tuple[int, ...]]:
@@ -111,31 +112,46 @@ def _shapes(tree: Any, prefix: str = "") -> dict[str, tuple[int, ...]]:
     return out
 
 
-def load_model(path: str | Path, base: str | Path | None = None, config: Any = None) -> LoadedModel:
+def checkpoint_kind(path: str | Path) -> str | None:
+    """"params", "lora", "trainer" (see the module docstring) or None for anything else."""
+    path = Path(path)
+    if (path / params_io.CONFIG_FILE).is_file():
+        return "params"
+    if _adapter_dir(path) is not None:
+        return "lora"
+    return "trainer" if trainer_state_dir(path) is not None else None
+
+
+def _adapter_dir(path: Path) -> tuple[Path, int | None] | None:
+    """(adapter directory, its step) of an adapters dir or a LoRA model_dir's newest adapters."""
+    if (path / lora_training.ADAPTER_CONFIG).is_file():
+        return path, int(path.name) if path.name.isdigit() else None
+    step = _newest_step(path / "adapters")
+    return None if step is None else (path / "adapters" / str(step), step)
+
+
+def load_model(path: str | Path, base: str | Path | None = None, config: Any = None,
+               hint: str = "the wrong --base?") -> LoadedModel:
     """The model at `path` (see the module docstring); `base` names the params dir a trainer
     checkpoint was tuned from (or another base for LoRA adapters), `config` a model config
-    dataclass to use instead of the base's."""
+    dataclass to use instead of the base's; `hint` ends a shape-mismatch message."""
     path = Path(path)
     if not path.exists():
         raise FlanJaxError(f"checkpoint {path}: does not exist")
-    if (path / params_io.CONFIG_FILE).is_file():
+    kind = checkpoint_kind(path)
+    if kind == "params":
         stored, params = params_io.load_checkpoint(path)
-        return _checked(params, config or stored, "params", None, path, params_io.load_token_ids(path), path)
-    adapter_dir, step = None, None
-    if (path / lora_training.ADAPTER_CONFIG).is_file():
-        adapter_dir, step = path, int(path.name) if path.name.isdigit() else None
-    elif (step := _newest_step(path / "adapters")) is not None:
-        adapter_dir = path / "adapters" / str(step)
-    if adapter_dir is not None:
+        return _checked(params, config or stored, kind, None, path, params_io.load_token_ids(path), path, hint)
+    if kind == "lora":
+        adapter_dir, step = _adapter_dir(path)
         stored, params, base_used = lora_training.load_merged(adapter_dir, str(base) if base else None,
                                                               with_base=True)
-        return _checked(params, config or stored, "lora", step, Path(base_used),
-                        params_io.load_token_ids(base_used), adapter_dir)
-    found = trainer_state_dir(path)
-    if found is None:
+        return _checked(params, config or stored, kind, step, Path(base_used),
+                        params_io.load_token_ids(base_used), adapter_dir, hint)
+    if kind is None:
         raise FlanJaxError(f"checkpoint {path}: no flan_jax checkpoint here (neither model_config.json, "
                            "LoRA adapters, nor trainer checkpoints/<step>/state)")
-    state_dir, step = found
+    state_dir, step = trainer_state_dir(path)
     if config is None and base is None:
         raise FlanJaxError(f"checkpoint {path}: a trainer checkpoint stores no model config; pass the "
                            "checkpoint it was tuned from (--base PARAMS_DIR)")
@@ -143,13 +159,13 @@ def load_model(path: str | Path, base: str | Path | None = None, config: Any = N
     if config is None:
         config, token_ids = params_io.load_config(base), params_io.load_token_ids(base)
     return _checked(read_trainer_params(state_dir), config, "trainer", step,
-                    Path(base) if base else None, token_ids, state_dir)
+                    Path(base) if base else None, token_ids, state_dir, hint)
 
 
 def _checked(params: Any, config: Any, kind: str, step: int | None, base: Path | None,
-             token_ids: dict[str, Any] | None, where: Path) -> LoadedModel:
+             token_ids: dict[str, Any] | None, where: Path, hint: str) -> LoadedModel:
     module = params_io.build_model(config)
-    check_shapes(module, params, f"checkpoint {where}")
+    check_shapes(module, params, f"checkpoint {where}", hint)
     return LoadedModel(module, params, config, kind, step, base, token_ids)
 
 

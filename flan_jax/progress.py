@@ -5,8 +5,10 @@
             ...score 30 examples...
             bar.update(30)
 
-* stderr is a terminal: a tqdm bar `eval_before:  40%|####      | 612/1530 [00:21<00:32, 28.6examples/s]`
-  (done/total, elapsed<left, rate), kept on screen when the phase ends.
+* stderr is a terminal and the phase has a total and unit: a tqdm bar
+  `eval_before:  40%|####      | 612/1530 [00:21<00:32, 28.6 examples/s]` (done/total,
+  elapsed<left, rate), kept on screen when the phase ends; a phase without them (loading the
+  base, a tuning whose trainer shows its own steps) gets the line below.
 * stderr is not a terminal (a log file, CI, a pipe): nothing while the phase runs, then one line
   when it ends, e.g. `eval_before: 1530/1530 examples in 53.4 s (28.7 examples/s)`; a phase
   without a total or unit prints `base: 12.0 s`; one stopped by Ctrl-C adds ` (stopped)`; one
@@ -85,7 +87,7 @@ class Phase:
         self.started = time.perf_counter()
         self.seconds: float | None = None
         self._bar: Any = None
-        if not self.quiet and is_terminal(self.stream):
+        if not self.quiet and total is not None and unit and is_terminal(self.stream):
             import tqdm  # noqa: PLC0415
 
             self._bar = tqdm.tqdm(total=total, desc=name, unit=f" {unit}" if unit else "it",

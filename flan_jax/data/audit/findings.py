@@ -11,11 +11,13 @@ counts), collected from seqio tasks by `collect()` or built directly. Output: pl
   candidate's exact Jaccard is then computed, so a reported pair really is that similar.
 * **lengths**: empty targets, examples over the feature lengths (token counts), and per-task
   length outliers (a character length over 4x or under 1/4 of the task's median).
-* **contamination**: word 13-grams shared between a training example and an evaluation example
-  (13-grams as in GPT-3's contamination analysis, Brown et al. 2020, Appendix C). Words are
-  lower-cased with punctuation removed. Instruction text repeats in every example of a template,
-  so a 13-gram found in more than `max_ngram_examples` training examples is boilerplate and is
-  not counted.
+* **contamination**: training examples holding a copy of an evaluation item, whatever its
+  length and however many times it was copied (its own words, in order, inside the training
+  example; items under 5 words only as exact copies), and word 13-grams shared with an
+  evaluation example (GPT-3's contamination analysis, Brown et al. 2020, Appendix C). Words are
+  lower-cased with punctuation removed. Template text is recognised on the evaluation side (text
+  that recurs across one evaluation task's examples) and never counts; a training-side count
+  never hides an item's own text. Definitions and a worked example: data/audit/contamination.py.
 
 Worked example (near-duplicate shingles):
 
@@ -27,21 +29,22 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from flan_jax.data.audit import contamination as contamination_lib
+from flan_jax.data.audit.contamination import words  # noqa: F401  (the audit's unit, public here too)
+
 NEAR_DUP_THRESHOLD = 0.8
 SHINGLE_WORDS = 3
 NUM_PERM = 128
-CONTAMINATION_N = 13
-MAX_NGRAM_EXAMPLES = 10
+CONTAMINATION_N = contamination_lib.CONTAMINATION_N
+MAX_NGRAM_EXAMPLES = contamination_lib.MAX_NGRAM_EXAMPLES
 OUTLIER_FACTOR = 4.0
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,11 +60,6 @@ class AuditExample:
     @property
     def id(self) -> str:
         return f"{self.task}/{self.split}/{self.index}"
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased words without punctuation: "It's 5 P.M.!" -> ["it", "s", "5", "p", "m"]."""
-    return _WORD.findall(text.lower())
 
 
 def _text(ex: AuditExample) -> str:
@@ -138,20 +136,9 @@ def length_report(examples: Sequence[AuditExample], lengths: Mapping[str, int] |
 def contamination(train: Sequence[AuditExample], evaluation: Sequence[AuditExample],
                   n: int = CONTAMINATION_N, max_ngram_examples: int = MAX_NGRAM_EXAMPLES
                   ) -> list[dict[str, Any]]:
-    """Per (training task, evaluation task): the example-id pairs sharing a counted n-gram."""
-    owners: dict[tuple[str, ...], list[int]] = defaultdict(list)
-    for i, ex in enumerate(train):
-        for g in _ngrams(words(_text(ex)), n):
-            owners[g].append(i)
-    hits: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
-    for ev in evaluation:
-        for g in _ngrams(words(_text(ev)), n):
-            found = owners.get(g, ())
-            if 0 < len(found) <= max_ngram_examples:
-                for i in found:
-                    hits[(train[i].task, ev.task)].add((train[i].id, ev.id))
-    return [{"train_task": t, "eval_task": e, "count": len(p), "pairs": sorted(p)}
-            for (t, e), p in sorted(hits.items())]
+    """Per (training task, evaluation task): the example-id pairs where the training example
+    copies the evaluation item or shares a counted n-gram with it (data/audit/contamination.py)."""
+    return contamination_lib.contamination(train, evaluation, n, max_ngram_examples)
 
 
 def flagged_ids(report: Mapping[str, Any]) -> set[str]:

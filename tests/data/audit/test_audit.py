@@ -56,7 +56,11 @@ def test_template_boilerplate_is_not_contamination():
     ev = [audit.AuditExample("e", "validation", i, f"{long} {x.inputs}", x.targets)
           for i, x in enumerate(_examples("e", "validation", 5, 6))]
     assert audit.contamination(train, ev) == []
-    assert len(audit.contamination(train[:5], ev)) == 1  # under the boilerplate bound it counts
+    assert audit.contamination(train[:5], ev) == []  # template text, however rare in training
+    # an evaluation item copied into more training examples than the old boilerplate bound counts
+    copied = train + [audit.AuditExample("t", "train", 30 + k, ev[2].inputs, "x") for k in range(11)]
+    (hit,) = audit.contamination(copied, ev)
+    assert hit["pairs"] == [(f"t/train/{30 + k}", "e/validation/2") for k in range(11)]
 
 
 def test_lengths_and_outliers():

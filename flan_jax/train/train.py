@@ -119,8 +119,10 @@ def train(
       once the first batch is read, logged with the predicted peak; train/microbatch.py).
     pretrained: a params_io checkpoint dir to start from (ignored when model_dir has a checkpoint).
     eval_hooks: callables (params, step) -> {name: value}, run every `eval_every` steps and at the end.
-    allow_data_change: resume although the checkpoint's data stream (mixture, lengths, batch
-      size, seed, packing, hosts) differs from this run's; refused otherwise. A changed batch
+    allow_data_change: resume although the checkpoint's data stream (mixture name and what it
+      is -- tasks, shares, templates, files: data/mixing/fingerprint.py --, lengths, batch
+      size, seed, packing, hosts) differs from this run's; refused otherwise, in one line naming
+      what changed. A changed batch
       size alone continues at the same row when the rows consumed divide by it; any other
       change starts the new stream from its beginning (logged).
     Raises FlanJaxError (one line) for bad arguments, an unusable or busy model_dir
@@ -197,10 +199,13 @@ def train(
 
     # what fixes the order of the batches: stored with the data position, checked on resume
     # (cache_workers is not: the cached stream's batches do not depend on it)
+    # "data": what the mixture is (tasks, shares, templates, files), so a mixture redefined
+    # under the same name is not continued as if it were the same
     identity = {"mixture": mixture, "format": feature_format, "feature_lengths": lengths,
                 "batch_size": batch_size, "seed": seed, "num_hosts": num_hosts,
                 **({} if mixture == SYNTHETIC else
-                   {k: v for k, v in train_data.data_options().items() if k not in train_data.ORDER_FREE})}
+                   {**{k: v for k, v in train_data.data_options().items() if k not in train_data.ORDER_FREE},
+                    "data": train_data.fingerprint(mixture, options["split"])})}
 
     def global_batch(local: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
         return distributed.global_batch(local, mesh_lib.batch_sharding(mesh))
@@ -250,9 +255,8 @@ def train(
             if changed and not allow_data_change:
                 raise FlanJaxError(
                     f"checkpoint {checkpoints.directory}/{checkpoints.latest_step()} was trained on "
-                    "another data stream (" + "; ".join(f"{k}: {a!r} then, {b!r} now" for k, (a, b)
-                                                        in changed.items()) +
-                    "); resuming would skip or repeat examples. Use a new model_dir, or bind "
+                    f"another data stream ({train_data.change_text(changed, mixture)}); resuming would "
+                    "skip or repeat examples. Use a new model_dir, or bind "
                     "train.allow_data_change=True")
             if changed:
                 rows = position.get("rows_consumed")
@@ -286,6 +290,13 @@ def train(
                     f"nothing to train: the checkpoint in {checkpoints.directory} is at step {step}, "
                     f"num_steps is {num_steps}")
             log.info(note)
+            adapters = os.path.join(model_dir, "adapters", str(step))
+            if lora is not None and host == 0 and step > 0 and not os.path.isdir(adapters):
+                # a run stopped after its last checkpoint, before its adapters were written
+                lora_training.save_adapters(adapters, state.params, lora,
+                                            os.path.abspath(pretrained) if pretrained else None)
+                log.info("wrote the adapters of step %d to %s (the run that trained them stopped "
+                         "before writing them)", step, adapters)
             ok = True
             return TrainResult(state, step, consumed, [], {}, note=note)
         # ---- data check: the first batch is read before checkpoints/ and tensorboard/ exist

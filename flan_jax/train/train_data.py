@@ -2,7 +2,9 @@
 
     data_options(pack=True, cache_dir="/data/cache")  -> kwargs for data.features.pipeline.batches
     register("flan_mini_all", "decoder")              -> {} (audit drop counts, if the mixture asks)
+    fingerprint("flan_mini_all", "train")            -> what the mixture is (data/mixing/fingerprint.py)
     identity_mismatch(stored, now)                    -> {"mixture": ("a", "b")} (what changed)
+    change_text(changed, "m")                         -> "mixture: 'a' then, 'b' now" (for the refusal)
 
 `train()` (train/train.py) checkpoints the data stream's identity with the model state and
 refuses to resume on a different stream unless `allow_data_change` is set.
@@ -10,12 +12,15 @@ refuses to resume on a different stream unless `allow_data_change` is set.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import gin
 
 from flan_jax.errors import FlanJaxError
+
+log = logging.getLogger("flan_jax.train")
 
 
 @gin.configurable
@@ -63,14 +68,39 @@ def check_vocabulary(model_vocab_size: int) -> None:
                            f"{model_vocab_size}; bind the model's vocab_size >= {data_vocab_size}")
 
 
+def fingerprint(mixture: str, split: str) -> dict[str, Any]:
+    """What the registered mixture (or task) is: tasks, shares, templates, files
+    (data/mixing/fingerprint.py); stored as the identity's "data" field."""
+    from flan_jax.data.mixing import fingerprint as fingerprint_lib
+
+    return fingerprint_lib.describe(mixture, split=split)
+
+
 def identity_mismatch(stored: Mapping[str, Any] | None, identity: Mapping[str, Any]) -> dict[str, Any]:
     """{field: (checkpoint's value, this run's)} for every field of the data stream's identity
-    that differs (JSON-normalised: tuples and lists compare equal)."""
+    that differs (JSON-normalised: tuples and lists compare equal); for the mixture's
+    fingerprint ("data"), the phrases naming what changed in it. A checkpoint written before
+    fingerprints were stored is not checked there (logged)."""
     if stored is None:
         return {}
     now = json.loads(json.dumps(identity))
-    return {k: (stored.get(k), now.get(k)) for k in sorted(set(stored) | set(now))
-            if stored.get(k) != now.get(k) and k not in ORDER_FREE}
+    out = {k: (stored.get(k), now.get(k)) for k in sorted(set(stored) | set(now))
+           if stored.get(k) != now.get(k) and k not in ORDER_FREE and k != "data"}
+    if "data" in now and "data" not in stored:
+        log.warning("checkpoint stores no data fingerprint (older format): what the mixture is was not checked")
+    elif "data" in now:
+        from flan_jax.data.mixing import fingerprint as fingerprint_lib
+
+        phrases = fingerprint_lib.differences(stored["data"], now["data"])
+        if phrases:
+            out["data"] = phrases
+    return out
+
+
+def change_text(changed: Mapping[str, Any], mixture: str) -> str:
+    """One line: "seed: 0 then, 1 now; mixture 'm' is not the data it was: tasks removed: ..."."""
+    return "; ".join(f"mixture {mixture!r} is not the data it was: " + "; ".join(v) if k == "data"
+                     else f"{k}: {v[0]!r} then, {v[1]!r} now" for k, v in changed.items())
 
 
 # data options that do not change the order of the batches (older checkpoints stored them)

@@ -20,6 +20,7 @@ checkpoint, which stays as it was (orbax only renames a fully written tmp dir to
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -146,9 +147,9 @@ class Checkpointer:
             restored = self._manager.restore(step, args=ocp.args.Composite(data=ocp.args.JsonRestore()))
             data = dict(restored.data or {})
         except Exception as e:
-            raise FlanJaxError(f"checkpoint {where} cannot be read ({type(e).__name__}: "
-                               f"{_first_line(e)}); move step {step} away to resume from an earlier "
-                               "step") from None
+            raise FlanJaxError(f"checkpoint {where} cannot be read ({_culprit(e, os.path.dirname(where))}"
+                               f"{type(e).__name__}: {_first_line(e)}); move step {step} away to resume "
+                               "from an earlier step") from None
         if "batches_consumed" not in data:
             raise FlanJaxError(f"checkpoint {where} lacks 'batches_consumed'")
         return data
@@ -218,13 +219,36 @@ class Checkpointer:
             self._manager.close()
 
 
+# orbax's JSON files in a step: the checkpoint's, each item's metadata, the state's tree and
+# sharding metadata, per-process array metadata
+_JSON_FILES = ("_CHECKPOINT_METADATA", "_METADATA", "_sharding", "metadata")
+
+
+def _bad_json(where: str) -> str:
+    """'file X is not complete JSON (truncated? N bytes): ' for the first of the step's JSON
+    metadata files that does not parse, else ''."""
+    for d, _, files in sorted(os.walk(where)):
+        for f in sorted(files):
+            if f in _JSON_FILES or os.path.basename(d) == "array_metadatas":
+                path = os.path.join(d, f)
+                try:
+                    with open(path, "rb") as fh:
+                        json.loads(fh.read())
+                except (OSError, ValueError):
+                    return f"file {path} is not complete JSON (truncated? {os.path.getsize(path)} bytes): "
+    return ""
+
+
 def _culprit(e: BaseException, where: str) -> str:
-    """'file X failed to read: ' from the error text, else from a scan of the step's files for
-    empty or truncated array chunks (orbax's ocdbt/zarr files), else ''."""
+    """'file X failed to read: ' from the error text, else from a scan of the step's files: a
+    JSON metadata file that does not parse (a truncated `state/_METADATA`), an empty or
+    truncated array chunk (orbax's ocdbt/zarr files); else ''."""
     text = " ".join(str(x) for x in (e, e.__cause__, e.__context__) if x is not None)
     for path in re.findall(r"(/[^\s\"'\]\[,:]+)", text):
         if path.startswith(where) and os.path.isfile(path):
             return f"file {path} failed to read: "
+    if bad := _bad_json(where):
+        return bad
     for d, _, files in os.walk(where):
         for f in sorted(files):
             path = os.path.join(d, f)

@@ -83,7 +83,28 @@ def parse_gin(files: list[str], bindings: list[str], search_paths: list[str] | N
         try:
             gin.parse_config(binding)
         except (ValueError, SyntaxError, ImportError, TypeError) as e:
-            raise FlanJaxError(f"gin binding {binding!r}: {_with_suggestion(e)}") from None
+            raise FlanJaxError(_unquoted_binding(e, binding) or
+                               f"gin binding {binding!r}: {_with_suggestion(e)}") from None
+
+
+# gin's parser hands a bare word to ast.literal_eval: "malformed node or string on line 1:
+# <ast.Name object at 0x...>\n    Failed to parse token 'abc' (line 1)"
+_BARE_WORD = re.compile(r"Failed to parse token '(?P<token>[^']*)'")
+
+
+def _quoted(value: str) -> str:
+    return f"'{value}'" if "'" not in value else f'"{value}"'
+
+
+def _unquoted_binding(e: BaseException, binding: str) -> str | None:
+    """"gin binding train.num_steps: abc is not a gin value ...; quote it: --gin.train.num_steps=
+    "'abc'"" for a binding whose value is a bare word; None for any other error."""
+    if "malformed node or string" not in str(e) or "=" not in binding:
+        return None
+    key, value = (x.strip() for x in binding.split("=", 1))
+    return (f"gin binding {key}: {value} is not a gin value (text must be quoted; numbers, True/False/None, "
+            f"lists, dicts, @configurable and %MACRO are bare): write --gin.{key}=\"{_quoted(value)}\" on "
+            f"the command line, or {key} = {_quoted(value)} in a gin file")
 
 
 # gin appends the place of a bad statement: '\n  In file "runs/x.gin", line 3\n    x.y = 1'
@@ -105,6 +126,10 @@ def gin_error(e: BaseException, fallback: str) -> FlanJaxError:
 
 
 def _with_suggestion(e: BaseException) -> str:
+    bare = _BARE_WORD.search(str(e)) if "malformed node or string" in str(e) else None
+    if bare:  # a gin file's bare word (its place is in `where`)
+        return (f"{bare['token']} is not a gin value (text must be quoted: {_quoted(bare['token'])}; "
+                "@name refers to a configurable, %NAME to a macro)")
     hint = _suggestion(e)
     return f"{_first_line(e).rstrip('.')}{hint}" if hint else _first_line(e)
 

@@ -116,8 +116,9 @@ COT_ROWS = [("Is ice cold?", "yes", "Ice is frozen water, below 0 C."),
             ("Is the sky green?", "no", "The sky looks blue.")]
 
 
+# a header naming the columns (any order) is accepted: tests/data/sources/test_local_file_shapes.py
 @pytest.mark.parametrize("header", [("question", "answer", "rationale"),
-                                    ("Question", "Answer", "chain_of_thought")])
+                                    ("Question", "Answer", "explanation")])
 def test_cot_tsv_header_row_is_refused_not_rendered(tmp_path, header):
     p = _write(tmp_path, "train.tsv", _tsv(header, *COT_ROWS))
     with pytest.raises(LocalFileError, match=rf"^{p}:1: looks like a header row"):

@@ -20,7 +20,8 @@ Sizes n (never read from data; `Leaf.size_source` says where each came from):
 
     size_source = "data" (default, the FLAN 2021 recipe: train split sizes)
         an explicit `sizes` override, else the prepared TFDS train split, the local file's line
-        count or the procedural split size, else the published count (flan_jax.data.
+        count (a `{local = NAME}` entry's too; an Alpaca JSON list file: its items) or the
+        procedural split size, else the published count (flan_jax.data.
         published_sizes, zero-shot column), else unknown: counted at the cap and flagged.
     size_source = "published" (the Flan 2022 recipe, flan/v2/mixtures_utils.py)
         the published count of every template type the requested variant stands for, each
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -140,6 +142,13 @@ def _local_train_size(source: LocalSource, data_dir: str | None) -> int | None:
     if not path.is_file():
         return None
     with open(path, "rb") as f:
+        if f.read(1 << 16).lstrip().startswith(b"["):  # an Alpaca JSON list: its items, not its lines
+            try:
+                items = json.loads(path.read_bytes())
+            except ValueError:
+                return None  # registration names the problem
+            return len(items) if isinstance(items, list) else None
+        f.seek(0)
         return sum(1 for line in f if line.strip())
 
 
@@ -149,6 +158,7 @@ class _Catalog:
 
     data_dir: str | None = None
     overrides: dict[str, int] = dataclasses.field(default_factory=dict)
+    local_sources: dict[str, LocalSource] = dataclasses.field(default_factory=dict)  # `[local.NAME]`s
     _specs: dict[str, tuple] = dataclasses.field(default_factory=dict)
     _releases: dict[str, dict[str, int] | None] = dataclasses.field(default_factory=dict)
 
@@ -240,6 +250,10 @@ class _Catalog:
         if published is not None and size_source == "published":
             types = published_sizes.VARIANT_TEMPLATE_TYPES[variant]
             return _Size(tuple(published.count(t) for t in types), origin)
+        if pick.collection == "local" and pick.source in self.local_sources:
+            n = _local_train_size(self.local_sources[pick.source], self.data_dir)
+            if n is not None:
+                return _Size((n,), "local_file")
         spec = self._spec_of(pick.collection, pick.source)
         if spec is not None:
             n, how = self._data_size(spec.sources[pick.source])
@@ -283,7 +297,8 @@ def resolve(
     `sizes` overrides train-example counts per task name (e.g. counts measured elsewhere).
     Raises MixtureError naming the file and mixture (see the module docstring).
     """
-    catalog = _Catalog(data_dir, dict(sizes or {}))
+    catalog = _Catalog(data_dir, dict(sizes or {}), {e["local"]: e["local_source"] for d in decls.values()
+                                                     for e in d.include if "local_source" in e})
     known_tasks: list[str] | None = None
     seen: dict[str, _Size] = {}
 

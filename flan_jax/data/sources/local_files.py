@@ -311,9 +311,10 @@ def _scan_tsv(text: str, path: str, columns: Sequence[str]) -> Scan:
 
 def _one_document(text: str, format: str, columns: Sequence[str], target: str | None) -> str | None:
     """The problem of a file that is a single JSON object rather than a list of objects (alpaca)
-    or one object per line: a multi-line object, or a one-line object that is not a valid row
-    and holds a list of objects (`{"data": [{...}, ...]}`). None otherwise (the rows say what is
-    wrong). JSON lines stop the decoder at the end of the first line, so this costs one line."""
+    or one object per line: a multi-line object, or a one-line object that holds a list of
+    objects, none of the format's own keys and is not a valid row (`{"data": [{...}, ...]}`).
+    None otherwise (the rows say what is wrong). JSON lines stop the decoder at the end of the
+    first line, so this costs one line."""
     stripped = text.strip()
     if not stripped.startswith("{"):
         return None
@@ -324,7 +325,9 @@ def _one_document(text: str, format: str, columns: Sequence[str], target: str | 
     if not isinstance(value, dict) or not value:
         return None
     holds_rows = any(isinstance(v, list) and v and all(isinstance(x, dict) for x in v) for v in value.values())
-    if "\n" not in stripped and not (holds_rows and _check_row(value, format, columns, target)):
+    own_keys = {"alpaca": ALPACA_COLUMNS, "chat": ("messages",)}.get(format, tuple(columns))
+    wrapper = holds_rows and not set(value) & set(own_keys) and _check_row(value, format, columns, target)
+    if "\n" not in stripped and not wrapper:  # one line: a row (its own problems are named)
         return None
     keys = list(value)
     named = (f"key {keys[0]!r}" if len(keys) == 1 else

@@ -98,7 +98,7 @@ def call_arrays(prompts: Sequence[np.ndarray], options: Sequence[Sequence[tuple[
     return arrays
 
 
-def _batch_axes(model: Any, examples: int, width: int) -> Any:
+def batch_axes(model: Any, examples: int, width: int) -> Any:
     """Per cache leaf, the axis indexing the rows (shapes at two batch sizes compared)."""
     from flan_jax.eval.decoding import row_axis  # noqa: PLC0415
     from flan_jax.models.decoder import init_cache  # noqa: PLC0415
@@ -120,7 +120,7 @@ def score_fn(model: Any):
         positions = jnp.broadcast_to(jnp.arange(p, dtype=jnp.int32), (e, p))
         _, variables = model.apply({"params": params, "cache": cache}, a["prompt_tokens"], positions,
                                    a["prompt_segments"], method="decode", mutable=["cache"])
-        axes = _batch_axes(model, e, p + t)
+        axes = batch_axes(model, e, p + t)
         rows = jax.tree.map(lambda x, ax: x if ax is None else jnp.take(x, a["owner"], axis=ax),
                             variables["cache"], axes)
         segments = (a["option_weights"] > 0) | (jnp.arange(t)[None, :] == 0)

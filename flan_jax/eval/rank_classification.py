@@ -19,8 +19,9 @@ One batch row per (example, option), built by the feature converter of the model
 Rows are cut into batches of a fixed `batch_size` with the last one filled with all-padding rows
 (weight 0), so one jit compilation serves every batch and every task of the same lengths. With a
 mesh the rows are split over its data axes (`train.mesh.batch_sharding`). Causal decoders
-without a mesh score the same rows from one pass per prompt (`eval.prompt_sharing`): equal
-log-likelihoods, about a third of the work on flan-nl.
+without a mesh score the same rows from one pass per prompt, several prompts packed per row and
+the output head at scored positions only (`eval.packed_scoring`; `eval.prompt_sharing` is the
+earlier one-prompt-per-row path): equal log-likelihoods, a fraction of the work.
 """
 from __future__ import annotations
 
@@ -173,6 +174,34 @@ def _on_mesh(fn: Any, params: Any, batch: Mapping[str, np.ndarray], mesh: Any):
         return fn(params, sharded)
 
 
+METHODS = ("packed", "shared", "rows")
+
+
+def score_segments(model: Any, params: Any, segments: Sequence[features.Segment], owner: np.ndarray,
+                   lengths: Mapping[str, int], batch_size: int = 32, mesh: Any = None, method: str = "packed"
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(log-likelihood [N], scored tokens [N]) of `option_rows`' segments by one of METHODS.
+
+    Causal decoders without a mesh: "packed" (`eval.packed_scoring`: prompts packed into rows,
+    options from the prompt's cache, the head at scored positions only; the fastest) or "shared"
+    (`eval.prompt_sharing`, one padded prompt row per example; kept as the reference); every
+    other model, a mesh, or "rows": one row per (example, option) in batches of `batch_size`.
+    All three give equal scores up to float32 noise.
+    """
+    if method not in METHODS:
+        raise FlanJaxError(f"scoring method {method!r} is not one of {METHODS}")
+    bos = features.model_bos_id(model)
+    if mesh is None and prompt_sharing.supports(model) and method == "packed":
+        from flan_jax.eval import packed_scoring  # noqa: PLC0415
+
+        return packed_scoring.score_segments(model, params, segments, owner, bos)
+    if mesh is None and prompt_sharing.supports(model) and method == "shared":
+        return prompt_sharing.score_segments(model, params, segments, owner, bos, batch_size)
+    batches = fixed_batches(segments, model.FEATURE_FORMAT, lengths, batch_size, bos)
+    ll, n = run_batches(model, params, batches, mesh, max_targets=int(lengths["targets"]))
+    return ll[: len(segments)], n[: len(segments)]
+
+
 def rank_classify(
     model: Any,
     params: Any,
@@ -184,12 +213,14 @@ def rank_classify(
     length_normalize: bool = False,
     mesh: Any = None,
     where: str = "example",
+    method: str = "packed",
 ) -> RankResult:
     """Pick each example's highest-scoring option (see the module docstring).
 
     examples: dicts with "inputs" (int token ids, no EOS) and "options" (non-empty list of str).
     lengths: {"inputs": Li, "targets": Lt}, fixed for every batch (one compilation).
     where: names the task in errors ("task flan_mini.mini_parity:eval, example 3: ...").
+    method: how the rows are scored (`score_segments`; equal scores, "packed" the fastest).
     """
     if batch_size < 1:
         raise FlanJaxError(f"batch_size must be >= 1, got {batch_size}")
@@ -198,13 +229,7 @@ def rank_classify(
     fmt = model.FEATURE_FORMAT
     segments, owner, options, truncated = option_rows(examples, vocabulary, fmt, lengths, where,
                                                       features.model_bos_id(model))
-    if mesh is None and prompt_sharing.supports(model):  # each prompt once, its options from its cache
-        ll, n = prompt_sharing.score_segments(model, params, segments, owner, features.model_bos_id(model),
-                                              batch_size)
-    else:
-        batches = fixed_batches(segments, fmt, lengths, batch_size, features.model_bos_id(model))
-        ll, n = run_batches(model, params, batches, mesh, max_targets=int(lengths["targets"]))
-    ll, n = ll[: len(segments)], n[: len(segments)]
+    ll, n = score_segments(model, params, segments, owner, lengths, batch_size, mesh, method)
     scores = ll / np.maximum(n, 1.0) if length_normalize else ll
     result = RankResult([], options, [], [], [], truncated)
     for i in range(len(examples)):
@@ -239,7 +264,7 @@ class OptionScores:
 
 def score_pairs(model: Any, params: Any, pairs: Sequence[conventions.Pair], owner: np.ndarray,
                 lengths: Mapping[str, int], batch_size: int = 32, mesh: Any = None, where: str = "example",
-                keep_context_end: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+                keep_context_end: bool = False, method: str = "packed") -> tuple[np.ndarray, np.ndarray, int]:
     """(log-likelihood [N], scored tokens [N], truncated rows) of N (context, continuation) pairs.
 
     Pairs with the same `owner` must share their context (causal decoders score them from one
@@ -259,13 +284,8 @@ def score_pairs(model: Any, params: Any, pairs: Sequence[conventions.Pair], owne
             {"inputs": context, "targets": continuation}, fmt, lengths, "truncate", where=f"{where}, row {j}")
         truncated += cut or outcome == "truncated"
         segments.append(seg)
-    if mesh is None and prompt_sharing.supports(model):
-        ll, n = prompt_sharing.score_segments(model, params, segments, owner, features.model_bos_id(model),
-                                              batch_size)
-    else:
-        batches = fixed_batches(segments, fmt, lengths, batch_size, features.model_bos_id(model))
-        ll, n = run_batches(model, params, batches, mesh, max_targets=int(lengths["targets"]))
-    return np.asarray(ll[: len(segments)], np.float64), np.asarray(n[: len(segments)]), truncated
+    ll, n = score_segments(model, params, segments, owner, lengths, batch_size, mesh, method)
+    return np.asarray(ll, np.float64), np.asarray(n), truncated
 
 
 def score_options(

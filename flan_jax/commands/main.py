@@ -6,6 +6,9 @@ Experiments (functions a notebook can call too):
   flan_nl  flan_jax.experiments.main_job.run_main_job   (flan-nl, config experiments/main_job.gin)
   real     flan_jax.experiments.real_job.run_real_job   (the packaged real datasets, `make
            benchmarks`; config experiments/real_job.gin)
+  clusters, templates   FLAN 2021's ablations on the real job (flan_jax.experiments.ablations):
+           held-out accuracy against the number of held-in clusters; instructions against no
+           template and dataset name only. --out is the folder of their runs.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import logging
 from flan_jax.train.gin_config import accept_gin_flags
 
 EXPERIMENT = "experiments/main_job.gin"  # = main_job.EXPERIMENT (not imported: `--help` stays light)
-EXPERIMENTS = ("flan_nl", "real")
+EXPERIMENTS = ("flan_nl", "real", "clusters", "templates")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING)
+    if args.experiment in ("clusters", "templates"):
+        from flan_jax.experiments import ablations
+
+        run = ablations.clusters_ablation if args.experiment == "clusters" else ablations.templates_ablation
+        run(args.out or f"runs/{args.experiment}-ablation", gin_files=args.gin_file,
+            gin_bindings=list(args.gin_bindings))
+        return 0
     if args.experiment == "real":
         from flan_jax.experiments.real_job import run_real_job
 

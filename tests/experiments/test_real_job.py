@@ -137,3 +137,43 @@ def test_real_job_end_to_end_on_a_tiny_gemma(packaged_root, tmp_path, monkeypatc
                  "control/checkpoints", "real_train/sst2_train.jsonl", "real_control/sst2_train.jsonl"):
         assert (run / name).exists(), name
     assert "rte (held out)" in (run / "summary.md").read_text()
+
+
+def test_cluster_subsets_follow_the_fixed_order():
+    from flan_jax.experiments import ablations
+
+    one, two, every = ablations.cluster_subsets([1, 2, None])
+    assert one == {"reading_comprehension": ("bool_q",)}
+    assert list(two) == ["reading_comprehension", "sentiment"]
+    assert set(every) == set(real_data.HELD_IN)
+
+
+def _fake_summary(after, control=None):
+    pooled = {"before": 40.0, "after": after, "after_ci95": [after - 5, after + 5], "n": 10,
+              "after_minus_before": {"difference": after - 40.0, "low": 0.0, "high": 1.0}}
+    if control is not None:
+        pooled.update(control=control, control_ci95=[control - 4, control + 4],
+                      after_minus_control={"difference": after - control, "low": 0.0, "high": 1.0})
+    return {"summary": {"held_out_pooled": pooled}}
+
+
+def test_ablations_run_one_job_per_point_and_write_their_table(tmp_path):
+    from flan_jax.experiments import ablations
+
+    calls = []
+
+    def run_job(out, gin_files, bindings):
+        calls.append((Path(out).name, [b for b in bindings if "held_in" in b or "control" in b]))
+        held_in = next((b for b in bindings if "held_in" in b), "")
+        return _fake_summary(50.0 + held_in.count("(") * 2, 45.0 if "dataset_name" in str(bindings) else 41.0)
+
+    points = ablations.clusters_ablation(str(tmp_path / "c"), counts=(1, 2), run_job=run_job)
+    assert [c[0] for c in calls] == ["clusters_1", "clusters_2"]
+    assert points[1]["after"] == 52.0 and points[2]["after"] == 54.0
+    assert "| 2 | 54.0 [49.0, 59.0] | 10 |" in (tmp_path / "c" / "clusters_ablation.md").read_text()
+    assert (tmp_path / "c" / "clusters_ablation.png").stat().st_size > 0
+    calls.clear()
+    points = ablations.templates_ablation(str(tmp_path / "t"), run_job=run_job)
+    assert [c[0] for c in calls] == ["templates_no_template", "templates_dataset_name"]
+    assert (points["no_template"]["after"], points["dataset_name"]["after"]) == (41.0, 45.0)
+    assert points["instructions"]["after"] == 50.0

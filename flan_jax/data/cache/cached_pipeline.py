@@ -172,7 +172,7 @@ def block_rows(spec: BlockSpec, block: int) -> tuple[list[list[features.Segment]
     for i, ex in enumerate(mixed_examples(spec.stream, block, spec.block_size)):
         seg, outcome = features.example_to_segment(ex, spec.format_name, lengths, spec.overlong,
                                                    where=f"cached block {block}, example {i}",
-                                                   eos_id=spec.stream.eos_id)
+                                                   eos_id=spec.stream.eos_id, bos_id=spec.bos_id)
         counts["examples"] += 1
         if outcome == "truncated":
             counts["truncated"] += 1

@@ -3,7 +3,8 @@
     flan-jax check my_data.jsonl                      # format guessed: alpaca / chat / cot
     flan-jax check my_cot.tsv                         # CoT TSV (question, answer, rationale)
     flan-jax check pairs.tsv --format tsv --columns question,answer
-    flan-jax check chats.jsonl --chat_template chatml # per-turn loss masks (data/tasks/chat_tasks.py)
+    flan-jax check chats.jsonl --chat_template chatml # per-turn loss masks (data/tasks/chat_tasks.py);
+                                                      # --chat_markup text if the vocabulary lacks <|im_start|>
     flan-jax check flan_mini.add:zs_opt               # any task name
     flan-jax check train.parquet                      # HF datasets files: Parquet, or a
     flan-jax check my_dataset/train                   # save_to_disk folder (Arrow shards)

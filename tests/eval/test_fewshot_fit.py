@@ -81,3 +81,18 @@ def test_report_does_not_score_prompts_longer_than_the_inputs_length():
     cfg = evaluate.EvalConfig(lengths={"inputs": lengths[0] - 1, "targets": 8}, batch_size=8)
     with pytest.raises(FlanJaxError, match=rf"task '{TASK}': all 6 prompts are longer than the inputs length"):
         evaluate.evaluate_examples(model, params, examples, vocabulary=vocab, spec=spec, task=TASK, config=cfg)
+
+
+@pytest.mark.slow
+def test_training_few_shot_variant_fits_the_feature_length():
+    from flan_jax.data.tasks import catalogue
+    from flan_jax.train import train_data
+
+    task = "flan_mini.mini_vowel_start:fs_opt"
+    catalogue.ensure_task(task)  # FLAN's 1920-token budget only: 5 exemplars, longer than 96
+    wide, _ = evaluate.task_examples(task, "train", 20)
+    assert max(len(e["inputs"]) for e in wide) > 96
+    train_data.register(task, "decoder", 96)  # what train() does with feature_lengths inputs 96
+    fitted, _ = evaluate.task_examples(task, "train", 20)
+    assert fitted and all(len(e["inputs"]) <= 96 for e in fitted)
+    assert all(1 <= int(e["num_shots"]) < 5 for e in fitted)  # exemplars dropped, never all

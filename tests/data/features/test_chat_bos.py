@@ -133,3 +133,16 @@ def test_chat_task_registration_refuses_before_reading(tmp_path, vocabularies):
     with pytest.raises(FlanJaxError, match=r"chat template 'llama3': '<\|start_header_id\|>'"):
         chat_tasks.register_chat_task("no_llama_tokens", str(tmp_path / "missing.jsonl"),
                                       template="llama3", vocabulary=vocabularies["flan_mini"])
+
+
+def test_decoding_prompt_with_its_own_bos_is_refused():
+    from flan_jax.eval import decoding
+
+    class _Gemma:
+        FEATURE_FORMAT = "decoder"
+        config = Gemma3Config()
+
+    with pytest.raises(FlanJaxError, match=r"prompt 0: starts with the BOS id 2"):
+        decoding.prompt_batch(_Gemma(), [[2, 7, 8]], 8, 1)
+    arrays, _ = decoding.prompt_batch(_Gemma(), [[7, 8]], 8, 1)
+    assert arrays["tokens"][0][:3].tolist() == [2, 7, 8]

@@ -25,12 +25,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--experiment", choices=EXPERIMENTS, default="flan_nl",
                         help="flan_nl: the flan-nl held-out job; real: the packaged real datasets")
     parser.add_argument("--out", default=None, help="run folder (default runs/main-<time>)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars or phase lines on stderr (flan_jax/progress.py)")
     parser.add_argument("--gin_file", action="append", default=None,
                         help=f"gin files (default {EXPERIMENT})")
     accept_gin_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.quiet:
+        from flan_jax import progress
+
+        progress.set_quiet()
     logging.basicConfig(level=logging.WARNING)
     if args.experiment in ("clusters", "templates"):
         from flan_jax.experiments import ablations

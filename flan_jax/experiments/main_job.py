@@ -18,7 +18,9 @@
    eval_before/, eval_after/,
    eval_control/ (report JSON, Markdown, plot), loss.png, clusters_before_after.png, summary.md and
    summary.json with per-cluster scores, 95% bootstrap intervals (eval/bootstrap.py) and the paired
-   changes after - before and after - control.
+   changes after - before and after - control. The summary ends with the `flan-jax generate`
+   command that tries the tuned model (`try_command`). Each phase shows its progress on stderr
+   (flan_jax/progress.py: bars on a terminal, one line per phase in logs, none with --quiet).
 8. restarts: each completed phase (eval_before, tune, eval_after, control_tune, control_eval)
    leaves a marker with its outputs in `phases/` (experiments/phases.py, written atomically
    after the phase's own files), so the same command on the same run folder resumes at the
@@ -34,6 +36,7 @@ import json
 import logging
 import os
 import resource
+import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -42,6 +45,7 @@ from typing import Any
 import gin
 import numpy as np
 
+from flan_jax import progress
 from flan_jax.errors import FlanJaxError
 from flan_jax.experiments.phases import Phases, write_json_atomically
 
@@ -120,8 +124,9 @@ def eval_examples(cluster_specs: Mapping[str, Sequence[Any]], split: str, per_ta
 
 
 def score(module: Any, params: Any, examples: Mapping[str, Mapping[str, list[dict]]], *, vocabulary: Any,
-          lengths: Mapping[str, int], batch_size: int) -> dict[str, dict[str, list[int]]]:
-    """{cluster: {source: per-example 0/1 correctness}} by rank classification."""
+          lengths: Mapping[str, int], batch_size: int, bar: Any = None) -> dict[str, dict[str, list[int]]]:
+    """{cluster: {source: per-example 0/1 correctness}} by rank classification; `bar` (a
+    progress.Phase) counts the examples scored."""
     from flan_jax.eval.rank_classification import rank_classify
 
     out: dict[str, dict[str, list[int]]] = {}
@@ -131,6 +136,8 @@ def score(module: Any, params: Any, examples: Mapping[str, Mapping[str, list[dic
                                    batch_size=batch_size, where=f"{cluster}/{source}")
             answers = [_text(r["answer"]) for r in rows]
             out.setdefault(cluster, {})[source] = [int(p == a) for p, a in zip(result.predicted_options, answers)]
+            if bar is not None:
+                bar.update(len(rows))
     return out
 
 
@@ -283,6 +290,19 @@ def job_settings(options: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def try_command(run_dir: Path, base: Path) -> str:
+    """The `flan-jax generate` line that tries the job's tuned model (`run_dir/train`, a full
+    fine-tuning with `base` as its config, or LoRA adapters merged into it) interactively, with
+    the vocabulary the job used (`vocabulary_file`: the GGUF base's tokenizer by default)."""
+    from flan_jax.data.features.vocab import vocabulary_file
+
+    words = ["flan-jax", "generate", "--checkpoint", str(run_dir / "train"), "--base", str(base)]
+    vocabulary, _ = vocabulary_file()
+    if vocabulary:
+        words += ["--vocabulary", str(vocabulary)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
 def check_run_dir(run_dir: Path) -> None:
     """Raises FlanJaxError when `run_dir` cannot become a folder: it, or the nearest part of its
     path that exists, is a file. Checked before the base model is loaded; nothing is created."""
@@ -326,12 +346,13 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     check_run_dir(run_dir)
 
     # ---- base: the pretrained checkpoint, and its tokenizer for every task
-    ckpt = use_base(options["base"])
-    config, base_params = params_io.load_checkpoint(ckpt)
-    module = params_io.build_model(config)
-    from flan_jax.data.tasks.registry import default_vocabulary
+    with progress.phase("base"):
+        ckpt = use_base(options["base"])
+        config, base_params = params_io.load_checkpoint(ckpt)
+        module = params_io.build_model(config)
+        from flan_jax.data.tasks.registry import default_vocabulary
 
-    vocabulary = default_vocabulary()
+        vocabulary = default_vocabulary()
     lap("base")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -357,13 +378,14 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
         return done
 
     # ---- data: the training mixture (and its no-template twin) and the evaluation examples
-    decls, _ = mixtures.load_files()
-    leaves = mixtures.register_mixture(train_mixture, vocabulary=vocabulary)
-    plot_shares(train_mixture, leaves, run_dir / "mixture.png")
-    held_in = {c: flan_nl.cluster_datasets(c) for c in flan_nl.CLUSTERS if c != held_out}
-    examples = eval_examples(held_in, options["eval_split"], options["held_in_examples_per_task"], vocabulary)
-    examples.update(eval_examples({held_out: flan_nl.cluster_datasets(held_out)}, options["eval_split"],
-                                  options["held_out_examples_per_task"], vocabulary))
+    with progress.phase("data"):
+        decls, _ = mixtures.load_files()
+        leaves = mixtures.register_mixture(train_mixture, vocabulary=vocabulary)
+        plot_shares(train_mixture, leaves, run_dir / "mixture.png")
+        held_in = {c: flan_nl.cluster_datasets(c) for c in flan_nl.CLUSTERS if c != held_out}
+        examples = eval_examples(held_in, options["eval_split"], options["held_in_examples_per_task"], vocabulary)
+        examples.update(eval_examples({held_out: flan_nl.cluster_datasets(held_out)}, options["eval_split"],
+                                      options["held_out_examples_per_task"], vocabulary))
     eval_kw = {"vocabulary": vocabulary, "lengths": options["eval_lengths"], "batch_size": options["eval_batch_size"]}
     correct: dict[str, Any] = {}
     lap("data")
@@ -376,7 +398,9 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
 
         jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))
     def evaluate(params: Any, chosen: Mapping[str, Any], folder: str, **metadata: Any) -> dict[str, Any]:
-        c = score(module, params, chosen, **eval_kw)
+        total = sum(len(rows) for by_source in chosen.values() for rows in by_source.values())
+        with progress.phase(folder, total=total, unit="examples") as bar:
+            c = score(module, params, chosen, bar=bar, **eval_kw)
         r = report(c, chosen, held_out_cluster=held_out, split=options["eval_split"], **metadata)
         write_report(r, run_dir / folder)
         return {"correct": c, "report": r}
@@ -393,7 +417,8 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
         kwargs = {"mixture": mixture, "model": config, "model_dir": str(run_dir / name), "pretrained": str(ckpt)}
         print(f"  tuning on {mixture} -> {run_dir / name} (several minutes on CPU; "
               f"tensorboard --logdir {run_dir / name / 'tensorboard'} shows its progress)", flush=True)
-        result = train_lib.train(**kwargs)
+        with progress.phase("tune" if name == "train" else f"{name}_tune"):
+            result = train_lib.train(**kwargs)
         return dataclasses.replace(result, state=None), dense_params(result, run_dir / name)
 
     tuned: dict[str, Any] = {}  # the tuned params of the tuning that ran in this process
@@ -446,7 +471,8 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
             f"({n_held} held-out examples, every non-inverted template in turn). Intervals: 95% "
             f"bootstrap (examples resampled within tasks; changes paired). {minutes:.1f} minutes "
             f"({', '.join(f'{k} {v:.1f}' for k, v in phases_minutes.items())}), peak resident memory "
-            f"{peak_gb:.1f} GiB.\n\n{table}\n")
+            f"{peak_gb:.1f} GiB.\n\n{table}\n\nTry the tuned model (one prompt per line):\n\n"
+            f"    {try_command(run_dir, ckpt)}\n")
     tmp = run_dir / ".summary.md.tmp"
     tmp.write_text(text)
     os.replace(tmp, run_dir / "summary.md")
@@ -458,5 +484,5 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
     print("\n" + table + "\n")
     print(f"run folder {run_dir}:\n  train/   control/   eval_before/   eval_after/   "
           f"eval_control/\n  loss.png  mixture.png  clusters_before_after.png  summary.md  summary.json\n"
-          f"  [{minutes:.1f} min]")
+          f"  [{minutes:.1f} min]\ntry the tuned model (one prompt per line):\n  {try_command(run_dir, ckpt)}")
     return {"run_dir": run_dir, "summary": summary}

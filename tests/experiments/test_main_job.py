@@ -53,7 +53,7 @@ def test_eval_examples_rotate_templates_and_append_the_suffix():
 
 
 @pytest.mark.slow
-def test_main_job_end_to_end_on_a_tiny_gemma(tmp_path, monkeypatch):
+def test_main_job_end_to_end_on_a_tiny_gemma(tmp_path, monkeypatch, capsys):
     from gguf_fixtures import write_gemma3
 
     monkeypatch.setenv("FLAN_JAX_CACHE", str(tmp_path / "cache"))
@@ -66,6 +66,7 @@ def test_main_job_end_to_end_on_a_tiny_gemma(tmp_path, monkeypatch):
         gin.clear_config()  # the job's gin bindings must not reach later tests in this process
         _no_compilation_cache()
     _check_run(out, tmp_path)
+    _check_progress_and_try_command(out, capsys)
     # the XLA executables went to <FLAN_JAX_CACHE>/xla (main_job_options.compilation_cache)
     assert any((tmp_path / "cache" / "xla").iterdir())
 
@@ -88,6 +89,27 @@ def _run_tiny(tmp_path, gguf_path):
         "train.feature_lengths = {'inputs': 48, 'targets': 16}",
         "main_job_options.eval_lengths = {'inputs': 96, 'targets': 16}",
     ])
+
+
+def _check_progress_and_try_command(out, capsys):
+    """stderr (not a terminal here) has one line per phase with the examples scored; the summary
+    ends with a `flan-jax generate` command, which answers a prompt with the tuned model."""
+    import re
+    import shlex
+
+    from flan_jax.cli import main
+
+    captured = capsys.readouterr()
+    before = json.loads((out["run_dir"] / "eval_before" / "report.json").read_text())
+    total = sum(c["num_examples"] for c in before["clusters"].values())
+    assert re.search(rf"^eval_before: {total}/{total} examples in \d+\.\d s", captured.err, re.M)
+    assert re.search(r"^tune: \d+\.\d s$", captured.err, re.M)
+    command = (out["run_dir"] / "summary.md").read_text().strip().splitlines()[-1].strip()
+    assert captured.out.strip().splitlines()[-1].strip() == command
+    words = shlex.split(command)
+    assert words[:4] == ["flan-jax", "generate", "--checkpoint", str(out["run_dir"] / "train")]
+    assert main([*words[1:], "--prompt", "Is this a test?", "--max_decode_length", "3"]) == 0
+    assert capsys.readouterr().out.endswith("\n")  # one answer line (any text: random weights)
 
 
 def _check_run(out, tmp_path):

@@ -81,6 +81,7 @@ def test_mask_table_by_hand():
     }
 
 
+@pytest.mark.slow  # optax.adafactor's update runs op by op: ~10 s on a loaded 2-core machine
 def test_adafactor_decay_uses_the_same_mask():
     new = _one_zero_gradient_step(optim.adafactor(LR, weight_decay=WD))
     np.testing.assert_array_equal(new["final_norm"]["scale"], 2.0)

@@ -8,7 +8,7 @@
 
 Worked example:
 
-    from flan_jax.data import pipeline
+    from flan_jax.data.features import pipeline
     examples = [{"inputs": [7, 8], "targets": [3, 1]}, {"inputs": [5], "targets": [4, 9, 1]}]
     it = pipeline.batches(examples, "decoder", {"inputs": 3, "targets": 3}, batch_size=1)
     next(it)

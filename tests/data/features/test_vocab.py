@@ -99,7 +99,7 @@ def test_cache_dir_from_env(monkeypatch, tmp_path):
     assert vocab.cache_dir() == Path.home() / ".cache" / "flan_jax"
 
 
-_BUILD = "import sys; from flan_jax.data import vocab; print(vocab.default_vocabulary_path(sys.argv[1]))"
+_BUILD = "import sys; from flan_jax.data.features import vocab; print(vocab.default_vocabulary_path(sys.argv[1]))"
 
 
 @pytest.mark.slow

@@ -130,7 +130,7 @@ def test_template_choice_uses_every_template_and_depends_on_seed():
 
 _CHILD = """
 import json
-from flan_jax.data import fewshot
+from flan_jax.data.templates import fewshot
 pool = [(fewshot.example_key({"q": str(i)}), {"q": str(i)}) for i in range(20)]
 out = []
 for key, _ in pool:

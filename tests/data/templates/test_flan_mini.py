@@ -171,7 +171,7 @@ def test_splits_have_distinct_seeds_and_rows():
 
 _DIGEST_SCRIPT = """
 import hashlib, json
-from flan_jax.data import flan_mini
+from flan_jax.data.templates import flan_mini
 h = hashlib.sha256()
 for spec in flan_mini.all_datasets():
     src = spec.sources[spec.name]

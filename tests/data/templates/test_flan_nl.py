@@ -359,7 +359,7 @@ def test_bad_input_is_a_flan_jax_error():
 
 _DIGEST_SCRIPT = """
 import hashlib, json
-from flan_jax.data import flan_nl
+from flan_jax.data.templates import flan_nl
 h = hashlib.sha256()
 for spec in flan_nl.all_datasets():
     src = spec.sources[spec.name]

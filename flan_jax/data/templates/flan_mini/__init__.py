@@ -4,7 +4,7 @@
 sized so a few-million-parameter model trained from scratch on CPU can learn the held-in
 clusters in a few hundred steps (rendered inputs stay under ~200 characters, answers are short).
 
-    from flan_jax.data import flan_mini
+    from flan_jax.data.templates import flan_mini
     flan_mini.CLUSTERS                          # ("mini_arithmetic", ...)
     flan_mini.cluster_datasets("mini_cipher")   # 3 DatasetSpecs
     spec = flan_mini.all_datasets()[0]

@@ -7,7 +7,7 @@ classification on a *pretrained* model: the knowledge is there, the instructions
 Every text is built by code from hand-written word lists and sentence frames with fixed seeds;
 splits are disjoint by content (see `_source`).
 
-    from flan_jax.data import flan_nl
+    from flan_jax.data.templates import flan_nl
     flan_nl.CLUSTERS                            # ("nl_sentiment", ...)
     flan_nl.cluster_datasets("nl_nli")          # 3 DatasetSpecs
     spec = flan_nl.all_datasets()[0]

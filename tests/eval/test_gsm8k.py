@@ -18,6 +18,8 @@ from flan_jax.eval import decoding, gsm8k
     (" 7 - 10 = -3. So the answer is -3.", "-3"),
     (" It is 12. Then 12 * 2 = 24 and so on", "24"),  # no marker: the last number
     (" So the answer is 4. So the answer is 5.", "5"),  # the last marker
+    (" So the answer is 4 + 2 = 6 bolts. Then 7 more.", "6"),  # its sentence's last number
+    (" So the answer is 3.5. Done in 2 steps", "3.5"),
     (" I do not know.", ""),
     (" 3 cakes.\nQ: 99 more", "3"),  # cut at the next question
 ])

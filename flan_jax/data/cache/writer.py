@@ -104,11 +104,13 @@ def templates_fingerprint(task_name: str) -> str:
 
 def _catalogue_identity(task_name: str) -> Any:
     from flan_jax.data.tasks import registry as tasks  # noqa: PLC0415
+    from flan_jax.data.templates import variants  # noqa: PLC0415
 
     registered = getattr(tasks, "_REGISTERED", {}).get(task_name)
     if registered is None:
         return {"task": task_name}
     spec, variant, _vocab, config, *_rest, templates = registered
+    config = variants.rendering_identity(config, variant, templates)
     return {"task": task_name, "variant": variant, "config": repr(config),
             "templates": [(t.inputs, t.targets, t.inverted) for t in templates],
             "options": spec.options, "options_field": spec.options_field, "fields": spec.fields,

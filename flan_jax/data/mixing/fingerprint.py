@@ -125,6 +125,7 @@ def _local_files(source: Any, split: str, data_dir: str | None, dataset: str) ->
 def _registered_task(name: str, split: str) -> tuple[str, list[str]] | None:
     """(rendering digest, files) of a task registered by `register_dataset_tasks`, else None."""
     from flan_jax.data.tasks import registry
+    from flan_jax.data.templates import variants
     from flan_jax.data.templates.spec import LocalSource, TfdsSource
 
     signature = registry._REGISTERED.get(name)  # noqa: SLF001 - the registration's own record
@@ -148,7 +149,8 @@ def _registered_task(name: str, split: str) -> tuple[str, list[str]] | None:
         "options_field": spec.options_field, "metric": spec.metric, "to_fields": _callable_name(spec.to_fields),
         "templates": _plain(templates), "fewshot_templates": _plain(spec.fewshot_templates),
         "cot_templates": _plain(spec.cot_templates), "sources": sources, "variant": variant,
-        "config": _plain(config), "vocabulary": _vocabulary_name(vocabulary),
+        "config": _plain(variants.rendering_identity(config, variant, templates)),
+        "vocabulary": _vocabulary_name(vocabulary),
     }
     return _digest(definition), files
 

@@ -109,6 +109,16 @@ def default_render_config(inputs_suffix: str = "") -> RenderConfig:
     return RenderConfig(inputs_suffix=inputs_suffix)
 
 
+def rendering_identity(config: RenderConfig, variant: str, templates: Sequence[Template]) -> RenderConfig:
+    """`config` as far as it changes the rows of `variant` (caches and resume checks compare
+    this): the run's inputs length only chooses few-shot exemplars, and zero-shot text cut far
+    beyond the row is cut by the pipeline to the same tokens, so zero-shot variants drop it."""
+    setting = setting_for(variant, templates)
+    if setting is not None and setting.shots:
+        return config
+    return dataclasses.replace(config, inputs_length=None)
+
+
 def fitted_config(config: RenderConfig, inputs_length: int | None) -> RenderConfig:
     """`config` for a run whose rows hold `inputs_length` input tokens (train and eval call
     this with their lengths): few-shot prompts pruned to fit it (RenderConfig doc)."""

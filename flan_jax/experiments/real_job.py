@@ -24,7 +24,7 @@ def run_real_job(out: str | None = None, gin_files: list[str] | None = None,
     from flan_jax.data.mixing import mixtures
     from flan_jax.data.tasks.registry import default_vocabulary
     from flan_jax.eval.report import write_report
-    from flan_jax.experiments import main_job
+    from flan_jax.experiments import heldout_report, main_job
     from flan_jax.experiments.phases import Phases, write_json_atomically
     from flan_jax.models import params_io
     from flan_jax.train import train as train_lib
@@ -86,7 +86,7 @@ def run_real_job(out: str | None = None, gin_files: list[str] | None = None,
 
     def evaluate(params: Any, chosen: Mapping[str, Any], folder: str, **metadata: Any) -> dict[str, Any]:
         correct = real_data.score(module, params, chosen, **eval_kw)
-        rep = main_job.report(correct["acc"], chosen, split=options["held_out_split"], **metadata)
+        rep = heldout_report.report(correct["acc"], chosen, split=options["held_out_split"], **metadata)
         write_report(rep, run_dir / folder)
         return {"correct": correct, "report": rep,
                 "mmlu": real_data.mmlu(module, params, vocabulary, options["mmlu_per_subject"])}

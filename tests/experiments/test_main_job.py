@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flan_jax.experiments import main_job
+from flan_jax.experiments import heldout_report, main_job
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 
@@ -18,16 +18,16 @@ def _correct(before, after):
 
 def test_report_and_summary_arithmetic():
     examples = {"c": {"t": [{"template_index": i % 2} for i in range(4)]}}
-    before = main_job.report({"c": {"t": [1, 0, 0, 0]}}, examples)
-    after = main_job.report({"c": {"t": [1, 1, 0, 1]}}, examples)
+    before = heldout_report.report({"c": {"t": [1, 0, 0, 0]}}, examples)
+    after = heldout_report.report({"c": {"t": [1, 1, 0, 1]}}, examples)
     assert before["clusters"]["c"]["score"] == pytest.approx(25.0)
     # template 0 holds examples 0 and 2, template 1 examples 1 and 3
     assert after["clusters"]["c"]["template_min"] == pytest.approx(50.0)
     assert after["clusters"]["c"]["template_max"] == pytest.approx(100.0)
-    rows = main_job.summarize(before, after, None, _correct([1, 0, 0, 0], [1, 1, 0, 1]), "c", ["d"])
+    rows = heldout_report.summarize(before, after, None, _correct([1, 0, 0, 0], [1, 1, 0, 1]), "c", ["d"])
     assert rows["c"]["after_minus_before"]["difference"] == pytest.approx(50.0)
     assert rows["c"]["held_out"] and not rows["c"]["trained_on"]
-    table = main_job.summary_table(rows)
+    table = heldout_report.summary_table(rows)
     assert "**c (held out)** | 25.0 [" in table and "+50.0 [" in table
 
 

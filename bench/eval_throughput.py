@@ -17,7 +17,10 @@ Examples are random token ids with the lengths of real evaluation sets (the toke
 needed): "flan-nl" the main job's prompts (21-61 Gemma tokens, 2-4 options of 1-6 tokens plus
 EOS; issue 23), "rte" (~80-token prompts, 2 options), "boolq" (150-250-token passages, 2
 options). `--task-size N` scores them N at a time, as the main job calls rank_classify once per
-task.
+task. `--generate 256` also decodes the prompts greedily (8 tokens, batches of 16) with rows of
+the whole inputs length, as before, and with power-of-two prompt widths (`decoding.prompt_width`,
+shortest prompts first), counting equal outputs (random weights make near-ties, which float32
+noise may flip; at least 90% must be equal).
 
 Model FLOPs count what any implementation must compute: 2 x the non-embedding parameters per
 position run through the body (each prompt token once, BOS included, and each option token) plus
@@ -41,6 +44,7 @@ PROFILES = {  # prompt tokens (low, high), options per example (low, high), opti
     "boolq": ((150, 250), (2, 2), (1, 1)),
 }
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+COMPILES: list[float] = []  # backend compilations since the last clear (main registers the listener)
 
 
 class WordVocab:
@@ -112,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--task-size", type=int, default=0, help="score this many examples per call (0: all)")
     ap.add_argument("--batch-size", type=int, default=32, help="option rows per call of the shared path")
     ap.add_argument("--repeats", type=int, default=2, help="warm passes per path, interleaved (the best counts)")
+    ap.add_argument("--generate", type=int, default=0, metavar="INPUTS_LENGTH",
+                    help="also time greedy decoding (8 tokens) of the prompts at this inputs length (e.g. 256)")
     args = ap.parse_args(argv)
-    compiles: list[float] = []
+    compiles = COMPILES
     monitoring.register_event_duration_secs_listener(
         lambda event, secs, **kw: compiles.append(secs) if event == COMPILE_EVENT else None)
     from flan_jax.eval.rank_classification import rank_classify
@@ -150,7 +156,38 @@ def main(argv: list[str] | None = None) -> int:
           f"warm {rates['packed', 'warm'] / rates['shared', 'warm']:.2f}x; "
           f"largest log-likelihood difference {diff:.2e}; same predictions: {same}")
     assert same and diff < 1e-3, "the two paths disagree beyond float32 noise"
+    if args.generate:
+        generation(model, params, examples, args.generate)
     return 0
+
+
+def generation(model, params, examples: list[dict], input_length: int, new_tokens: int = 8) -> None:
+    """Greedy decoding of the prompts with rows of the whole inputs length (as before) and with
+    power-of-two prompt widths (`decoding.prompt_width`): examples/s, compilations, equal outputs."""
+    from flan_jax.eval import decoding
+
+    inputs = [e["inputs"].tolist() for e in examples]
+    config = decoding.DecodeConfig("greedy", max_decode_length=new_tokens)
+    outputs, rates, default = {}, {}, decoding.MIN_PROMPT_WIDTH
+    for variant, phase in [("full width", "first"), ("bucketed", "first"), ("full width", "warm"),
+                           ("bucketed", "warm")]:
+        decoding.MIN_PROMPT_WIDTH = input_length if variant == "full width" else default
+        COMPILES.clear()
+        t = time.perf_counter()
+        outputs[variant] = decoding.generate(model, params, inputs, config=config, input_length=input_length,
+                                             batch_size=16).tokens
+        secs = time.perf_counter() - t
+        rates[variant, phase] = len(inputs) / secs
+        print(f"generate {variant:10s} {phase:5s} {secs:8.2f} s {len(inputs) / secs:7.2f} examples/s  "
+              f"compilations {len(COMPILES)}", flush=True)
+    decoding.MIN_PROMPT_WIDTH = default
+    same = sum(a == b for a, b in zip(outputs["bucketed"], outputs["full width"]))
+    print(f"bucketed / full width (inputs length {input_length}): first "
+          f"{rates['bucketed', 'first'] / rates['full width', 'first']:.2f}x, warm "
+          f"{rates['bucketed', 'warm'] / rates['full width', 'warm']:.2f}x; same outputs: {same} of {len(inputs)}")
+    # Random weights give near-flat next-token distributions, where float32 noise between the two
+    # row widths can flip an argmax; a real difference would change most outputs.
+    assert same >= 0.9 * len(inputs), "bucketed decoding changed the outputs"
 
 
 if __name__ == "__main__":

@@ -90,13 +90,26 @@ def parse_cot_answer(text: str, marker: str = COT_ANSWER_MARKER) -> str:
 # ----------------------------------------------------------------------------- model adapters
 
 
-def prompt_batch(model: Any, inputs: Sequence[Sequence[int]], input_length: int, batch_size: int
-                 ) -> tuple[dict[str, np.ndarray], int]:
-    """Fixed-shape prompt arrays for `batch_size` rows (inputs cut to `input_length`); returns
-    (arrays, number of inputs truncated). Filler rows hold one EOS token so no row is empty."""
+MIN_PROMPT_WIDTH = 16  # prompt widths are powers of two from this up to the inputs length
+
+
+def prompt_width(longest: int, input_length: int) -> int:
+    """Input tokens per prompt row of a batch whose longest input has `longest` tokens: the
+    smallest power of two >= max(longest, MIN_PROMPT_WIDTH), at most `input_length` (so a
+    whole evaluation compiles a few widths, not one per length). Example: 41, 256 -> 64."""
+    n = max(MIN_PROMPT_WIDTH, min(longest, input_length))
+    return min(input_length, 1 << (n - 1).bit_length())
+
+
+def prompt_batch(model: Any, inputs: Sequence[Sequence[int]], input_length: int, batch_size: int,
+                 width: int | None = None) -> tuple[dict[str, np.ndarray], int]:
+    """Fixed-shape prompt arrays for `batch_size` rows (inputs cut to `input_length`, rows of
+    `width` input tokens, default input_length); returns (arrays, number of inputs truncated).
+    Filler rows hold one EOS token so no row is empty."""
     enc_dec = model.FEATURE_FORMAT == "enc_dec"
     bos = model_bos_id(model)
-    width = input_length if enc_dec else input_length + 1
+    width = input_length if width is None else width
+    width = width if enc_dec else width + 1
     tokens = np.zeros((batch_size, width), np.int32)
     lengths = np.ones(batch_size, np.int32)
     truncated = 0
@@ -351,22 +364,28 @@ def generate(
         raise FlanJaxError(f"batch_size must be >= 1, got {batch_size}")
     fn = decode_fn(model, config)
     rng = jax.random.PRNGKey(config.seed)
-    result = Generations([], [])
-    for start in range(0, len(inputs), batch_size):
-        chunk = list(inputs[start:start + batch_size])
-        prompt, truncated = prompt_batch(model, chunk, input_length, batch_size)
-        result.truncated_inputs += truncated
+    # Deterministic searches take the inputs shortest first, so each batch's prompt width (a
+    # power of two, `prompt_width`) is tight; sampling keeps the given order (its random draws
+    # are per batch). Outputs come back in the given order either way.
+    sampling = config.method == "sample" and config.temperature > 0
+    order = list(range(len(inputs))) if sampling else sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+    out: dict[int, tuple[list[int], float, bool]] = {}
+    truncated_inputs = 0
+    for start in range(0, len(order), batch_size):
+        chunk = [inputs[i] for i in order[start:start + batch_size]]
+        width = prompt_width(max(len(x) for x in chunk), input_length)
+        prompt, truncated = prompt_batch(model, chunk, input_length, batch_size, width)
+        truncated_inputs += truncated
         rng, sub = jax.random.split(rng)
         if mesh is not None:
             tokens, scores, finished = _on_mesh(fn, params, prompt, sub, mesh)
         else:
             tokens, scores, finished = fn(params, prompt, sub)
         tokens, scores, finished = np.asarray(tokens), np.asarray(scores), np.asarray(finished)
-        for r in range(len(chunk)):
-            result.tokens.append(trim_at_eos(tokens[r], config.eos_id))
-            result.scores.append(float(scores[r]))
-            result.finished.append(bool(finished[r]))
-    return result
+        for r, i in enumerate(order[start:start + batch_size]):
+            out[i] = (trim_at_eos(tokens[r], config.eos_id), float(scores[r]), bool(finished[r]))
+    return Generations([out[i][0] for i in range(len(inputs))], [out[i][1] for i in range(len(inputs))],
+                       [out[i][2] for i in range(len(inputs))], truncated_inputs)
 
 
 def _on_mesh(fn: Any, params: Any, prompt: Mapping[str, np.ndarray], rng: jax.Array, mesh: Any):

@@ -75,6 +75,25 @@ def test_cached_greedy_equals_uncached_recomputation(kind):
     assert any(len(w) > 0 for w in want)
 
 
+def test_prompt_width_is_a_power_of_two_within_the_inputs_length():
+    assert [decoding.prompt_width(n, 256) for n in (1, 16, 17, 41, 200, 300)] == [16, 16, 32, 64, 256, 256]
+    assert decoding.prompt_width(41, 40) == 40 and decoding.prompt_width(3, 5) == 5
+
+
+@pytest.mark.slow
+def test_bucketed_length_sorted_greedy_equals_uncached_recomputation():
+    """A long inputs length (rows cut to a 16-wide bucket) and batches taken shortest first give
+    the same outputs, in the given order, as the independent uncached reference."""
+    model = _model("decoder")
+    params = _params(model)
+    inputs = INPUTS + [[3, 3, 9, 10, 12], [7, 1 + 1]]
+    got = decoding.generate(model, params, inputs, input_length=40, batch_size=2,
+                            config=decoding.DecodeConfig("greedy", max_decode_length=MAX_LEN))
+    forward = jax.jit(lambda p, b: model.apply({"params": p}, b))
+    want = [_uncached_greedy(model, params, x, MAX_LEN, forward) for x in inputs]
+    assert got.tokens == [w[:w.index(0)] if 0 in w else w for w in want]  # generate stops at a pad id too
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["t5", "decoder"])
 def test_beam_one_and_top_k_one_equal_greedy(kind):

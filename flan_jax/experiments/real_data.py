@@ -179,33 +179,22 @@ def write_training_data(out_dir: Path, held_in: Mapping[str, Sequence[str]], lim
 def score(module: Any, params: Any, examples: Mapping[str, Mapping[str, list[dict]]], *, vocabulary: Any,
           lengths: Mapping[str, int], batch_size: int) -> dict[str, dict[str, dict[str, list[int]]]]:
     """{"acc" | "acc_mutual_info": {cluster: {source: per-example 0/1}}}: FLAN's rank
-    classification and its prior-corrected twin from one scoring pass."""
+    classification and its prior-corrected twin from one scoring pass over every dataset at once
+    (one call: the packed rows of all datasets share their compilations)."""
     from flan_jax.eval.rank_classification import score_options
 
-    out: dict[str, dict[str, dict[str, list[int]]]] = {"acc": {}, "acc_mutual_info": {}}
-    for cluster, by_source in examples.items():
-        for source, rows in by_source.items():
-            scored = score_options(module, params, rows, vocabulary=vocabulary, lengths=lengths,
-                                   convention="flan", mutual_info=True, batch_size=batch_size,
-                                   where=f"{cluster}/{source}")
-            for metric in out:
-                out[metric].setdefault(cluster, {})[source] = [
-                    int(r["options"][k] == str(r["answer"])) for r, k in zip(rows, scored.choices[metric])]
-    return out
-
-
-def per_dataset(correct: Mapping[str, Mapping[str, Sequence[int]]], examples: Mapping[str, Any],
-                label: str) -> dict[str, dict[str, Any]]:
-    """{source: {label: score, label_ci95, majority}} for every evaluated dataset."""
-    from flan_jax.eval import baselines, bootstrap
-
-    out = {}
-    for cluster, by_source in correct.items():
-        for source, values in by_source.items():
-            rows = examples[cluster][source]
-            out[source] = {"cluster": cluster, "n": len(values), label: 100.0 * float(np.mean(values)),
-                           f"{label}_ci95": list(bootstrap.interval({source: values})),
-                           "majority": baselines.majority([r["answer"] for r in rows])["score"]}
+    keys = [(c, s) for c, by_source in examples.items() for s in by_source]
+    rows = [r for c, s in keys for r in examples[c][s]]
+    scored = score_options(module, params, rows, vocabulary=vocabulary, lengths=lengths, convention="flan",
+                           mutual_info=True, batch_size=batch_size, where="real-data evaluation, example")
+    out: dict[str, dict[str, dict[str, list[int]]]] = {}
+    for metric, picks in scored.choices.items():
+        start = 0
+        for c, s in keys:
+            mine = examples[c][s]
+            out.setdefault(metric, {}).setdefault(c, {})[s] = [
+                int(r["options"][k] == str(r["answer"])) for r, k in zip(mine, picks[start:start + len(mine)])]
+            start += len(mine)
     return out
 
 

@@ -39,7 +39,7 @@ import numpy as np
 from flan_jax.errors import FlanJaxError
 from flan_jax.models.gemma import FULL, SLIDING, Gemma3Config
 from flan_jax.models.hf_config import read_hf_config, read_safetensors, write_token_ids
-from flan_jax.models.hf_llama import _contiguous, _stack, layer_from_hf
+from flan_jax.models.hf_llama import layer_from_hf, unexpected_tensor, with_layers
 from flan_jax.models.hf_llama import hf_tensors as llama_tensors
 from flan_jax.models.params_io import atomic_directory
 
@@ -192,14 +192,10 @@ def params_from_hf(
         used.add("lm_head.weight")  # some tied checkpoints store a copy; the table is used
     else:
         params["lm_head"] = {"kernel": take("lm_head.weight", (V, D)).T}
-    unexpected = sorted(n for n in named if n not in used and not n.endswith(IGNORED_SUFFIXES))
+    unexpected = unexpected_tensor(named, used, IGNORED_SUFFIXES)
     if unexpected:
-        raise FlanJaxError(f"{where}: unexpected tensor {unexpected[0]!r} for {cfg.num_layers} layers")
-    if cfg.scan_layers:
-        params["layers"] = _stack(per_layer)
-    else:
-        params.update({f"layers_{i}": layer for i, layer in enumerate(per_layer)})
-    return cfg, _contiguous(params)
+        raise FlanJaxError(f"{where}: unexpected tensor {unexpected!r} for {cfg.num_layers} layers")
+    return cfg, with_layers(cfg, params, per_layer)
 
 
 def load_hf_gemma(model_dir: str | os.PathLike, **overrides: Any) -> tuple[Gemma3Config, dict[str, Any]]:

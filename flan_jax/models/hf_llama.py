@@ -152,14 +152,25 @@ def convert_hf_llama(
         used.add("lm_head.weight")  # some tied checkpoints store a copy (equal): the table is used
     else:
         params["lm_head"] = {"kernel": take("lm_head.weight", (V, D)).T}
-    unexpected = sorted(n for n in tensors if n not in used and not n.endswith(IGNORED_SUFFIXES))
+    unexpected = unexpected_tensor(tensors, used)
     if unexpected:
-        raise FlanJaxError(f"{origin[unexpected[0]]}: unexpected tensor {unexpected[0]!r} for {cfg.num_layers} layers")
+        raise FlanJaxError(f"{origin[unexpected]}: unexpected tensor {unexpected!r} for {cfg.num_layers} layers")
+    return cfg, with_layers(cfg, params, per_layer)
+
+
+def unexpected_tensor(names: Any, used: set[str], ignored: tuple[str, ...] = IGNORED_SUFFIXES) -> str | None:
+    """The first (sorted) tensor name neither used nor ending in one of `ignored`, else None."""
+    left = sorted(n for n in names if n not in used and not n.endswith(ignored))
+    return left[0] if left else None
+
+
+def with_layers(cfg: Any, params: dict[str, Any], per_layer: list[dict[str, Any]]) -> dict[str, Any]:
+    """`params` plus the layers: stacked under "layers" (scan_layers) or as layers_<i>; contiguous."""
     if cfg.scan_layers:
         params["layers"] = _stack(per_layer)
     else:
         params.update({f"layers_{i}": layer for i, layer in enumerate(per_layer)})
-    return cfg, _contiguous(params)
+    return _contiguous(params)
 
 
 def _stack(trees: list[dict[str, Any]]) -> dict[str, Any]:

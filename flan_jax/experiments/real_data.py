@@ -179,22 +179,19 @@ def write_training_data(out_dir: Path, held_in: Mapping[str, Sequence[str]], lim
 def score(module: Any, params: Any, examples: Mapping[str, Mapping[str, list[dict]]], *, vocabulary: Any,
           lengths: Mapping[str, int], batch_size: int) -> dict[str, dict[str, dict[str, list[int]]]]:
     """{"acc" | "acc_mutual_info": {cluster: {source: per-example 0/1}}}: FLAN's rank
-    classification and its prior-corrected twin from one scoring pass over every dataset at once
-    (one call: the packed rows of all datasets share their compilations)."""
+    classification and its prior-corrected twin from one scoring pass per dataset (one call for
+    all datasets at once packs rows as wide as the longest prompt of any: 14 GB, killed)."""
     from flan_jax.eval.rank_classification import score_options
 
-    keys = [(c, s) for c, by_source in examples.items() for s in by_source]
-    rows = [r for c, s in keys for r in examples[c][s]]
-    scored = score_options(module, params, rows, vocabulary=vocabulary, lengths=lengths, convention="flan",
-                           mutual_info=True, batch_size=batch_size, where="real-data evaluation, example")
     out: dict[str, dict[str, dict[str, list[int]]]] = {}
-    for metric, picks in scored.choices.items():
-        start = 0
-        for c, s in keys:
-            mine = examples[c][s]
-            out.setdefault(metric, {}).setdefault(c, {})[s] = [
-                int(r["options"][k] == str(r["answer"])) for r, k in zip(mine, picks[start:start + len(mine)])]
-            start += len(mine)
+    for cluster, by_source in examples.items():
+        for source, rows in by_source.items():
+            scored = score_options(module, params, rows, vocabulary=vocabulary, lengths=lengths,
+                                   convention="flan", mutual_info=True, batch_size=batch_size,
+                                   where=f"{cluster}/{source}, example")
+            for metric, picks in scored.choices.items():
+                out.setdefault(metric, {}).setdefault(cluster, {})[source] = [
+                    int(r["options"][k] == str(r["answer"])) for r, k in zip(rows, picks)]
     return out
 
 

@@ -13,7 +13,7 @@ from flan_jax import cli
 from flan_jax.errors import FlanJaxError
 from flan_jax.commands import eval as eval_cmd
 from flan_jax.data.tasks import metrics
-from flan_jax.eval import evaluate
+from flan_jax.eval import eval_tasks, evaluate
 from flan_jax.eval.rank_classification import NoOptionsError
 from flan_jax.models import params_io
 from flan_jax.models.decoder import Decoder, DecoderConfig
@@ -94,11 +94,11 @@ def _mock_tfds(n):
 def test_few_shot_eval_never_uses_an_inverted_template():
     # rte's template 9 is inverted; with shots the eval tasks keep their fixed template (FLAN's
     # few-shot eval reuses the zero-shot template), never a hash-chosen one.
-    infos = evaluate.resolve_tasks(["flan2021.rte:eval"], shots=1, templates="all")
+    infos = eval_tasks.resolve_tasks(["flan2021.rte:eval"], shots=1, templates="all")
     rte = infos[0].spec
     assert [i.name for i in infos] == [f"flan2021.rte:eval_t{i}" for i, t in enumerate(rte.templates)
                                        if not t.inverted]
-    assert evaluate.resolve_tasks(["flan2021.rte:zs_opt"], shots=1, templates="first")[0].name == \
+    assert eval_tasks.resolve_tasks(["flan2021.rte:zs_opt"], shots=1, templates="first")[0].name == \
         "flan2021.rte:eval"
     with pytest.raises(FlanJaxError, match="templates 'some' is not one of"):
         evaluate.EvalConfig(templates="some")
@@ -132,12 +132,12 @@ def test_rank_mode_on_a_task_without_options_is_an_error(tiny):
 
 def test_empty_split_and_unknown_split_are_errors(tiny):
     model, params = tiny
-    spec = evaluate.resolve_tasks(["flan_mini.mini_parity:eval"])[0].spec
+    spec = eval_tasks.resolve_tasks(["flan_mini.mini_parity:eval"])[0].spec
     with pytest.raises(FlanJaxError, match="task 'flan_mini.mini_parity:eval': no examples"):
         evaluate.evaluate_examples(model, params, [], vocabulary=None, spec=spec,
                                    task="flan_mini.mini_parity:eval", config=evaluate.EvalConfig())
     with pytest.raises(FlanJaxError, match="has no split 'dev'"):
-        evaluate.task_examples("flan_mini.mini_parity:eval", "dev", 2)
+        eval_tasks.task_examples("flan_mini.mini_parity:eval", "dev", 2)
 
 
 def test_checkpoint_shapes_must_match_the_model_config(tmp_path):
@@ -319,7 +319,7 @@ def test_cot_task_scores_the_answer_after_the_marker(tiny, monkeypatch):
     (task,) = report["tasks"]
     assert task["method"] == "generation" and task["cluster"] == "cot"
     # the rendered CoT target "<rationale> So the answer is no." is scored as just "no"
-    raw = evaluate.task_examples("cot.creak:eval", "validation", 2)[0]
+    raw = eval_tasks.task_examples("cot.creak:eval", "validation", 2)[0]
     assert [e["targets_pretokenized"].decode().endswith("So the answer is no.") for e in raw] == [True]
     assert [s["target"] for s in task["samples"]] == ["no"]  # the one validation row
     want = metrics.METRICS[task["metric"]]([s["target"] for s in task["samples"]],

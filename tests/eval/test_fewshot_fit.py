@@ -10,7 +10,7 @@ import pytest
 
 from flan_jax.data.templates import fewshot
 from flan_jax.errors import FlanJaxError
-from flan_jax.eval import evaluate
+from flan_jax.eval import eval_tasks, evaluate
 from flan_jax.models.decoder import Decoder, DecoderConfig
 
 TASK = "flan_mini.mini_vowel_start:eval"
@@ -22,11 +22,11 @@ def _texts(examples, key="inputs_pretokenized"):
 
 @pytest.mark.slow
 def test_eval_few_shot_prompts_fit_128_tokens_and_keep_their_question():
-    (zero,) = evaluate.resolve_tasks(TASK, shots=0)
-    zero_examples, _ = evaluate.task_examples(zero.name, "validation", 20)
+    (zero,) = eval_tasks.resolve_tasks(TASK, shots=0)
+    zero_examples, _ = eval_tasks.task_examples(zero.name, "validation", 20)
     questions = _texts(zero_examples)
-    (info,) = evaluate.resolve_tasks(TASK, shots=5, inputs_length=128)
-    examples, vocab = evaluate.task_examples(info.name, "validation", 20)
+    (info,) = eval_tasks.resolve_tasks(TASK, shots=5, inputs_length=128)
+    examples, vocab = eval_tasks.task_examples(info.name, "validation", 20)
     assert len(examples) == 20
     shots = [int(e["num_shots"]) for e in examples]
     for ex, question, k in zip(examples, questions, shots):
@@ -38,8 +38,8 @@ def test_eval_few_shot_prompts_fit_128_tokens_and_keep_their_question():
         assert 0 <= k <= 5
     assert sum(shots) > 0  # exemplars were kept where they fit, not all dropped
     # without the length, FLAN's 1920-token budget keeps all 5 and the prompts are longer
-    (full,) = evaluate.resolve_tasks(TASK, shots=5)
-    full_examples, _ = evaluate.task_examples(full.name, "validation", 20)
+    (full,) = eval_tasks.resolve_tasks(TASK, shots=5)
+    full_examples, _ = eval_tasks.task_examples(full.name, "validation", 20)
     assert all(int(e["num_shots"]) == 5 for e in full_examples)
     assert max(len(e["inputs"]) for e in full_examples) > 128
 
@@ -68,8 +68,8 @@ def test_report_does_not_score_prompts_longer_than_the_inputs_length():
     params = nn.meta.unbox(model.init(jax.random.PRNGKey(0),
                                       {"decoder_input_tokens": jnp.ones((1, 8), jnp.int32)})["params"])
     catalogue.ensure_task(TASK)
-    examples, vocab = evaluate.task_examples(TASK, "validation", 6)
-    spec, _ = evaluate._spec_of(TASK)
+    examples, vocab = eval_tasks.task_examples(TASK, "validation", 6)
+    spec, _ = eval_tasks._spec_of(TASK)
     lengths = sorted(len(e["inputs"]) for e in examples)
     limit = lengths[2]  # the 3 shortest fit, every longer prompt would lose its end
     cfg = evaluate.EvalConfig(lengths={"inputs": limit, "targets": 8}, batch_size=8)
@@ -90,9 +90,9 @@ def test_training_few_shot_variant_fits_the_feature_length():
 
     task = "flan_mini.mini_vowel_start:fs_opt"
     catalogue.ensure_task(task)  # FLAN's 1920-token budget only: 5 exemplars, longer than 96
-    wide, _ = evaluate.task_examples(task, "train", 20)
+    wide, _ = eval_tasks.task_examples(task, "train", 20)
     assert max(len(e["inputs"]) for e in wide) > 96
     train_data.register(task, "decoder", 96)  # what train() does with feature_lengths inputs 96
-    fitted, _ = evaluate.task_examples(task, "train", 20)
+    fitted, _ = eval_tasks.task_examples(task, "train", 20)
     assert fitted and all(len(e["inputs"]) <= 96 for e in fitted)
     assert all(1 <= int(e["num_shots"]) < 5 for e in fitted)  # exemplars dropped, never all

@@ -284,7 +284,7 @@ def _render_flan_mini_sample():
 _CHILD = """
 import json, os
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-from tests.data import test_tasks
+from tests.data.tasks import test_tasks
 print("RESULT" + json.dumps([hash("flan"), test_tasks._render_flan_mini_sample()]))
 """
 
@@ -296,7 +296,7 @@ def test_rendered_tasks_identical_in_a_process_with_another_hash_seed():
     import sys
 
     env = dict(os.environ, PYTHONHASHSEED="4242", CUDA_VISIBLE_DEVICES="")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     proc = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True,
                           text=True, check=True, cwd=root)
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))

@@ -221,12 +221,13 @@ def test_03_evaluation(kernel_env, tmp_path):
     for cell_id in ("eval-before", "eval-after"):
         table = text(cells[cell_id])
         for dataset in held_out:
-            # | task | template | method | metric | score | chance | examples | truncated |
+            # | task | template | method | metric | score | chance | examples | truncated | majority | flan.acc |
             row = re.search(rf"^\| flan_mini\.{dataset}:eval \| \d+ \| rank_classification \| accuracy \| "
-                            rf"[0-9.]+ \| ([0-9.]+) \| (\d+) \| \d+ \|$", table, re.M)
+                            rf"([0-9.]+) \| ([0-9.]+) \| (\d+) \| \d+ \| [0-9.]+ \| ([0-9.]+) \|$", table, re.M)
             assert row, f"{cell_id}: no row for {dataset}"
-            assert float(row.group(1)) == 50.0  # two options per comparison example
-            assert int(row.group(2)) == max_examples
+            assert float(row.group(2)) == 50.0  # two options per comparison example
+            assert int(row.group(3)) == max_examples
+            assert row.group(4) == row.group(1)  # the flan convention's acc is the headline score
     normalized = text(cells["length-normalized"])
     assert all(re.search(rf"^flan_mini\.{d}:eval\s+[0-9.]+\s+[0-9.]+$", normalized, re.M) for d in held_out)
     assert images(cells["report-files"]) == 1

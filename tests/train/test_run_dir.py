@@ -313,8 +313,8 @@ def test_bad_data_leaves_no_run_directories(tmp_path, monkeypatch):
     from flan_jax.train import train as train_mod
 
     bad = [{"inputs": [5, 0, 7], "targets": [3, 1]}] * 64
-    monkeypatch.setattr(train_mod.train_data, "register", lambda name, feature_format=None: {})
-    monkeypatch.setattr(train_mod, "_check_vocabulary", lambda size: None)
+    monkeypatch.setattr(train_mod.train_data, "register", lambda name, feature_format=None, inputs_length=None: {})
+    monkeypatch.setattr(train_mod.train_data, "check_vocabulary", lambda size: None)
     real = pipeline.batches
     monkeypatch.setattr(pipeline, "batches", lambda source, *a, **k: real(bad, *a, **k))
     with pytest.raises(FlanJaxError, match="example 0: 'inputs' contains id 0"):

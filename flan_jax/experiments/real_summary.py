@@ -50,7 +50,14 @@ def summary_rows(before: Mapping[str, Any], after: Mapping[str, Any], control: M
     results = {"before": before, "after": after, "control": control}
 
     def pick(metric: str, select) -> dict[str, Any]:
-        return {k: None if r is None else select(r["correct"][metric]) for k, r in results.items()}
+        """{phase: select(per-example 0/1 of `metric`)}; None where a phase or a dataset lacks it
+        (acc_mutual_info is scored only on datasets with a fixed label set, real_data.score)."""
+        def one(r):
+            try:
+                return select(r["correct"][metric])
+            except KeyError:
+                return None
+        return {k: None if r is None else one(r) for k, r in results.items()}
 
     datasets, clusters = {}, {}
     for cluster, by_source in examples.items():
@@ -64,14 +71,14 @@ def summary_rows(before: Mapping[str, Any], after: Mapping[str, Any], control: M
             row.update(after_template_min=lo, after_template_max=hi)
             datasets[source] = row
         clusters[cluster] = _row(pick("acc", lambda c: c[cluster]),
-                                 pick("acc_mutual_info", lambda c: c[cluster]))
+                                 pick("acc_mutual_info", lambda c: {s: c[cluster][s] for s in by_source}))
         clusters[cluster]["held_out"] = cluster in held_out
         # the cluster score is the mean over its datasets; so is its baseline
         clusters[cluster]["majority"] = float(np.mean([datasets[s]["majority"] for s in by_source]))
     pooled = None
     if held_out:
         def merged(c):
-            return {s: v for cl in held_out for s, v in c[cl].items()}
+            return {s: c[cl][s] for cl in held_out for s in examples[cl]}
         pooled = _row(pick("acc", merged), pick("acc_mutual_info", merged))
         pooled["majority"] = float(np.mean([datasets[s]["majority"] for cl in held_out for s in examples[cl]]))
     return {"datasets": datasets, "clusters": clusters, "held_out_pooled": pooled}
@@ -97,8 +104,8 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
              f"training examples, at most {o['train_examples_per_dataset']} per dataset); held out "
              f"{', '.join(s for v in o['held_out'].values() for s in v)} on `{o['held_out_split']}`; control: "
              f"{o['control'] or 'none'}. Zero-shot rank classification (FLAN: option + EOS), every non-inverted "
-             f"template in turn; calibrated = acc_mutual_info. Intervals: 95% bootstrap, changes paired by "
-             f"example. Recipe: {o['recipe_note'] or 'not swept in this run'}.\n"]
+             f"template in turn; calibrated = acc_mutual_info (on datasets with a fixed label set; '-' "
+             f"elsewhere). Intervals: 95% bootstrap, changes paired by example. Recipe: {o['recipe_note'] or 'not swept in this run'}.\n"]
     for what, table in (("dataset", summary["datasets"]), ("cluster", summary["clusters"])):
         lines += ["", head.format(what=what), "|" + "---|" * 9]
         for name, r in sorted(table.items(), key=lambda kv: (not kv[1]["held_out"], kv[0])):

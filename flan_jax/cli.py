@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lm-eval": ("flan_jax.commands.lmeval", "run lm-evaluation-harness with flan_jax models (the lm_eval extra)"),
     "cache": ("flan_jax.commands.cache", "render and tokenize a mixture once into ArrayRecord files"),
     "audit": ("flan_jax.commands.audit", "audit a mixture: duplicates, lengths, train/eval overlap"),
-    "main": ("flan_jax.commands.main", "the main job: instruction-tune the Gemma 3 270M base on flan-nl, evaluate held out"),
+    "main": ("flan_jax.commands.main", "the main job: tune Gemma 3 270M on real held-in clusters, test held-out NLI"),
 }
 
 
@@ -47,6 +47,12 @@ def _quiet_native_logs() -> None:
     # would load anyway (~230 MB, start-up errors, /tmp/libtpu_lockfile). `compile` loads it itself.
     if not (glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*")):
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+
+def _message(error: FlanJaxError) -> str:
+    """The error's own line: gin appends "\n  In call to configurable 'name' (...)" to an error
+    raised inside a configurable (real_job_options' checks); the line already names the value."""
+    return str(error).split("\n  In call to configurable")[0]
 
 
 def _take_mixtures_path(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -115,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except FlanJaxError as e:
-        print(f"flan-jax {name}: error: {e}", file=sys.stderr)
+        print(f"flan-jax {name}: error: {_message(e)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `flan-jax catalog | head`: the reader stopped; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

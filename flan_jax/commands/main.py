@@ -1,11 +1,12 @@
 """`flan-jax main` (`make run`): the main job, FLAN's held-out experiment from a pretrained base.
 
-    flan-jax main [--experiment flan_nl|real] [--out DIR] [--gin_file F ...] [--gin.KEY=VALUE ...]
+    flan-jax main [--experiment real|flan_nl|sweep|clusters|templates] [--out DIR] [--gin_file F ...]
+                  [--gin.KEY=VALUE ...]
 
 Experiments (functions a notebook can call too):
-  flan_nl  flan_jax.experiments.main_job.run_main_job   (flan-nl, config experiments/main_job.gin)
-  real     flan_jax.experiments.real_job.run_real_job   (the packaged real datasets, `make
-           benchmarks`; config experiments/real_job.gin)
+  real     (the default) flan_jax.experiments.real_job.run_real_job: the packaged real
+           datasets (`make benchmarks`); config experiments/real_job.gin
+  flan_nl  flan_jax.experiments.main_job.run_main_job: flan-nl, config experiments/main_job.gin
   sweep    the real job's recipe chosen on the held-out development part
            (flan_jax.experiments.real_sweep; its rule is in its docstring)
   clusters, templates   FLAN 2021's ablations on the real job (flan_jax.experiments.ablations):
@@ -19,18 +20,20 @@ import logging
 
 from flan_jax.train.gin_config import accept_gin_flags
 
-EXPERIMENT = "experiments/main_job.gin"  # = main_job.EXPERIMENT (not imported: `--help` stays light)
-EXPERIMENTS = ("flan_nl", "real", "sweep", "clusters", "templates")
+EXPERIMENTS = ("real", "flan_nl", "sweep", "clusters", "templates")
+GIN_FILES = {"real": "experiments/real_job.gin", "flan_nl": "experiments/main_job.gin"}  # not imported:
+# `--help` stays light (= real_data.EXPERIMENT, main_job.EXPERIMENT)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--experiment", choices=EXPERIMENTS, default="flan_nl",
-                        help="flan_nl: the flan-nl held-out job; real: the packaged real datasets")
-    parser.add_argument("--out", default=None, help="run folder (default runs/main-<time>)")
+    parser.add_argument("--experiment", choices=EXPERIMENTS, default="real",
+                        help="real (default): the packaged real datasets; flan_nl: the flan-nl job; sweep: the "
+                             "real job's recipe sweep; clusters, templates: FLAN's ablations")
+    parser.add_argument("--out", default=None, help="run folder (default runs/real-<time> or runs/main-<time>)")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bars or phase lines on stderr (flan_jax/progress.py)")
     parser.add_argument("--gin_file", action="append", default=None,
-                        help=f"gin files (default {EXPERIMENT})")
+                        help=f"gin files (default {GIN_FILES['real']}; {GIN_FILES['flan_nl']} for flan_nl)")
     accept_gin_flags(parser)
 
 

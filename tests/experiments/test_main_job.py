@@ -131,7 +131,8 @@ def _check_run(out, tmp_path):
     assert len(list((tmp_path / "cache" / "base").iterdir())) == 1
 
 
-@pytest.mark.parametrize("case", ["cluster", "base", "out_is_file", "out_below_file"])
+@pytest.mark.parametrize("case", ["cluster", "base", "out_is_file", "out_below_file", "real_split", "real_base",
+                                  "real_mutual_info"])
 def test_bad_main_job_input_is_one_line_and_exit_2(tmp_path, capsys, case):
     """Each refused before anything is loaded or written: one line naming the value, status 2."""
     from flan_jax import cli
@@ -139,9 +140,12 @@ def test_bad_main_job_input_is_one_line_and_exit_2(tmp_path, capsys, case):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("keep me")
     out = {"out_is_file": a_file, "out_below_file": a_file / "run"}.get(case, tmp_path / "run")
-    argv = ["main", "--out", str(out)]
+    argv = ["main", "--experiment", "real" if case.startswith("real") else "flan_nl", "--out", str(out)]
     argv += {"cluster": ["--gin.main_job_options.held_out_cluster='nl_nope'"],
-             "base": [f"--gin.main_job_options.base='{tmp_path / 'missing.gguf'}'"]}.get(case, [])
+             "base": [f"--gin.main_job_options.base='{tmp_path / 'missing.gguf'}'"],
+             "real_split": ["--gin.real_job_options.held_out_split='test'"],
+             "real_base": [f"--gin.real_job_options.base='{tmp_path / 'missing.gguf'}'"],
+             "real_mutual_info": ["--gin.real_job_options.mutual_info='some'"]}.get(case, [])
     import gin
 
     try:
@@ -153,7 +157,10 @@ def test_bad_main_job_input_is_one_line_and_exit_2(tmp_path, capsys, case):
     want = {"cluster": "held-out cluster 'nl_nope' is not a flan-nl cluster",
             "base": f"{tmp_path / 'missing.gguf'}': no such GGUF file",
             "out_is_file": f"{a_file} is a file, not a folder",
-            "out_below_file": f"{a_file} is a file, not a folder"}[case]
+            "out_below_file": f"{a_file} is a file, not a folder",
+            "real_split": "held_out_split 'test' must be validation_dev or validation_test",
+            "real_base": f"{tmp_path / 'missing.gguf'}': no such GGUF file",
+            "real_mutual_info": "mutual_info 'some' must be one of"}[case]
     assert want in err[0]
     assert a_file.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 

@@ -242,20 +242,22 @@ def test_sweep_rule_stage_two_and_table(tmp_path):
 
     assert real_sweep.choose({"a": {"after": 50.0}, "b": {"after": 52.0}, "c": {"after": 52.0}}) == "b"
     calls = []
-    after = {"lr1e-5_20steps": 40.0, "lr3e-5_20steps": 47.0, "lr1e-4_20steps": 45.0, "lr3e-5_40steps": 47.0}
+    after = {"lr3e-5_10steps": 40.0, "lr1e-4_10steps": 47.0, "lr3e-4_10steps": 45.0, "lr1e-4_20steps": 47.0}
 
     def run_job(out, gin_files, bindings):
         name = Path(out).name
         calls.append((name, bindings))
         s = _fake_summary(after[name])
-        s["summary"].update(steps=40 if "40steps" in name else 20, minutes=1.0,
+        s["summary"].update(steps=20 if "20steps" in name else 10, minutes=1.0,
                             datasets={"rte": {"after": after[name], "held_out": True}})
         return s
 
     result = real_sweep.recipe_sweep(str(tmp_path), run_job=run_job)
-    assert [c[0] for c in calls] == ["lr1e-5_20steps", "lr3e-5_20steps", "lr1e-4_20steps", "lr3e-5_40steps"]
-    assert result["chosen"] == "lr3e-5_20steps"  # the 40-step run ties: the earlier (cheaper) one
+    assert [c[0] for c in calls] == ["lr3e-5_10steps", "lr1e-4_10steps", "lr3e-4_10steps", "lr1e-4_20steps"]
+    assert result["chosen"] == "lr1e-4_10steps"  # the 20-step run ties: the earlier (cheaper) one
     for _, bindings in calls:  # the test part is never read; no control, MMLU or held-in evaluation
         assert set(real_sweep.SWEEP_BINDINGS) <= set(bindings)
-    assert "train.num_steps = 40" in calls[3][1] and "lr_schedule.peak = 3e-05" in calls[3][1]
-    assert "| lr3e-5_20steps (chosen) | 20 | 47.0 |" in (tmp_path / "sweep.md").read_text()
+    stage2 = calls[3][1]  # the winner's bindings, then the longer schedule (gin: the last binding wins)
+    assert "lr_schedule.peak = 0.0001" in stage2 and stage2.index("train.num_steps = 20") > stage2.index(
+        "train.num_steps = 10")
+    assert "| lr1e-4_10steps (chosen) | 10 | 47.0 |" in (tmp_path / "sweep.md").read_text()

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from flan_jax.data.templates import cot
-from flan_jax.data.sources.local_files import MAX_DEPTH, LocalFileError, read_rows, scan
+from flan_jax.data.sources.json_rows import MAX_DEPTH
+from flan_jax.data.sources.local_files import LocalFileError, read_rows, scan
 
 ALPACA = {"instruction": "Add 2 and 3.", "input": "", "output": "5"}
 

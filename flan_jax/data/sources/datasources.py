@@ -32,14 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from flan_jax.data.sources.local_files import (  # noqa: F401  (re-exported: the readers' public names)
-    ALPACA_COLUMNS,
-    CHAT_ROLES,
     FORMATS,
     LocalFileError,
     read_rows,
     scan,
 )
 from flan_jax.data.sources.packaged_source import PackagedSource, read_task_split
+from flan_jax.data.sources.row_checks import ALPACA_COLUMNS, CHAT_ROLES  # noqa: F401  (re-exported)
 from flan_jax.data.templates.spec import (
     DatasetSpec,
     Fields,

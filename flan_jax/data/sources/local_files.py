@@ -47,8 +47,6 @@ dropped, merged or guessed silently.
 """
 from __future__ import annotations
 
-import json
-import math
 import os
 import re
 from collections.abc import Sequence
@@ -56,12 +54,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from flan_jax.data.sources import arrow_files
+from flan_jax.data.sources.json_rows import _decode_line, _json_list_items, _RowProblem
+from flan_jax.data.sources.row_checks import _check_row, _one_document
 from flan_jax.errors import FlanJaxError
 
 FORMATS = ("jsonl", "tsv", "alpaca", "chat")
-CHAT_ROLES = ("system", "user", "assistant")
-ALPACA_COLUMNS = ("instruction", "output")  # "input" is optional
-MAX_DEPTH = 100  # JSON nesting accepted in a row; deeper values are refused, not recursed into
 # Cells that make a first TSV row look like a header (besides the file's own column names).
 HEADER_WORDS = frozenset({
     "question", "answer", "rationale", "chain_of_thought", "cot", "explanation", "input",
@@ -78,28 +75,6 @@ class Scan(NamedTuple):
     rows: list[tuple[int, dict[str, Any]]]  # (line, row) of every valid row, in file order
     # (Parquet files and save_to_disk folders: (0-based row index, row))
     problems: list[LocalFileError]  # every problem found, in file order
-
-
-class _RowProblem(Exception):
-    """Raised inside the JSON decoder hooks; turned into a LocalFileError with the line."""
-
-
-def describe(value: Any) -> str:
-    """What a JSON value is, for messages: null, a number (NaN), an empty string, a list, ..."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, (int, float)):
-        shown = "NaN" if isinstance(value, float) and math.isnan(value) else repr(value)
-        return f"a number ({shown})"
-    if isinstance(value, str):
-        return "an empty string" if not value.strip() else "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 # Lone surrogates and the control characters that are not Unicode White_Space (module doc); one
@@ -156,121 +131,10 @@ def _row_text_problem(value: Any, where: str = "") -> str | None:
     return None
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _RowProblem(f"key {key!r} appears twice in one object (JSON would keep only "
-                              "the last value); remove one")
-        seen[key] = value
-    return seen
-
-
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys)
-
-
-def _too_deep(value: Any) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (list, dict)):
-            if depth > MAX_DEPTH:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return False
-
-
-def _decode(text: str, pos: int = 0) -> tuple[Any, int]:
-    """One JSON value from text[pos:] -> (value, end); _RowProblem on bad or hostile input."""
-    try:
-        value, end = _DECODER.raw_decode(text, pos)
-    except json.JSONDecodeError as e:
-        raise _RowProblem(f"malformed JSON ({e.msg}, column {e.colno})") from None
-    except RecursionError:
-        raise _RowProblem(f"malformed JSON (nested more than {MAX_DEPTH} levels deep)") from None
-    if _too_deep(value):
-        raise _RowProblem(f"a value is nested more than {MAX_DEPTH} levels deep")
-    return value, end
-
-
-def _decode_line(line: str) -> Any:
-    """The one JSON value of a JSONL line (surrounding whitespace allowed)."""
-    start = len(line) - len(line.lstrip())
-    value, end = _decode(line, start)
-    if line[end:].strip():
-        raise _RowProblem(f"malformed JSON (extra data after the value, column {end + 1})")
-    return value
-
-
 def _lines(text: str) -> list[tuple[int, str]]:
     """(line number, line) split on "\\n" only; "\\r\\n" endings lose their "\\r"."""
     return [(n, line[:-1] if line.endswith("\r") else line)
             for n, line in enumerate(text.split("\n"), start=1)]
-
-
-def _string_field(row: dict[str, Any], key: str, *, required: bool = True,
-                  non_empty: bool = True) -> str | None:
-    """None if row[key] is fine, else the problem."""
-    if key not in row:
-        return f"missing required field {key!r} (has: {', '.join(sorted(row))})" if required else None
-    value = row[key]
-    if not isinstance(value, str) or (non_empty and not value.strip()):
-        need = "a non-empty string" if non_empty else "a string"
-        hint = ' (use "" for none)' if not required and value is None else ""
-        return f"field {key!r} must be {need}, found {describe(value)}{hint}"
-    return None
-
-
-def _check_chat(row: dict[str, Any]) -> str | None:
-    if "messages" not in row:
-        return f"missing required field 'messages' (has: {', '.join(sorted(row))})"
-    messages = row["messages"]
-    if not isinstance(messages, list) or not messages:
-        return f"field 'messages' must be a non-empty list of turns, found {describe(messages)}"
-    for i, turn in enumerate(messages):
-        at = f"messages[{i}]"
-        if not isinstance(turn, dict):
-            return f"{at} must be an object with 'role' and 'content', found {describe(turn)}"
-        role = turn.get("role")
-        if role not in CHAT_ROLES:
-            return f"{at} has unknown role {role!r} (known: {', '.join(CHAT_ROLES)})"
-        if "content" not in turn or not isinstance(turn["content"], str):
-            return f"{at}: 'content' must be a string, found {describe(turn.get('content'))}"
-        if role == "assistant" and not turn["content"].strip():
-            return f"{at} is an empty assistant turn"
-        if role == "system" and i > 0:
-            return (f"{at} is a system turn after the first position; put the system turn "
-                    "first (at messages[0])")
-    assistants = [i for i, t in enumerate(messages) if t["role"] == "assistant"]
-    if not assistants:
-        return "no assistant turn (nothing to learn)"
-    if assistants[-1] != len(messages) - 1:
-        return (f"messages[{assistants[-1] + 1}] is a {messages[assistants[-1] + 1]['role']} turn "
-                "after the last assistant turn (never trained on); end with an assistant turn")
-    return None
-
-
-def _check_row(row: Any, format: str, columns: Sequence[str], target: str | None) -> str | None:
-    """None if `row` is a valid row of `format`, else the problem (without "path:line: ")."""
-    if not isinstance(row, dict):
-        return f"expected a JSON object, found {describe(row)}"
-    if format == "chat":
-        return _check_chat(row)
-    if format == "alpaca":
-        return (_string_field(row, "instruction")
-                or _string_field(row, "input", required=False, non_empty=False)
-                or _string_field(row, "output"))
-    for key in columns:
-        if key not in row:
-            return f"missing required field {key!r} (has: {', '.join(sorted(row))})"
-        if row[key] is None:
-            return f"field {key!r} is null"
-        if isinstance(row[key], str) and not row[key].strip():
-            return f"field {key!r} is empty"
-    if target is not None:
-        return _string_field(row, target)
-    return None
 
 
 def _scan_tsv(text: str, path: str, columns: Sequence[str]) -> Scan:
@@ -313,73 +177,6 @@ def _scan_tsv(text: str, path: str, columns: Sequence[str]) -> Scan:
             continue
         rows.append((line_no, row))
     return Scan(rows, problems)
-
-
-def _one_document(text: str, format: str, columns: Sequence[str], target: str | None) -> str | None:
-    """The problem of a file that is a single JSON object rather than a list of objects (alpaca)
-    or one object per line: a multi-line object, or a one-line object that holds a list of
-    objects, none of the format's own keys and is not a valid row (`{"data": [{...}, ...]}`).
-    None otherwise (the rows say what is wrong). JSON lines stop the decoder at the end of the
-    first line, so this costs one line."""
-    stripped = text.strip()
-    if not stripped.startswith("{"):
-        return None
-    try:
-        value = json.loads(stripped)
-    except (ValueError, RecursionError):  # JSON lines, malformed or too deep: the rows say which
-        return None
-    if not isinstance(value, dict) or not value:
-        return None
-    holds_rows = any(isinstance(v, list) and v and all(isinstance(x, dict) for x in v) for v in value.values())
-    own_keys = {"alpaca": ALPACA_COLUMNS, "chat": ("messages",)}.get(format, tuple(columns))
-    wrapper = holds_rows and not set(value) & set(own_keys) and _check_row(value, format, columns, target)
-    if "\n" not in stripped and not wrapper:  # one line: a row (its own problems are named)
-        return None
-    keys = list(value)
-    named = (f"key {keys[0]!r}" if len(keys) == 1 else
-             "keys " + ", ".join(map(repr, keys[:4])) + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else ""))
-    if format == "alpaca":
-        return f"the top level must be a list of objects, found an object ({named})"
-    return f"expected one JSON object per line, found one object over the whole file ({named})"
-
-
-def _json_list_items(text: str) -> list[tuple[int, Any]] | str:
-    """Items of a top-level JSON list with the line each starts on, or a problem
-    "line N: ..." (the list cannot be read past a syntax error)."""
-    def skip(p: int) -> int:
-        while p < len(text) and text[p].isspace():
-            p += 1
-        return p
-
-    counted = [0, 1]  # (position, line there): positions only grow, so count incrementally
-    def line_of(p: int) -> int:
-        if p < counted[0]:
-            return text.count("\n", 0, p) + 1
-        counted[:] = [p, counted[1] + text.count("\n", counted[0], p)]
-        return counted[1]
-
-    items: list[tuple[int, Any]] = []
-    pos = skip(0)
-    if text[pos:pos + 1] != "[":
-        return f"{line_of(pos)}: malformed JSON (expected a JSON list '[')"
-    pos = skip(pos + 1)
-    if text[pos:pos + 1] == "]":
-        return items if not text[pos + 1:].strip() else (
-            f"{line_of(skip(pos + 1))}: malformed JSON (extra data after the list)")
-    while True:
-        try:
-            item, end = _decode(text, pos)
-        except _RowProblem as e:
-            return f"{line_of(pos)}: item {len(items)}: {e}"
-        items.append((line_of(pos), item))
-        pos = skip(end)
-        if text[pos:pos + 1] == "]":
-            if text[pos + 1:].strip():
-                return f"{line_of(skip(pos + 1))}: malformed JSON (extra data after the list)"
-            return items
-        if text[pos:pos + 1] != ",":
-            return f"{line_of(pos)}: malformed JSON (expected ',' or ']')"
-        pos = skip(pos + 1)
 
 
 def _read_text(path: str) -> str:

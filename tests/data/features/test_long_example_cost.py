@@ -9,7 +9,7 @@ import pytest
 
 from flan_jax.data.features import chat, pipeline
 from flan_jax.data.features.vocab import default_vocabulary
-from flan_jax.data.sources import datasources, local_files
+from flan_jax.data.sources import datasources, json_rows, local_files
 from flan_jax.data.tasks import registry
 from flan_jax.data.templates import fewshot, variants
 
@@ -114,10 +114,10 @@ def test_check_reads_the_line_in_linear_time(tmp_path):
     path = tmp_path / "big.jsonl"
     path.write_text(json.dumps({"messages": _conversation(10_000)}) + "\n", encoding="utf-8")
     calls = []
-    real = local_files._decode
+    real = json_rows._decode
     try:
-        local_files._decode = lambda text, pos=0: (calls.append(len(text)) or real(text, pos))
+        json_rows._decode = lambda text, pos=0: (calls.append(len(text)) or real(text, pos))
         result = local_files.scan(path, "chat")
     finally:
-        local_files._decode = real
+        json_rows._decode = real
     assert len(result.rows) == 1 and not result.problems and len(calls) == 1

@@ -56,8 +56,9 @@ from flan_jax.data.audit import audit_filter
 from flan_jax.data.sources import plain_text
 from flan_jax.data.tasks import registry as tasks_lib
 from flan_jax.data.tasks import catalogue
-from flan_jax.data.mixing.mixture_rates import (  # noqa: F401 - the public names of mixtures
-    RATE_KINDS, SIZE_SOURCES, Leaf, MixtureDecl, MixtureError, group_shares, resolve,
+from flan_jax.data.mixing.mixture_rates import group_shares, resolve  # noqa: F401 - the public names of mixtures
+from flan_jax.data.mixing.mixture_types import (  # noqa: F401 - the public names of mixtures
+    RATE_KINDS, SIZE_SOURCES, Leaf, MixtureDecl, MixtureError,
 )
 from flan_jax.data.sources.plain_text import TextSource
 from flan_jax.data.templates.spec import LocalSource

@@ -5,7 +5,7 @@
 
 `RATE_KINDS` and `SIZE_SOURCES` are the values a `[mixture]` table's `rate` and `size_source`
 may take; MixtureError is every mixture problem (one line naming the file and the entry).
-Read from mixture files by mixtures.py, resolved by mixture_rates.py, sized by mixture_sizes.py.
+Parsed by mixture_parsing.py, resolved by mixture_rates.py, sized by mixture_sizes.py.
 """
 from __future__ import annotations
 

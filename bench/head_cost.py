@@ -38,7 +38,7 @@ from flan_jax.train.mesh import make_mesh  # noqa: E402
 from flan_jax.train.optim import adafactor  # noqa: E402
 from flan_jax.train.state import create_state, state_shardings  # noqa: E402
 from flan_jax.train.step import jit_train_step, make_train_step, model_apply_fn  # noqa: E402
-from flan_jax.train.train import loss_options  # noqa: E402
+from flan_jax.train.train_setup import loss_options  # noqa: E402
 
 CONFIGS = {
     "dec-50m": (DecoderConfig(vocab_size=32000, emb_dim=512, num_heads=8, num_kv_heads=8, head_dim=64,

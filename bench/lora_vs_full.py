@@ -82,7 +82,7 @@ def run_one(args: argparse.Namespace) -> dict:
     from flan_jax.train.state import create_state, num_params, state_shardings
     from flan_jax.train.step import jit_train_step, make_train_step, model_apply_fn
     from flan_jax.train.synthetic import synthetic_batch
-    from flan_jax.train.train import loss_options
+    from flan_jax.train.train_setup import loss_options
 
     baseline = _rss_mb()
     config = DecoderConfig(vocab_size=32000, emb_dim=512, num_heads=8, num_kv_heads=8, head_dim=64,

@@ -86,7 +86,7 @@ def step_bench(batch: dict[str, np.ndarray], variants: dict[str, dict], rounds: 
     from flan_jax.train.optim import adamw
     from flan_jax.train.state import create_state, state_shardings
     from flan_jax.train.step import jit_train_step, make_train_step, model_apply_fn
-    from flan_jax.train.train import loss_options
+    from flan_jax.train.train_setup import loss_options
 
     base = DecoderConfig(vocab_size=32000, emb_dim=512, num_heads=8, num_kv_heads=8, head_dim=64,
                          mlp_dim=1536, num_layers=8, tie_embeddings=False)

@@ -6,7 +6,7 @@ the targets only), exactly what the peer scripts `sft_e2e_trl.py` / `sft_e2e_fla
 their trainers. Model: "dec-50m" (DecoderConfig vocab 32000, emb 512, 8 heads of 64, 8 kv heads,
 SwiGLU 1536, 8 layers, untied, float32), random init (seed 0); optimizer `train.optim.adamw()`
 (lr 1e-4 constant, betas 0.9/0.95, wd 0.1, clip 1.0, as the TRL script binds); loss
-`train.loss_options()` (z-loss 1e-4; head at the loss positions only). Data: the trainer's
+`train.train_setup.loss_options()` (z-loss 1e-4; head at the loss positions only). Data: the trainer's
 `pipeline.batches(..., pack=True)` best-fit packer, rows of --inputs-len + --targets-len =
 2048 (1600 + 448 covers the longest prompt, 1500, and completion + EOS, 401: nothing truncated).
 Step: the trainer's own `make_train_step` / `jit_train_step` on one device, --microbatches k
@@ -85,7 +85,7 @@ from flan_jax.train.metrics import measure_matmul_peak, model_flops_per_step  # 
 from flan_jax.train.optim import adamw  # noqa: E402
 from flan_jax.train.state import create_state, num_params, state_shardings  # noqa: E402
 from flan_jax.train.step import jit_train_step, make_train_step, model_apply_fn  # noqa: E402
-from flan_jax.train.train import loss_options  # noqa: E402
+from flan_jax.train.train_setup import loss_options  # noqa: E402
 
 EOS = 1
 

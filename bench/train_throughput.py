@@ -77,7 +77,7 @@ from flan_jax.train.optim import adafactor, adamw  # noqa: E402
 from flan_jax.train.state import create_state, num_params, state_shardings  # noqa: E402
 from flan_jax.train.step import jit_train_step, make_train_step, model_apply_fn  # noqa: E402
 from flan_jax.train.synthetic import synthetic_batch  # noqa: E402
-from flan_jax.train.train import loss_options  # noqa: E402
+from flan_jax.train.train_setup import loss_options  # noqa: E402
 
 DEC_50M = DecoderConfig(vocab_size=32000, emb_dim=512, num_heads=8, num_kv_heads=8, head_dim=64,
                         mlp_dim=1536, num_layers=8, tie_embeddings=False)

@@ -304,7 +304,8 @@ def run(args: argparse.Namespace) -> int:
         raise FlanJaxError(INSTALL_HINT)
     devices = topology_devices(args.topology)  # before the gin files: fail fast on a bad name
     from flan_jax.train.optim import adafactor  # registers the configurables run files bind
-    from flan_jax.train.train import loss_options, train
+    from flan_jax.train.train import train
+    from flan_jax.train.train_setup import loss_options
 
     parse_gin(args.gin_file, args.gin_bindings)
 

@@ -63,7 +63,7 @@ def make_train_step(
     The dropout rng of micro-batch i at step s is fold_in(fold_in(key(dropout_seed), s), i), a
     pure function of the step, so a resumed run draws the same dropout masks.
 
-    loss_kwargs: `cross_entropy_loss` options plus `head_capacity` (train.loss_options): a
+    loss_kwargs: `cross_entropy_loss` options plus `head_capacity` (train_setup.loss_options): a
     fraction in (0, 1] computes the output projection and the loss at the loss positions only
     (`head_cross_entropy_loss`, in groups of the batch shards of `mesh`) when `apply_fn`
     supports it (`model_apply_fn` of a model whose `__call__` takes `return_hidden`); None, or

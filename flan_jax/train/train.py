@@ -33,7 +33,6 @@ from flan_jax.train import mesh as mesh_lib
 from flan_jax.train import run_dir
 from flan_jax.train import train_data
 from flan_jax.train.checkpoint import Checkpointer
-from flan_jax.train.loss import DEFAULT_HEAD_CAPACITY
 from flan_jax.train.metrics import MetricsWriter, measure_matmul_peak, model_flops_per_step
 from flan_jax.train.optim import Optimizer, adafactor
 from flan_jax.train import lora_training
@@ -41,6 +40,7 @@ from flan_jax.train import microbatch
 from flan_jax.train.state import TrainState, create_state, num_params, state_shardings
 from flan_jax.train.step import jit_train_step, make_train_step, model_apply_fn
 from flan_jax.train.synthetic import synthetic_batch, synthetic_batches
+from flan_jax.train.train_setup import _build_model, loss_options
 
 log = logging.getLogger("flan_jax.train")
 EvalHook = Callable[[Any, int], Mapping[str, float]]  # (params, step) -> named scalars
@@ -59,33 +59,6 @@ class TrainResult:
     losses: list[float]  # one per step run by this call
     last_metrics: dict[str, float]
     note: str = ""  # why no step ran, when none did
-
-
-@gin.configurable
-def loss_options(z_loss: float = 1e-4, label_smoothing: float = 0.0, normalization: str = "tokens",
-                 custom_vjp: bool = False,
-                 head_capacity: float | None = DEFAULT_HEAD_CAPACITY) -> dict[str, Any]:
-    """Keyword arguments for `loss.cross_entropy_loss` (t5x's default z-loss 1e-4) and the
-    step's `head_capacity`: the output projection and the loss run at the loss positions only,
-    in chunks of this fraction of each device's micro-batch positions (exact whatever the
-    fraction; `loss.head_cross_entropy_loss`, docs/training.md); None: full [B, L, V] logits."""
-    return {"z_loss": z_loss, "label_smoothing": label_smoothing, "normalization": normalization,
-            "custom_vjp": custom_vjp, "head_capacity": head_capacity}
-
-
-def _build_model(model: Any, pretrained: str | None) -> tuple[Any, Any, Any]:
-    """(flax module, its config, pretrained params or None)."""
-    from flan_jax.models import params_io
-
-    params = None
-    if pretrained:
-        config, params = params_io.load_checkpoint(pretrained)
-        model = config if model is None else model
-    if model is None:
-        raise FlanJaxError("train: no model (bind train.model = @T5Config() / @DecoderConfig() / @Gemma3Config(), "
-                           "or give train.pretrained)")
-    module = model if hasattr(model, "apply") else params_io.build_model(model)
-    return module, getattr(module, "config", None), params
 
 
 @gin.configurable(denylist=["dry_run"])

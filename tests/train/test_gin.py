@@ -37,7 +37,7 @@ def test_model_file_builds_its_config(name):
 @pytest.mark.parametrize("name", RUN_FILES)
 def test_run_file_parses_and_builds_its_optimizer(name):
     gin_config.parse_gin([name], ["MODEL_DIR = '/tmp/unused'"])
-    from flan_jax.train.train import loss_options
+    from flan_jax.train.train_setup import loss_options
 
     optimizer = gin.query_parameter("train.optimizer").scoped_configurable_fn()
     assert callable(optimizer.learning_rate) and optimizer.tx is not None

@@ -145,7 +145,7 @@ def test_positions_head_on_8_device_mesh_equals_full_logits_on_one_device():
 
 
 def test_train_default_computes_no_full_logits():
-    from flan_jax.train.train import loss_options
+    from flan_jax.train.train_setup import loss_options
 
     model, opt, mesh = tiny_decoder(), sgd(), one_device()
     b = decoder_batch(9)

@@ -55,6 +55,7 @@ TOKENS_PER_CALL = 2048  # prompt tokens per model call (W x rows)
 HEAD_CHUNK = 64  # scored positions per output-head product
 PROMPTS_PER_ROW = 4  # rows are wide enough for this many prompts of mean length
 MIN_OPTION_WIDTH = 8  # option rows are at least this wide
+IN_FLIGHT = 2  # model calls dispatched and not yet read back (score_segments)
 
 
 @dataclasses.dataclass
@@ -260,11 +261,21 @@ def score_segments(model: Any, params: Any, segments: Sequence[features.Segment]
     ll = np.zeros(len(segments), np.float32)
     n = np.zeros(len(segments), np.float32)
     fn = score_fn(model)
-    pending = []
-    for call in build_calls(parts, ids, bos_id, tokens_per_call):  # dispatch all, then read back
-        pending.append((call, fn(params, call.arrays)))
-    for call, logp in pending:
+    pending: list[tuple[Call, jax.Array]] = []
+
+    def read_oldest() -> None:
+        call, logp = pending.pop(0)
         got = np.asarray(logp)[: call.score_segment.size]
         np.add.at(ll, call.score_segment, got * call.score_weight)
         np.add.at(n, call.score_segment, call.score_weight)
+
+    # The next call is dispatched while the previous one computes, but at most IN_FLIGHT calls are
+    # outstanding: dispatching all of MMLU validation's ~100 calls at once held their buffers
+    # together and reached 24 GB in a minute (killed).
+    for call in build_calls(parts, ids, bos_id, tokens_per_call):
+        pending.append((call, fn(params, call.arrays)))
+        if len(pending) > IN_FLIGHT:
+            read_oldest()
+    while pending:
+        read_oldest()
     return ll, n

@@ -26,7 +26,8 @@ CLUSTER_ORDER = ("reading_comprehension", "sentiment", "commonsense", "closed_bo
 RunJob = Callable[..., dict[str, Any]]
 
 
-def _run_job() -> RunJob:
+def real_job_runner() -> RunJob:
+    """`run_real_job`, imported late (callers and tests pass a stand-in instead)."""
     from flan_jax.experiments.real_job import run_real_job
 
     return run_real_job
@@ -55,7 +56,7 @@ def _held_out_point(summary: dict[str, Any]) -> dict[str, Any]:
 def clusters_ablation(out: str, counts: Sequence[int | None] = (1, 2, 4, None), gin_files: list[str] | None = None,
                       gin_bindings: Sequence[str] = (), run_job: RunJob | None = None) -> dict[str, Any]:
     """One tuning per cluster count (no control, no MMLU); returns {clusters: point}."""
-    run_job = run_job or _run_job()
+    run_job = run_job or real_job_runner()
     points = {}
     for held_in in cluster_subsets(counts):
         k = len(held_in)
@@ -72,7 +73,7 @@ def templates_ablation(out: str, ablations: Sequence[str] = ("no_template", "dat
                        gin_files: list[str] | None = None, gin_bindings: Sequence[str] = (),
                        run_job: RunJob | None = None) -> dict[str, Any]:
     """The job once per ablation as its control; returns {"instructions" | ablation: point}."""
-    run_job = run_job or _run_job()
+    run_job = run_job or real_job_runner()
     points: dict[str, Any] = {}
     for ablation in ablations:
         result = run_job(str(Path(out) / f"templates_{ablation}"), gin_files, [

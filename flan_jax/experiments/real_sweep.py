@@ -28,9 +28,11 @@ Writes `<out>/<candidate>/` (each a real-job run folder, resumable) and `<out>/s
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from flan_jax.experiments.ablations import RunJob, real_job_runner
 
 LR = {"3e-5": 3e-5, "1e-4": 1e-4, "3e-4": 3e-4}
 STAGE1 = tuple((f"lr{name}_10steps", ("train.num_steps = 10", "train.checkpoint_every = 10",
@@ -41,15 +43,6 @@ SWEEP_BINDINGS = ('real_job_options.held_out_split = "validation_dev"', "real_jo
                   "real_job_options.mmlu_per_subject = 0", "real_job_options.held_in_eval_per_dataset = 0")
 LONGER = ("train.num_steps = 20", "train.checkpoint_every = 20", "lr_schedule.warmup_steps = 2",
           "lr_schedule.decay_steps = 18")
-RunJob = Callable[..., dict[str, Any]]
-
-
-def _run_job() -> RunJob:
-    from flan_jax.experiments.real_job import run_real_job
-
-    return run_real_job
-
-
 def _point(summary: dict[str, Any], bindings: Sequence[str]) -> dict[str, Any]:
     p = summary["held_out_pooled"]
     return {"bindings": list(bindings), "before": p["before"], "after": p["after"], "after_ci95": p["after_ci95"],
@@ -73,7 +66,7 @@ def choose(points: dict[str, dict[str, Any]]) -> str:
 def recipe_sweep(out: str, gin_files: list[str] | None = None, gin_bindings: Sequence[str] = (),
                  run_job: RunJob | None = None) -> dict[str, Any]:
     """Both stages of the module's rule; returns {"points": {candidate: point}, "chosen": name}."""
-    run_job = run_job or _run_job()
+    run_job = run_job or real_job_runner()
     points: dict[str, dict[str, Any]] = {}
 
     def run(name: str, bindings: Sequence[str]) -> None:

@@ -110,7 +110,6 @@ def fields(source_name: str, split: str) -> list[dict[str, Any]]:
     """The template fields of every row of a packaged task split, in a content-hash order (so a
     cap takes the same rows on every machine); rows `to_fields` drops are left out."""
     from flan_jax.data.sources import packaged_source, split_policy
-
     from flan_jax.data.sources.local_files import without_refused_chars
 
     def clean(value: Any) -> Any:

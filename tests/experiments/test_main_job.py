@@ -189,3 +189,39 @@ def test_lora_tuning_is_evaluated_with_its_adapters_merged(tmp_path):
     np.testing.assert_array_equal(np.asarray(got["layer_0"]["norm"]["scale"]), base["layer_0"]["norm"]["scale"])
     full = SimpleNamespace(step=5, state=SimpleNamespace(frozen=None, params=base))
     assert dense_params(full, tmp_path / "none") is base
+
+
+def test_score_pools_every_dataset_into_one_call_with_per_dataset_results():
+    """main_job.score ranks all datasets' examples in one rank_classify call; each dataset's
+    correctness list equals that dataset ranked alone (the per-dataset reference), in order."""
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    from flan_jax.eval.rank_classification import rank_classify
+    from flan_jax.models.gemma import Gemma3, Gemma3Config
+
+    class Chars:
+        def encode(self, text):
+            return [3 + ord(c) - 97 for c in text]
+
+    model = Gemma3(Gemma3Config(vocab_size=40, emb_dim=16, num_heads=2, num_kv_heads=1, head_dim=8, mlp_dim=24,
+                                num_layers=2, query_pre_attn_scalar=8.0, bos_token_id=2))
+    params = nn.meta.unbox(model.init(jax.random.PRNGKey(0), {"decoder_input_tokens": jnp.ones((1, 8), jnp.int32)})["params"])
+    rng = np.random.default_rng(0)
+
+    def rows(options, n):
+        return [{"inputs": rng.integers(3, 28, size=int(rng.integers(3, 20))).astype(np.int32),
+                 "options": options, "answer": options[int(rng.integers(len(options)))]} for _ in range(n)]
+
+    examples = {"c1": {"yes_no": rows(["yes", "no"], 7), "abc": rows(["a", "bb", "ccc"], 5)},
+                "c2": {"words": rows(["cat", "dog", "bird", "fish"], 6)}}
+    kw = {"vocabulary": Chars(), "lengths": {"inputs": 32, "targets": 8}, "batch_size": 4}
+    got = main_job.score(model, params, examples, **kw)
+    assert {c: list(d) for c, d in got.items()} == {"c1": ["yes_no", "abc"], "c2": ["words"]}
+    for cluster, by_source in examples.items():
+        for source, rs in by_source.items():
+            alone = rank_classify(model, params, rs, **kw)
+            want = [int(p == r["answer"]) for p, r in zip(alone.predicted_options, rs)]
+            assert got[cluster][source] == want
+    assert 0 < sum(sum(v) for d in got.values() for v in d.values()) < 18  # not all one answer

@@ -36,15 +36,14 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import monitoring
+
+from flan_jax.eval import compilations
 
 PROFILES = {  # prompt tokens (low, high), options per example (low, high), option tokens (low, high)
     "flan-nl": ((21, 61), (2, 4), (1, 6)),
     "rte": ((60, 100), (2, 2), (1, 3)),
     "boolq": ((150, 250), (2, 2), (1, 1)),
 }
-COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-COMPILES: list[float] = []  # backend compilations since the last clear (main registers the listener)
 
 
 class WordVocab:
@@ -119,9 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--generate", type=int, default=0, metavar="INPUTS_LENGTH",
                     help="also time greedy decoding (8 tokens) of the prompts at this inputs length (e.g. 256)")
     args = ap.parse_args(argv)
-    compiles = COMPILES
-    monitoring.register_event_duration_secs_listener(
-        lambda event, secs, **kw: compiles.append(secs) if event == COMPILE_EVENT else None)
     from flan_jax.eval.rank_classification import rank_classify
 
     model, params, cfg = model_and_params(args.full)
@@ -139,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     phases = [(m, "first") for m in ("shared", "packed")]
     phases += [(m, "warm") for _ in range(args.repeats) for m in ("shared", "packed")]  # interleaved
     for method, phase in phases:
-        compiles.clear()
         t = time.perf_counter()
-        got = [rank_classify(model, params, g, vocabulary=vocab, lengths=lengths, batch_size=args.batch_size,
-                             method=method) for g in groups]
+        with compilations.counted() as compiles:
+            got = [rank_classify(model, params, g, vocabulary=vocab, lengths=lengths, batch_size=args.batch_size,
+                                 method=method) for g in groups]
         secs = time.perf_counter() - t
         rate = flops / secs
         print(f"{method:7s} {phase:5s} {secs:8.2f} s {n / secs:7.2f} examples/s {rate / 1e9:7.1f} GFLOP/s "
@@ -172,14 +168,14 @@ def generation(model, params, examples: list[dict], input_length: int, new_token
     for variant, phase in [("full width", "first"), ("bucketed", "first"), ("full width", "warm"),
                            ("bucketed", "warm")]:
         decoding.MIN_PROMPT_WIDTH = input_length if variant == "full width" else default
-        COMPILES.clear()
         t = time.perf_counter()
-        outputs[variant] = decoding.generate(model, params, inputs, config=config, input_length=input_length,
-                                             batch_size=16).tokens
+        with compilations.counted() as compiles:
+            outputs[variant] = decoding.generate(model, params, inputs, config=config, input_length=input_length,
+                                                 batch_size=16).tokens
         secs = time.perf_counter() - t
         rates[variant, phase] = len(inputs) / secs
         print(f"generate {variant:10s} {phase:5s} {secs:8.2f} s {len(inputs) / secs:7.2f} examples/s  "
-              f"compilations {len(COMPILES)}", flush=True)
+              f"compilations {len(compiles)}", flush=True)
     decoding.MIN_PROMPT_WIDTH = default
     same = sum(a == b for a, b in zip(outputs["bucketed"], outputs["full width"]))
     print(f"bucketed / full width (inputs length {input_length}): first "

@@ -108,15 +108,12 @@ def eval_rate(config, device, examples: int) -> dict:
     """Rank classification examples/s of both paths (same examples, same scores) on `device`."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import eval_throughput as et
-    from jax import monitoring
 
+    from flan_jax.eval import compilations
     from flan_jax.eval.rank_classification import rank_classify
     from flan_jax.models import params_io
     from flan_jax.models.decoder import dummy_batch
 
-    compiles: list[float] = []
-    monitoring.register_event_duration_secs_listener(
-        lambda event, secs, **kw: compiles.append(secs) if event == et.COMPILE_EVENT else None)
     model = params_io.build_model(config)
     with jax.default_device(device):
         params = jax.jit(lambda: model.init(jax.random.PRNGKey(0), dummy_batch(1, 8))["params"])()
@@ -130,9 +127,9 @@ def eval_rate(config, device, examples: int) -> dict:
         for method in ("shared", "packed"):
             got = None
             for phase in ("first", "warm"):
-                compiles.clear()
                 t = time.perf_counter()
-                got = rank_classify(model, params, exs, vocabulary=vocab, lengths=lengths, method=method)
+                with compilations.counted() as compiles:
+                    got = rank_classify(model, params, exs, vocabulary=vocab, lengths=lengths, method=method)
                 out[f"{method}_{phase}_examples_per_s"] = examples / (time.perf_counter() - t)
                 out[f"{method}_{phase}_compilations"] = len(compiles)
             out[f"{method}_log_likelihoods"] = np.concatenate(got.log_likelihoods)

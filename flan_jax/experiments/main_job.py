@@ -46,6 +46,7 @@ import numpy as np
 
 from flan_jax import progress
 from flan_jax.errors import FlanJaxError
+from flan_jax.eval import compilations
 from flan_jax.experiments.heldout_report import plot_clusters, plot_losses, report, summarize, summary_table
 from flan_jax.experiments.phases import Phases, write_json_atomically
 
@@ -302,11 +303,13 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
         use_compilation_cache()
     def evaluate(params: Any, chosen: Mapping[str, Any], folder: str, **metadata: Any) -> dict[str, Any]:
         total = sum(len(rows) for by_source in chosen.values() for rows in by_source.values())
-        with progress.phase(folder, total=total, unit="examples") as bar:
+        with progress.phase(folder, total=total, unit="examples") as bar, compilations.counted() as compiled:
             c = score(module, params, chosen, bar=bar, **eval_kw)
+        print(f"  {folder}: {len(compiled)} programs compiled ({sum(compiled):.1f} s; those in the persistent "
+              "cache are loaded, not compiled)", flush=True)
         r = report(c, chosen, held_out_cluster=held_out, split=options["eval_split"], **metadata)
         write_report(r, run_dir / folder)
-        return {"correct": c, "report": r}
+        return {"correct": c, "report": r, "compilations": len(compiled)}
 
     done = phase("eval_before", lambda: evaluate(base_params, examples, "eval_before", step=0))
     correct["before"], before = done["correct"], done["report"]

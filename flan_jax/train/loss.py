@@ -271,17 +271,22 @@ def head_cross_entropy_loss(
         order = layers.loss_positions_first(m)
         valid = jnp.pad(jnp.take_along_axis(m, order, axis=1), pad)  # padding slots: False
         order = jnp.pad(order, pad)
-        sums = chunk_sums(h, head.kernel, order[:, :chunk], valid[:, :chunk])
-        if num_chunks > 1:
-            # One cond around all the overflow chunks as well as one per chunk: in the backward
-            # pass every skipped chunk would otherwise add a zero [V, D] kernel cotangent (a
-            # vocabulary-sized broadcast and add per chunk: 10% of a Gemma 3 270M step).
-            zeros = (jnp.zeros((), jnp.float32),) * 3
-            overflow = jax.lax.cond(
-                jnp.any(valid[:, chunk:]),
-                lambda: _overflow_sums(chunk_sums, h, head.kernel, order[:, chunk:], valid[:, chunk:], chunk),
-                lambda: zeros)
-            sums = jax.tree.map(jnp.add, sums, overflow)
+
+        def first_chunk():
+            return chunk_sums(h, head.kernel, order[:, :chunk], valid[:, :chunk])
+
+        if num_chunks == 1:
+            sums = first_chunk()
+        else:
+            # One cond chooses "first chunk" or "first chunk + overflow chunks", so the common case
+            # has exactly one kernel cotangent: a cond around the overflow alone gives a zero
+            # [V, D] cotangent in the backward pass, and its add to the first chunk's was ~5% of a
+            # Gemma 3 270M step's op time (docs/benchmarks.md).
+            def with_overflow():
+                overflow = _overflow_sums(chunk_sums, h, head.kernel, order[:, chunk:], valid[:, chunk:], chunk)
+                return jax.tree.map(jnp.add, first_chunk(), overflow)
+
+            sums = jax.lax.cond(jnp.any(valid[:, chunk:]), with_overflow, first_chunk)
     loss_sum, z_sum, correct = sums
     aux = {"weight_sum": jnp.sum(weights), "correct": correct, "z_loss": z_sum, "normalizer": normalizer}
     return loss_sum, aux

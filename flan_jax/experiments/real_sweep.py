@@ -43,6 +43,8 @@ SWEEP_BINDINGS = ('real_job_options.held_out_split = "validation_dev"', "real_jo
                   "real_job_options.mmlu_per_subject = 0", "real_job_options.held_in_eval_per_dataset = 0")
 LONGER = ("train.num_steps = 20", "train.checkpoint_every = 20", "lr_schedule.warmup_steps = 2",
           "lr_schedule.decay_steps = 18")
+
+
 def _point(summary: dict[str, Any], bindings: Sequence[str]) -> dict[str, Any]:
     p = summary["held_out_pooled"]
     return {"bindings": list(bindings), "before": p["before"], "after": p["after"], "after_ci95": p["after_ci95"],

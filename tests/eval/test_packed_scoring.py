@@ -110,13 +110,10 @@ def test_compilations_are_bounded_by_the_call_shapes_not_the_lengths():
     """30 prompts of 30 different lengths compile one program per distinct call shape (a full
     call and a smaller last one), and a second evaluation with new lengths in the same width
     bucket compiles nothing new."""
-    from jax import monitoring
+    from flan_jax.eval import compilations
 
     model = _models()["decoder"]
     params = _params(model)
-    compiles = []
-    monitoring.register_event_duration_secs_listener(
-        lambda event, secs, **kw: compiles.append(event) if event == "/jax/core/compile/backend_compile_duration" else None)
     rng = np.random.default_rng(2)
 
     def run(lengths):
@@ -125,9 +122,9 @@ def test_compilations_are_bounded_by_the_call_shapes_not_the_lengths():
         by = [[2 * i, 2 * i + 1] for i in range(len(examples))]
         parts = [[ps.split_segment(segments[j]) for j in js] for js in by]
         shapes = {tuple(v.shape for v in c.arrays.values()) for c in ps.build_calls(parts, by, 0, 512)}
-        before = len(compiles)
-        ps.score_segments(model, params, segments, owner, 0, 512)
-        return len(compiles) - before, shapes
+        with compilations.counted() as compiles:
+            ps.score_segments(model, params, segments, owner, 0, 512)
+        return len(compiles), shapes
 
     first, shapes = run(range(20, 50))
     assert first <= len(shapes) <= 2

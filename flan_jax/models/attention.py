@@ -66,6 +66,25 @@ def make_attention_mask(
     return mask[:, None, :, :]
 
 
+def branch_mask(branch_ids: Array) -> Array:
+    """Boolean [B, 1, L, L] for tree rows (`decoder_branch_ids`): a query sees a key unless the key
+    lies on another branch. Branch 0 is the trunk (a shared prompt); tokens of branch b > 0 see
+    the trunk and branch b. AND it with the causal segment mask, whose array-index causality keeps
+    the trunk from seeing the branches placed after it (eval/packed_scoring.py's rows).
+
+    Worked example, one segment: a prompt of 2 tokens and two options of 2 and 1 tokens,
+        branch_ids = [0, 0, 1, 1, 2]
+        mask & causal (query rows, key columns):
+            q0: 1 0 0 0 0
+            q1: 1 1 0 0 0
+            q2: 1 1 1 0 0      <- option 1 sees the prompt and itself
+            q3: 1 1 1 1 0
+            q4: 1 1 0 0 1      <- option 2 never sees option 1
+    """
+    key = branch_ids[:, None, :]
+    return ((key == 0) | (key == branch_ids[:, :, None]))[:, None, :, :]
+
+
 def sliding_window_mask(query_positions: Array, key_positions: Array, window: int) -> Array:
     """Boolean [B, 1, Lq, Lk]: key_position > query_position - window (Gemma's local layers).
 

@@ -165,7 +165,9 @@ class Decoder(nn.Module):
     decoder_input_tokens (required), decoder_segment_ids and decoder_positions (packed
     batches; when absent the padding mask comes from decoder_target_tokens != 0 if given, as
     the inputs start with the BOS id 0, and positions are 0..L-1), decoder_causal_attention
-    (prefix_lm only: 1 on the bidirectional prefix).
+    (prefix_lm only: 1 on the bidirectional prefix), decoder_branch_ids (optional, tree rows of
+    `eval.packed_scoring`: 0 on a shared prompt, b > 0 on its option b, which sees the prompt and
+    itself but no other option; `attention.branch_mask`; not with decode=True).
     """
 
     config: DecoderConfig
@@ -188,6 +190,8 @@ class Decoder(nn.Module):
         x = layers.with_logical_constraint(embed(tokens), ("batch", "length", "embed"))  # [B, T, D]
         # Zero unless a "perturbations" collection is passed: lets tests take d(loss)/d(embeddings).
         x = self.perturb("embedded", x)
+        if decode and "decoder_branch_ids" in batch:
+            raise ValueError("decoder_branch_ids (tree rows) are for one full pass, not decode=True")
         if decode and self.has_variable("cache", "index"):
             mask, cache_index = self._extend_mask_cache(segment_ids, prefix)
         else:
@@ -196,6 +200,8 @@ class Decoder(nn.Module):
             mask = attention.make_attention_mask(
                 segment_ids, segment_ids, causal=True, bidirectional_query=prefix, bidirectional_key=prefix
             )
+            if "decoder_branch_ids" in batch:
+                mask = mask & attention.branch_mask(jnp.asarray(batch["decoder_branch_ids"]))
             cache_index = jnp.zeros((), jnp.int32)
         x = self._run_layers(x, positions, mask, cache_index, decode)
         x = layers.RMSNorm(eps=cfg.norm_eps, dtype=cfg.compute_dtype, name="final_norm")(x)

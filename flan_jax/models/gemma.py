@@ -227,7 +227,7 @@ class Gemma3(nn.Module):
     `apply({"params": p}, batch)` -> float32 logits [B, L, V]. Batch fields (int32 [B, L]):
     decoder_input_tokens (required), decoder_segment_ids and decoder_positions (packed batches;
     when absent the padding mask comes from decoder_target_tokens != 0 if given, and positions
-    are 0..L-1).
+    are 0..L-1), decoder_branch_ids (optional tree rows, as decoder.Decoder).
     """
 
     config: Gemma3Config
@@ -248,7 +248,9 @@ class Gemma3(nn.Module):
         x = layers.with_logical_constraint(x, ("batch", "length", "embed"))
         # Zero unless a "perturbations" collection is passed: lets tests take d(loss)/d(embeddings).
         x = self.perturb("embedded", x)
-        masks, cache_index = self._masks(segment_ids, positions, decode)
+        if decode and "decoder_branch_ids" in batch:
+            raise ValueError("decoder_branch_ids (tree rows) are for one full pass, not decode=True")
+        masks, cache_index = self._masks(segment_ids, positions, decode, batch.get("decoder_branch_ids"))
         x = self._run_layers(x, positions, masks, cache_index, decode)
         x = _norm(cfg, "final_norm")(x)
         # the tied table, or lm_head when untied (the decoder's head, shared)
@@ -261,14 +263,18 @@ class Gemma3(nn.Module):
             return x, head
         return layers.with_logical_constraint(head(x), ("batch", "length", "vocab"))
 
-    def _masks(self, segment_ids: Array, positions: Array, decode: bool) -> tuple[tuple[Array, Array], Array]:
+    def _masks(self, segment_ids: Array, positions: Array, decode: bool, branch_ids: Array | None = None
+               ) -> tuple[tuple[Array, Array], Array]:
         """(global mask, local mask) [B, 1, T, S] and the cache slot of the first new token.
 
-        Causality and segments come from array indices / cache slots; the window from positions."""
+        Causality and segments come from array indices / cache slots; the window from positions;
+        branches (tree rows, full pass only) from `attention.branch_mask`."""
         window = self.config.sliding_window
         cached = attention.extend_segment_cache(self, segment_ids, positions=positions) if decode else None
         if cached is None:  # training / scoring pass, or the cache creation pass
             full = attention.make_attention_mask(segment_ids, segment_ids, causal=True)
+            if branch_ids is not None:
+                full = full & attention.branch_mask(jnp.asarray(branch_ids))
             local = full & attention.sliding_window_mask(positions, positions, window)
             return (full, local), jnp.zeros((), jnp.int32)
         start, key_segments, _, key_positions = cached

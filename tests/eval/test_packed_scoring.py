@@ -1,4 +1,4 @@
-"""Packed prompt rows score options exactly as one row per (example, option) does."""
+"""Packed tree rows score options exactly as one row per (example, option) does."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -34,13 +34,18 @@ def _params(model, seed=0):
     return jax.tree_util.tree_unflatten(tree, [x + 0.3 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)])
 
 
-def test_first_fit_decreasing_and_option_rows_follow_their_docstrings():
+def test_first_fit_decreasing_unit_and_row_width_follow_their_docstrings():
     assert ps.pack_first_fit([5, 3, 4, 2], 8) == [[0, 1], [2, 3]]
-    # at most one option of a prompt per row: prompt 0's two options never share a row
-    assert ps.option_rows_of([[2, 3], [2]], 4) == [[(0, 1)], [(0, 0), (1, 0)]]
-    assert ps.prompt_width([21, 61, 41]) == 256  # 4 prompts of mean length 41 need 164
+    tokens, positions, branches, scored = ps.unit(
+        [(np.array([7, 8, 5]), np.array([31, 1]), np.array([1, 1])),
+         (np.array([7, 8, 5]), np.array([40, 41, 1]), np.array([1, 1, 1]))], bos_id=2)
+    np.testing.assert_array_equal(tokens, [2, 7, 8, 5, 31, 40, 41])
+    np.testing.assert_array_equal(positions, [0, 1, 2, 3, 4, 4, 5])
+    np.testing.assert_array_equal(branches, [0, 0, 0, 0, 1, 2, 2])
+    assert [(j, o.tolist(), t.tolist()) for j, o, t, _ in scored] == [(0, [3, 4], [31, 1]), (1, [3, 5, 6], [40, 41, 1])]
+    assert ps.row_width([21, 61, 41]) == 256  # 4 units of mean length 41 need 164
     with pytest.raises(FlanJaxError, match="widest packed row"):
-        ps.prompt_width([ps.WIDTHS[-1] + 1])
+        ps.row_width([ps.WIDTHS[-1] + 1])
 
 
 def test_call_lays_out_the_module_docstring_example():
@@ -49,18 +54,36 @@ def test_call_lays_out_the_module_docstring_example():
              [(np.array([6, 9]), np.array([33, 1]), np.array([1, 1]))]]
     (call,) = ps.build_calls(parts, [[0, 1], [2]], bos_id=2)
     a = call.arrays
-    assert a["prompt_tokens"].shape == (1, 64) and a["option_tokens"].shape == (2, 8)
-    np.testing.assert_array_equal(a["prompt_tokens"][0, :8], [2, 7, 8, 2, 6, 0, 0, 0])
-    np.testing.assert_array_equal(a["prompt_segments"][0, :8], [1, 1, 1, 2, 2, 0, 0, 0])
-    np.testing.assert_array_equal(a["prompt_positions"][0, :8], [0, 1, 2, 0, 1, 0, 0, 0])
-    np.testing.assert_array_equal(a["option_tokens"], [[5, 40, 41, 9, 33, 0, 0, 0], [5, 31, 0, 0, 0, 0, 0, 0]])
-    np.testing.assert_array_equal(a["option_segments"], [[1, 1, 1, 2, 2, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0, 0]])
-    np.testing.assert_array_equal(a["option_positions"][:, :5], [[3, 4, 5, 2, 3], [3, 4, 0, 0, 0]])
-    np.testing.assert_array_equal(a["option_owner"], [0, 0])
-    assert int(a["num_scored"]) == 7
-    np.testing.assert_array_equal(a["score_index"][:7], [0, 1, 2, 3, 4, 8, 9])
-    np.testing.assert_array_equal(a["score_targets"][:7], [40, 41, 1, 33, 1, 31, 1])
-    np.testing.assert_array_equal(call.score_segment, [1, 1, 1, 2, 2, 0, 0])
+    assert a["tokens"].shape == (1, 64)  # one row used: the smallest power of two holding it
+    np.testing.assert_array_equal(a["tokens"][0, :12], [2, 7, 8, 5, 31, 40, 41, 2, 6, 9, 33, 0])
+    np.testing.assert_array_equal(a["segments"][0, :12], [1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 0])
+    np.testing.assert_array_equal(a["positions"][0, :12], [0, 1, 2, 3, 4, 4, 5, 0, 1, 2, 3, 0])
+    np.testing.assert_array_equal(a["branches"][0, :12], [0, 0, 0, 0, 1, 2, 2, 0, 0, 0, 1, 0])
+    assert call.score_segment.size == 7
+    np.testing.assert_array_equal(a["score_index"][:7], [3, 4, 3, 5, 6, 9, 10])
+    np.testing.assert_array_equal(a["score_targets"][:7], [31, 1, 40, 41, 1, 33, 1])
+    np.testing.assert_array_equal(a["score_slot"][:7], [0, 1, 0, 2, 3, 4, 5])
+    assert int(a["num_head"]) == 6
+    np.testing.assert_array_equal(a["head_index"][:6], [3, 4, 5, 6, 9, 10])
+    np.testing.assert_array_equal(call.score_segment, [0, 0, 1, 1, 1, 2, 2])
+
+
+def test_a_call_with_more_scored_tokens_than_positions_widens_only_its_score_arrays():
+    """An empty prompt with 70 one-token options: 70 scored tokens on 1 position."""
+    parts = [[(np.array([], np.int32), np.array([5 + j % 30]), np.array([1])) for j in range(70)]]
+    (call,) = ps.build_calls(parts, [list(range(70))], bos_id=2, tokens_per_call=64)
+    assert call.arrays["tokens"].shape == (1, 64) and call.arrays["score_index"].shape == (128,)
+    assert call.score_segment.size == 70 and not call.arrays["score_index"][:70].any()
+    assert int(call.arrays["num_head"]) == 1 and call.arrays["head_index"].shape == (64,)
+
+
+def test_branch_ids_are_refused_in_decode_mode():
+    model = _models()["decoder"]
+    params = _params(model)
+    tokens = jnp.ones((1, 4), jnp.int32)
+    with pytest.raises(ValueError, match="decoder_branch_ids"):
+        model.apply({"params": params}, {"decoder_input_tokens": tokens, "decoder_branch_ids": tokens},
+                    decode=True, mutable=["cache"])
 
 
 EXAMPLES = [(5, ["yes", "no"]), (0, ["ab", "b"]), (37, ["abc", "b", "cc"]),  # an empty prompt; a long one
@@ -108,7 +131,7 @@ def test_rank_classify_methods_agree_and_bad_method_is_one_error():
 @pytest.mark.slow
 def test_compilations_are_bounded_by_the_call_shapes_not_the_lengths():
     """30 prompts of 30 different lengths compile one program per distinct call shape (a full
-    call and a smaller last one), and a second evaluation with new lengths in the same width
+    call and a smaller last one) and the head's logsumexp, and a second evaluation with new lengths in the same width
     bucket compiles nothing new."""
     from flan_jax.eval import compilations
 
@@ -127,6 +150,6 @@ def test_compilations_are_bounded_by_the_call_shapes_not_the_lengths():
         return len(compiles), shapes
 
     first, shapes = run(range(20, 50))
-    assert first <= len(shapes) <= 2
+    assert len(shapes) <= 2 and first <= len(shapes) + 2  # + the head's logsumexp at its two chunk sizes
     again, shapes_again = run(range(51, 21, -1))
     assert shapes_again <= shapes and again == 0

@@ -165,3 +165,11 @@ def test_sliding_window_mask_worked_example_from_docstring():
     mask = mask & attention.sliding_window_mask(positions, positions, 2)
     want = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]], bool)
     np.testing.assert_array_equal(np.asarray(mask)[0, 0], want)
+
+
+def test_branch_mask_worked_example_from_docstring():
+    branch = jnp.array([[0, 0, 1, 1, 2]])
+    causal = attention.make_attention_mask(jnp.ones_like(branch), jnp.ones_like(branch), causal=True)
+    got = (causal & attention.branch_mask(branch))[0, 0].astype(int)
+    np.testing.assert_array_equal(got, [[1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0], [1, 1, 1, 1, 0],
+                                        [1, 1, 0, 0, 1]])

@@ -102,3 +102,20 @@ def test_rotary_inv_freq_argument_equals_theta():
     by_theta = layers.rotary_embedding(x, positions, theta=50.0)
     by_freq = layers.rotary_embedding(x, positions, inv_freq=layers.rope_frequencies(8, 50.0))
     np.testing.assert_array_equal(by_theta, by_freq)
+
+
+def test_output_head_logsumexp_and_logits_at_match_the_full_logits_in_numpy():
+    """Vocabulary blocks of 7 over 30 ids (4 full blocks and a remainder of 2), tied ([V, D]) and
+    untied ([D, V]) kernels, with an input scale; reference: numpy over the full [N, V] logits."""
+    rng = np.random.default_rng(0)
+    table = rng.standard_normal((30, 8)).astype(np.float32)
+    x = rng.standard_normal((5, 8)).astype(np.float32)
+    ids = np.array([0, 29, 7, 13, 13])
+    logits = (x * 0.5) @ table.T
+    want_lse = np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1)) + logits.max(-1)
+    for head in (layers.OutputHead(jnp.asarray(table), transposed=True, input_scale=0.5),
+                 layers.OutputHead(jnp.asarray(table.T), input_scale=0.5)):
+        for block in (7, 30, 64):
+            np.testing.assert_allclose(head.logsumexp(jnp.asarray(x), block=block), want_lse, rtol=1e-5)
+        np.testing.assert_allclose(head.logits_at(jnp.asarray(x), jnp.asarray(ids)), logits[np.arange(5), ids],
+                                   rtol=1e-5, atol=1e-6)

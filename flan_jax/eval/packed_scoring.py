@@ -66,17 +66,18 @@ IN_FLIGHT = 2  # model calls dispatched and not yet read back (score_segments)
 class Call:
     """The arrays of one model call (module docstring) and where its scores go.
 
-    tokens/positions/segments/branches [rows, W] int32; head_index [H_max] the distinct flat
-    positions (into rows x W) whose logits the head computes, the first `num_head` real;
+    tokens/positions/segments/branches [rows, W] int32; head_index [rows x W] the distinct flat
+    positions whose logits the head computes, the first `num_head` real;
     score_index/score_slot/score_targets [N_max] per scored token its flat position, that
-    position's entry in head_index and the target id there, the first `num_scored` real (N_max
-    = rows x W unless a call has more scored tokens than positions); score_segment [num_scored]
-    the (example, option) segment each scored token adds to, score_weight its weight.
+    position's entry in head_index and the target id there, the first S = len(score_segment)
+    real (N_max = rows x W unless a call has more scored tokens than positions); score_segment
+    [S] the (example, option) segment each scored token adds to, score_weight [S] its weight.
     """
 
     arrays: dict[str, np.ndarray]
     score_segment: np.ndarray
     score_weight: np.ndarray
+    num_head: int
 
 
 def _pow2(n: int) -> int:
@@ -188,11 +189,10 @@ def _call(units, segment_ids, chunk, rows, width) -> Call:
     n_max = rows * width * -(-max(num, 1) // (rows * width))  # rows x W unless more scored than positions
     a["head_index"] = np.zeros(rows * width, np.int32)
     a["head_index"][:positions.size] = positions
-    a["num_head"] = np.asarray(positions.size, np.int32)
     for name, values in (("score_index", index), ("score_slot", slot), ("score_targets", targets)):
         a[name] = np.zeros(n_max, np.int32)
         a[name][:num] = values
-    return Call(a, np.asarray(seg_of, np.int64), np.asarray(weight_of, np.float32))
+    return Call(a, np.asarray(seg_of, np.int64), np.asarray(weight_of, np.float32), int(positions.size))
 
 
 def forward_fn(model: Any):
@@ -249,10 +249,9 @@ def score_segments(model: Any, params: Any, segments: Sequence[features.Segment]
     def read_oldest() -> None:
         nonlocal pooled, waiting
         call, (heads, target) = pending.pop(0)
-        num_head = int(call.arrays["num_head"])
         finished.append((call, np.asarray(target)[: call.score_segment.size], pooled))
-        waiting.append(np.asarray(heads)[:num_head])
-        pooled += num_head
+        waiting.append(np.asarray(heads)[: call.num_head])
+        pooled += call.num_head
         rows = np.concatenate(waiting)
         full = rows.shape[0] // HEAD_CHUNK * HEAD_CHUNK
         lse_parts.extend(logsumexp(params, rows[c:c + HEAD_CHUNK]) for c in range(0, full, HEAD_CHUNK))

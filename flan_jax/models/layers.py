@@ -239,9 +239,11 @@ class OutputHead:
     input_scale: float = flax.struct.field(pytree_node=False, default=1.0)
     dtype: Dtype = flax.struct.field(pytree_node=False, default=jnp.float32)
 
+    def _scaled(self, x: Array) -> Array:
+        return x * self.input_scale if self.input_scale != 1.0 else x
+
     def __call__(self, x: Array) -> Array:
-        if self.input_scale != 1.0:
-            x = x * self.input_scale
+        x = self._scaled(x)
         return linear(x.astype(self.dtype), self.kernel.astype(self.dtype), self.transposed).astype(jnp.float32)
 
     def logsumexp(self, x: Array, block: int = 2048) -> Array:
@@ -249,9 +251,7 @@ class OutputHead:
         `block` ids with a running max (no [N, V] array). On the 2-core CPU, Gemma's 262,144-id
         head at N = 256: 2.4 ms per row against 3.6 for `jax.nn.logsumexp(head(x))` at N = 64
         (its fastest N): the [N, block] products stay in cache (docs/benchmarks.md)."""
-        if self.input_scale != 1.0:
-            x = x * self.input_scale
-        x = x.astype(self.dtype)
+        x = self._scaled(x).astype(self.dtype)
         vocab = self.kernel.shape[0 if self.transposed else 1]
         axis = 0 if self.transposed else 1
 
@@ -277,8 +277,7 @@ class OutputHead:
         """The logit of one id per row: x [N, D], ids [N] int -> float32 [N], equal to
         `head(x)[n, ids[n]]` up to summation order, without the [N, V] product (rank
         classification's target logits; eval/packed_scoring.py)."""
-        if self.input_scale != 1.0:
-            x = x * self.input_scale
+        x = self._scaled(x)
         w = jnp.take(self.kernel, ids, axis=0) if self.transposed else jnp.take(self.kernel, ids, axis=1).T  # [N, D]
         f32 = lambda a: a.astype(self.dtype).astype(jnp.float32)  # noqa: E731  (products as a matmul's)
         return jnp.sum(f32(x) * f32(w), axis=-1)

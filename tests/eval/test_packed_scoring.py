@@ -63,7 +63,7 @@ def test_call_lays_out_the_module_docstring_example():
     np.testing.assert_array_equal(a["score_index"][:7], [3, 4, 3, 5, 6, 9, 10])
     np.testing.assert_array_equal(a["score_targets"][:7], [31, 1, 40, 41, 1, 33, 1])
     np.testing.assert_array_equal(a["score_slot"][:7], [0, 1, 0, 2, 3, 4, 5])
-    assert int(a["num_head"]) == 6
+    assert call.num_head == 6
     np.testing.assert_array_equal(a["head_index"][:6], [3, 4, 5, 6, 9, 10])
     np.testing.assert_array_equal(call.score_segment, [0, 0, 1, 1, 1, 2, 2])
 
@@ -74,7 +74,7 @@ def test_a_call_with_more_scored_tokens_than_positions_widens_only_its_score_arr
     (call,) = ps.build_calls(parts, [list(range(70))], bos_id=2, tokens_per_call=64)
     assert call.arrays["tokens"].shape == (1, 64) and call.arrays["score_index"].shape == (128,)
     assert call.score_segment.size == 70 and not call.arrays["score_index"][:70].any()
-    assert int(call.arrays["num_head"]) == 1 and call.arrays["head_index"].shape == (64,)
+    assert call.num_head == 1 and call.arrays["head_index"].shape == (64,)
 
 
 def test_branch_ids_are_refused_in_decode_mode():

@@ -33,8 +33,8 @@ Worked example (BOS 2; W 64, first 12 shown): examples e0 inputs [7, 8, 5] optio
                slot    [0,  1, 0,  2,  3, 4,  5]      e1: 33 from 9, 1 from 10; one sum per option
     head at    [3, 4, 5, 6, 9, 10]                    (6 distinct positions for 7 scored tokens)
 
-Shapes (jit compilations): W is the smallest of `WIDTHS` holding the longest unit and
-UNITS_PER_ROW units of mean length; a call holds rows = TOKENS_PER_CALL // W rows (the last call:
+Shapes (jit compilations): the rows have one or a few widths W of `WIDTHS` (`row_layout`: padding
+against attention width, long prompts apart from short ones); a call holds rows = TOKENS_PER_CALL // W rows (the last call:
 the smallest power of two that holds the rest), and the head's logsumexp takes HEAD_CHUNK rows
 (the last chunk LAST_HEAD_CHUNK when it fits). So an evaluation compiles two to four programs,
 not one per length (`bench/eval_throughput.py` prints the count).
@@ -54,11 +54,18 @@ from flan_jax.errors import FlanJaxError
 from flan_jax.eval import scoring
 from flan_jax.eval.prompt_sharing import split_segment
 
-WIDTHS = (64, 128, 256, 512, 1024, 2048, 4096, 8192)  # row widths (one program each)
+# Row widths: steps of 32 up to 256, then about an eighth of the width, so a unit wastes little
+# of a row sized for it (one program per width used and call size).
+WIDTHS = (64, 96, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 2048, 3072,
+          4096, 6144, 8192)
+COMPILE_COST = 1024  # a width's compilations, in positions of row_layout's cost (Gemma 3 270M: ~1 s of each)
 TOKENS_PER_CALL = 4096  # positions per model call (W x rows; flan-nl set forward: 0.93x the time of 2048)
 HEAD_CHUNK = 256  # head rows per output-head logsumexp call (pooled across calls)
 LAST_HEAD_CHUNK = 64  # the last, partial chunk: this many rows when they suffice
-UNITS_PER_ROW = 4  # rows are wide enough for this many units (prompt + options) of mean length
+# The row width at which a position's attention costs as much as the rest of its layer: Gemma 3
+# 270M, float32, 2-core CPU, BoolQ-length units: rows of 1,024 took 30.4 s and rows of 256 18.0 s
+# for the same 32 examples (7,168 and 8,192 positions), so time ~ positions x (1 + W / 570).
+ATTENTION_WIDTH = 570
 IN_FLIGHT = 2  # model calls dispatched and not yet read back (score_segments)
 
 
@@ -84,18 +91,39 @@ def _pow2(n: int) -> int:
     return 1 << max(0, int(n) - 1).bit_length()
 
 
-def row_width(lengths: Sequence[int]) -> int:
-    """The smallest row width of WIDTHS holding the longest unit and UNITS_PER_ROW units of mean
-    length (so rows pack well). Example: units of 21-61 tokens (mean 41) -> 256.
+def row_layout(lengths: Sequence[int]) -> list[tuple[int, list[list[int]]]]:
+    """[(W, rows of unit indices)]: the units packed first-fit decreasing into rows of one or more
+    widths of WIDTHS, the layout of least cost, where a row of width W costs W x (1 + W /
+    ATTENTION_WIDTH) (body work per position, plus attention over the row's keys) and each width
+    used costs COMPILE_COST more (its programs' compilation). The units up to some
+    width share rows of that width and the longer ones are laid out the same way, recursively, so
+    a few long prompts do not widen every row. Wide rows pack tightly, narrow ones attend over
+    fewer keys.
+
+    Examples (costs in positions): units [33] * 8 -> [(160, [[0, 1, 2, 3], [4, 5, 6, 7]])] (2 x
+    160 x 1.28 = 410 against 3 rows of 128: 470, or 8 of 64: 570); units [100] * 40 + [900] ->
+    20 rows of 224 and one of 1,024 (6,240 + 2,864 + 2 x 1,024 = 11,152 against 5 rows of 1,024
+    and one width: 15,342).
     Raises FlanJaxError for a unit longer than the widest."""
-    need = max(max(lengths), UNITS_PER_ROW * float(np.mean(lengths)))
-    for w in WIDTHS:
-        if w >= need:
-            return w
-    if max(lengths) <= WIDTHS[-1]:
-        return WIDTHS[-1]
-    raise FlanJaxError(f"rank classification: a prompt with its options ({max(lengths)} tokens) exceeds the "
-                       f"widest packed row ({WIDTHS[-1]}); score it with method='rows'")
+    longest = max(lengths)
+    if longest > WIDTHS[-1]:
+        raise FlanJaxError(f"rank classification: a prompt with its options ({longest} tokens) exceeds the "
+                           f"widest packed row ({WIDTHS[-1]}); score it with method='rows'")
+    best: dict[int, tuple[float, list]] = {len(WIDTHS): (0.0, [])}
+    for k in reversed(range(len(WIDTHS))):  # best[k]: the units longer than WIDTHS[k - 1]
+        floor = WIDTHS[k - 1] if k else 0
+        best[k] = (float("inf"), [])
+        for b in range(k, len(WIDTHS)):  # units in (floor, WIDTHS[b]] share rows of WIDTHS[b]
+            group = [i for i, n in enumerate(lengths) if floor < n <= WIDTHS[b]]
+            cost, rows_by_width = best[b + 1]
+            if group:
+                w = WIDTHS[b]
+                rows = [[group[i] for i in r] for r in pack_first_fit([lengths[i] for i in group], w)]
+                cost += len(rows) * w * (1 + w / ATTENTION_WIDTH) + COMPILE_COST
+                rows_by_width = [(w, rows)] + rows_by_width
+            if cost < best[k][0]:
+                best[k] = (cost, rows_by_width)
+    return best[0][1]
 
 
 def pack_first_fit(sizes: Sequence[int], capacity: int) -> list[list[int]]:
@@ -103,16 +131,15 @@ def pack_first_fit(sizes: Sequence[int], capacity: int) -> list[list[int]]:
 
     Example: sizes [5, 3, 4, 2], capacity 8 -> [[0, 1], [2, 3]] (5 + 3, then 4 + 2)."""
     bins: list[list[int]] = []
-    room: list[int] = []
+    room = np.zeros(len(sizes), np.int64)  # room[b] left in bin b (at most one bin per item)
     for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
-        for b, r in enumerate(room):
-            if sizes[i] <= r:
-                bins[b].append(i)
-                room[b] -= sizes[i]
-                break
+        fits = np.flatnonzero(room[:len(bins)] >= sizes[i])
+        if fits.size:
+            bins[fits[0]].append(i)
+            room[fits[0]] -= sizes[i]
         else:
             bins.append([i])
-            room.append(capacity - sizes[i])
+            room[len(bins) - 1] = capacity - sizes[i]
     return bins
 
 
@@ -155,13 +182,12 @@ def build_calls(parts: Sequence[Sequence[tuple[np.ndarray, np.ndarray, np.ndarra
     prompt is the same for all of them); segment_ids[e][j]: the caller's index of that option.
     """
     units = [unit(ex, bos_id) for ex in parts]
-    width = row_width([u[0].size for u in units])
-    bins = pack_first_fit([u[0].size for u in units], width)
-    per_call = max(1, tokens_per_call // width)
     calls = []
-    for start in range(0, len(bins), per_call):
-        chunk = bins[start:start + per_call]
-        calls.append(_call(units, segment_ids, chunk, min(per_call, _pow2(len(chunk))), width))
+    for width, bins in row_layout([u[0].size for u in units]):
+        per_call = max(1, tokens_per_call // width)
+        for start in range(0, len(bins), per_call):
+            chunk = bins[start:start + per_call]
+            calls.append(_call(units, segment_ids, chunk, min(per_call, _pow2(len(chunk))), width))
     return calls
 
 

@@ -43,9 +43,14 @@ def test_first_fit_decreasing_unit_and_row_width_follow_their_docstrings():
     np.testing.assert_array_equal(positions, [0, 1, 2, 3, 4, 4, 5])
     np.testing.assert_array_equal(branches, [0, 0, 0, 0, 1, 2, 2])
     assert [(j, o.tolist(), t.tolist()) for j, o, t, _ in scored] == [(0, [3, 4], [31, 1]), (1, [3, 5, 6], [40, 41, 1])]
-    assert ps.row_width([21, 61, 41]) == 256  # 4 units of mean length 41 need 164
+    # costs: rows x W x (1 + W / 570), plus 1,024 per width
+    assert (ps.ATTENTION_WIDTH, ps.COMPILE_COST) == (570, 1024)
+    # 2 rows of 160: 410; 3 rows of 128: 470; 8 rows of 64: 570; 2 rows of 256 (8 x 33 > 256): 742
+    assert ps.row_layout([33] * 8) == [(160, [[0, 1, 2, 3], [4, 5, 6, 7]])]
+    # the long unit apart: 20 rows of 224 (6,240) + 1 of 1,024 (2,864) + 2 widths = 11,152 < 5 rows of 1,024: 15,342
+    assert ps.row_layout([100] * 40 + [900]) == [(224, [[2 * i, 2 * i + 1] for i in range(20)]), (1024, [[40]])]
     with pytest.raises(FlanJaxError, match="widest packed row"):
-        ps.row_width([ps.WIDTHS[-1] + 1])
+        ps.row_layout([ps.WIDTHS[-1] + 1])
 
 
 def test_call_lays_out_the_module_docstring_example():

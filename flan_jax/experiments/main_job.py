@@ -132,9 +132,9 @@ def score(module: Any, params: Any, examples: Mapping[str, Mapping[str, list[dic
     Every dataset's examples go through one `rank_classify` call: packed rows then mix datasets
     (an example's scores do not depend on its row mates), so the calls are full and their shapes
     few. Measured on the flan-nl job's 600 evaluation examples (the Gemma 3 270M base, one
-    process each, 2-core CPU; `bench/main_job_eval.py --rounds 2`): one call per dataset 130.9 s
-    with 15 compilations (18.1 s), one call for all 94.5 s with 3 (2.5 s), the same correctness
-    for every example (docs/benchmarks.md).
+    process each, 2-core CPU; `bench/main_job_eval.py`): one call per dataset 141.4 s with 15
+    compilations (16.5 s), one call for all 74.1 s with 3 (3.7 s), the same correctness for
+    every example (docs/benchmarks.md).
     flan-nl's prompts are all short (<= 62 tokens); the real-data job scores per dataset
     (`real_data.score`), since one call there packs rows as wide as its longest prompt."""
     from flan_jax.eval.rank_classification import rank_classify

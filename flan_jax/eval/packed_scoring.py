@@ -33,11 +33,12 @@ Worked example (BOS 2; W 64, first 12 shown): examples e0 inputs [7, 8, 5] optio
                slot    [0,  1, 0,  2,  3, 4,  5]      e1: 33 from 9, 1 from 10; one sum per option
     head at    [3, 4, 5, 6, 9, 10]                    (6 distinct positions for 7 scored tokens)
 
-Shapes (jit compilations): the rows have one or a few widths W of `WIDTHS` (`row_layout`: padding
-against attention width, long prompts apart from short ones); a call holds rows = TOKENS_PER_CALL // W rows (the last call:
-the smallest power of two that holds the rest), and the head's logsumexp takes HEAD_CHUNK rows
-(the last chunk LAST_HEAD_CHUNK when it fits). So an evaluation compiles two to four programs,
-not one per length (`bench/eval_throughput.py` prints the count).
+Shapes (jit compilations): the rows have one or a few widths W of `WIDTHS` (`row_layout`:
+padding against attention width, long prompts apart from short ones); a call holds rows =
+TOKENS_PER_CALL // W rows (a width's last call: the smallest power of two that holds the rest),
+and the head's logsumexp takes HEAD_CHUNK rows (the last chunk LAST_HEAD_CHUNK when it fits). So
+an evaluation compiles about two programs per width used plus the head's, not one per length
+(`bench/eval_throughput.py` prints the count: 3 on the flan-nl set, 7 at BoolQ lengths).
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ from flan_jax.eval.prompt_sharing import split_segment
 # of a row sized for it (one program per width used and call size).
 WIDTHS = (64, 96, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 2048, 3072,
           4096, 6144, 8192)
-COMPILE_COST = 1024  # a width's compilations, in positions of row_layout's cost (Gemma 3 270M: ~1 s of each)
+COMPILE_COST = 1024  # a width's compilations in row_layout's cost (positions: ~2 s of Gemma 3 270M here)
 TOKENS_PER_CALL = 4096  # positions per model call (W x rows; flan-nl set forward: 0.93x the time of 2048)
 HEAD_CHUNK = 256  # head rows per output-head logsumexp call (pooled across calls)
 LAST_HEAD_CHUNK = 64  # the last, partial chunk: this many rows when they suffice

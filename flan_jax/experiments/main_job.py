@@ -135,8 +135,7 @@ def score(module: Any, params: Any, examples: Mapping[str, Mapping[str, list[dic
     process each, 2-core CPU; `bench/main_job_eval.py`): one call per dataset 141.4 s with 15
     compilations (16.5 s), one call for all 74.1 s with 3 (3.7 s), the same correctness for
     every example (docs/benchmarks.md).
-    flan-nl's prompts are all short (<= 62 tokens); the real-data job scores per dataset
-    (`real_data.score`), since one call there packs rows as wide as its longest prompt."""
+    The real-data job scores per dataset (`real_data.score`: acc_mutual_info on some only)."""
     from flan_jax.eval.rank_classification import rank_classify
 
     where = [(cluster, source, len(rows)) for cluster, by_source in examples.items()

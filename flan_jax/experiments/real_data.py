@@ -204,7 +204,8 @@ def score(module: Any, params: Any, examples: Mapping[str, Mapping[str, list[dic
           ) -> dict[str, dict[str, dict[str, list[int]]]]:
     """{"acc" | "acc_mutual_info": {cluster: {source: per-example 0/1}}}: FLAN's rank
     classification and its prior-corrected twin from one scoring pass per dataset (one call for
-    all datasets at once packs rows as wide as the longest prompt of any: 14 GB, killed).
+    all datasets, when rows were as wide as the longest prompt of any, reached 14 GB and was
+    killed; `packed_scoring.row_layout` now gives long prompts rows of their own, not measured).
     acc_mutual_info is there for the datasets `mutual_info` (MUTUAL_INFO) selects: "label_sets"
     those whose DatasetSpec declares fixed `options` (RTE, CB, SST-2, BoolQ)."""
     from flan_jax.eval.rank_classification import score_options

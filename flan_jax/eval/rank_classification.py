@@ -303,6 +303,7 @@ def score_options(
     batch_size: int = 32,
     mesh: Any = None,
     where: str = "example",
+    method: str = "packed",
 ) -> OptionScores:
     """Score every option of every example under a named convention and pick per metric.
 
@@ -312,6 +313,7 @@ def score_options(
     given the prompt text); see `eval.conventions` for both and for `acc_mutual_info`. A prompt
     longer than lengths["inputs"] keeps its beginning under flan (as `rank_classify`), its end
     under lm_eval (as the harness).
+    method: `score_segments`' METHODS (equal scores within float32 noise; "packed" the fastest).
     Returns OptionScores with `choices` = {"acc": [...]} (flan), {"acc": [...], "acc_norm":
     [...]} (lm_eval), plus "acc_mutual_info" when `mutual_info`.
     """
@@ -341,7 +343,7 @@ def score_options(
                                                                 target_delimiter))
                     owner.append(len(examples) + len(unconditional_index))
     ll, n, truncated = score_pairs(model, params, pairs, np.asarray(owner, np.int64), lengths, batch_size,
-                                   mesh, where, keep_context_end=convention == "lm_eval")
+                                   mesh, where, keep_context_end=convention == "lm_eval", method=method)
     result = OptionScores(convention, options, [], [], [] if mutual_info else None, {}, truncated)
     start = 0
     for opts in options:

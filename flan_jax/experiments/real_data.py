@@ -200,14 +200,15 @@ def write_training_data(out_dir: Path, held_in: Mapping[str, Sequence[str]], lim
 
 
 def score(module: Any, params: Any, examples: Mapping[str, Mapping[str, list[dict]]], *, vocabulary: Any,
-          lengths: Mapping[str, int], batch_size: int, mutual_info: str = "label_sets"
+          lengths: Mapping[str, int], batch_size: int, mutual_info: str = "label_sets", method: str = "packed"
           ) -> dict[str, dict[str, dict[str, list[int]]]]:
     """{"acc" | "acc_mutual_info": {cluster: {source: per-example 0/1}}}: FLAN's rank
     classification and its prior-corrected twin from one scoring pass per dataset (one call for
     all datasets, when rows were as wide as the longest prompt of any, reached 14 GB and was
     killed; `packed_scoring.row_layout` now gives long prompts rows of their own, not measured).
     acc_mutual_info is there for the datasets `mutual_info` (MUTUAL_INFO) selects: "label_sets"
-    those whose DatasetSpec declares fixed `options` (RTE, CB, SST-2, BoolQ)."""
+    those whose DatasetSpec declares fixed `options` (RTE, CB, SST-2, BoolQ). `method`:
+    `rank_classification.METHODS` (bench/real_job_eval.py compares them)."""
     from flan_jax.eval.rank_classification import score_options
 
     out: dict[str, dict[str, dict[str, list[int]]]] = {}
@@ -216,7 +217,7 @@ def score(module: Any, params: Any, examples: Mapping[str, Mapping[str, list[dic
             with_mi = mutual_info == "all" or (mutual_info == "label_sets" and dataset(source)[0].options is not None)
             scored = score_options(module, params, rows, vocabulary=vocabulary, lengths=lengths,
                                    convention="flan", mutual_info=with_mi, batch_size=batch_size,
-                                   where=f"{cluster}/{source}, example")
+                                   where=f"{cluster}/{source}, example", method=method)
             for metric, picks in scored.choices.items():
                 out.setdefault(metric, {}).setdefault(cluster, {})[source] = [
                     int(r["options"][k] == str(r["answer"])) for r, k in zip(rows, picks)]

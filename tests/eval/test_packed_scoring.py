@@ -134,6 +134,24 @@ def test_rank_classify_methods_agree_and_bad_method_is_one_error():
 
 
 @pytest.mark.slow
+def test_score_options_passes_its_method_through(monkeypatch):
+    model = _models()["gemma"]
+    params = _params(model)
+    rng = np.random.default_rng(1)
+    examples = [{"inputs": rng.integers(3, 30, size=n).tolist(), "options": opts} for n, opts in EXAMPLES]
+    kw = dict(vocabulary=CharVocab(), lengths={"inputs": 40, "targets": 6}, batch_size=4, mutual_info=True)
+    used, score_segments = [], rc.score_segments
+    monkeypatch.setattr(rc, "score_segments", lambda *a: used.append(a[-1]) or score_segments(*a))
+    scored = {m: rc.score_options(model, params, examples, method=m, **kw) for m in ("packed", "rows")}
+    assert used == ["packed", "rows"]
+    for field in ("log_likelihoods", "unconditional"):
+        for a, b in zip(getattr(scored["packed"], field), getattr(scored["rows"], field)):
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
+    with pytest.raises(FlanJaxError, match="scoring method 'fast'"):
+        rc.score_options(model, params, examples, method="fast", **kw)
+
+
+@pytest.mark.slow
 def test_compilations_are_bounded_by_the_call_shapes_not_the_lengths():
     """30 prompts of 30 different lengths compile one program per distinct call shape (a full
     call and a smaller last one) and the head's logsumexp, and a second evaluation with new lengths in the same width

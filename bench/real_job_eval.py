@@ -6,7 +6,7 @@ dataset, in one process.
     .venv/bin/python bench/real_job_eval.py --passes 3
 
 The examples, lengths and acc_mutual_info selection are the job's (gin_configs/experiments/
-real_job.gin, `real_data.render_eval`, `real_data.score`); MMLU is left out (its own path,
+real_job.gin, `real_data.eval_examples`, `real_data.score`); MMLU is left out (its own path,
 `eval.mmlu`). Methods alternate, shared first: the first pass of each pays its compilations
 (no persistent compilation cache here), later passes are warm. Printed per method and pass:
 seconds per dataset and in all, examples/s, compilations and their seconds; then per pass the
@@ -44,13 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     module = params_io.build_model(config)
     params = jax.device_put(params)
     vocabulary = default_vocabulary()
-    examples: dict[str, dict[str, list[dict]]] = {}
-    for group, split, cap in ((options["held_out"], options["held_out_split"], options["held_out_eval_per_dataset"]),
-                              (options["held_in"], real_data.HELD_IN_EVAL_PART, options["held_in_eval_per_dataset"])):
-        for cluster, sources in group.items():
-            for source in sources:
-                examples.setdefault(cluster, {})[source] = real_data.render_eval(
-                    source, split, cap, vocabulary, int(options["eval_lengths"]["inputs"]))[0]
+    examples = real_data.eval_examples(options, vocabulary)[0]
     n = sum(len(rows) for by_source in examples.values() for rows in by_source.values())
     kw = {"vocabulary": vocabulary, "lengths": options["eval_lengths"], "batch_size": options["eval_batch_size"],
           "mutual_info": options["mutual_info"]}

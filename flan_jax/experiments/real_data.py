@@ -170,6 +170,23 @@ def render_eval(source_name: str, split: str, limit: int | None, vocabulary: Any
     return out, dropped
 
 
+def eval_examples(options: Mapping[str, Any], vocabulary: Any
+                  ) -> tuple[dict[str, dict[str, list[dict[str, Any]]]], dict[str, int]]:
+    """({cluster: {source: examples}}, {source: prompts dropped}): the job's evaluation set, the
+    held-out datasets' `held_out_split` and the held-in ones' HELD_IN_EVAL_PART (`render_eval`,
+    capped per dataset; a cap of 0 leaves the group out)."""
+    max_inputs = int(options["eval_lengths"]["inputs"])
+    examples: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    dropped: dict[str, int] = {}
+    for group, split, cap in ((options["held_out"], options["held_out_split"], options["held_out_eval_per_dataset"]),
+                              (options["held_in"], HELD_IN_EVAL_PART, options["held_in_eval_per_dataset"])):
+        for cluster, sources in group.items():
+            for source in sources if cap != 0 else ():
+                rows, dropped[source] = render_eval(source, split, cap, vocabulary, max_inputs)
+                examples.setdefault(cluster, {})[source] = rows
+    return examples, dropped
+
+
 def write_training_data(out_dir: Path, held_in: Mapping[str, Sequence[str]], limit: int, ablation: str,
                         name: str) -> dict[str, int]:
     """Writes one JSONL file per held-in source and `<out_dir>/mixtures/<name>.toml`, the mixture

@@ -86,15 +86,7 @@ def _run(out: str | None, gin_files: list[str] | None, gin_bindings: list[str] |
         real_data.write_training_data(run_dir, options["held_in"], limit, options["control"], "real_control")
     os.environ[mixtures.MIXTURES_PATH_ENV] = os.pathsep.join(
         [str(run_dir / "mixtures")] + [p for p in os.environ.get(mixtures.MIXTURES_PATH_ENV, "").split(os.pathsep) if p])
-    max_inputs = int(options["eval_lengths"]["inputs"])
-    examples: dict[str, dict[str, list[dict]]] = {}
-    dropped: dict[str, int] = {}
-    for group, split, cap in ((options["held_out"], options["held_out_split"], options["held_out_eval_per_dataset"]),
-                              (options["held_in"], real_data.HELD_IN_EVAL_PART, options["held_in_eval_per_dataset"])):
-        for cluster, sources in group.items():
-            for source in sources if cap != 0 else ():
-                rows, dropped[source] = real_data.render_eval(source, split, cap, vocabulary, max_inputs)
-                examples.setdefault(cluster, {})[source] = rows
+    examples, dropped = real_data.eval_examples(options, vocabulary)
     held_out_clusters = sorted(options["held_out"])
     eval_kw = {"vocabulary": vocabulary, "lengths": options["eval_lengths"], "batch_size": options["eval_batch_size"],
                "mutual_info": options["mutual_info"]}

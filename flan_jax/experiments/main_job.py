@@ -163,12 +163,17 @@ def _text(value: Any) -> str:
 
 def use_compilation_cache() -> None:
     """Keep XLA executables in `<FLAN_JAX_CACHE>/xla` (jax's persistent compilation cache), so a
-    rerun, a resumed job or a sweep's next run skips compiling the programs an earlier one built."""
+    rerun, a resumed job or a sweep's next run skips compiling the programs an earlier one built.
+    jax opens its cache once per process, so a new folder (another FLAN_JAX_CACHE) resets it."""
     import jax
+    from jax.experimental.compilation_cache import compilation_cache
 
     from flan_jax.user_cache import cache_dir
 
-    jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))
+    folder = str(cache_dir() / "xla")
+    if jax.config.jax_compilation_cache_dir != folder:
+        compilation_cache.reset_cache()
+        jax.config.update("jax_compilation_cache_dir", folder)
 
 
 def use_base(base: str) -> Path:

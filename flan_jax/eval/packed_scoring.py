@@ -53,7 +53,7 @@ import numpy as np
 from flan_jax.data.features import converters as features
 from flan_jax.errors import FlanJaxError
 from flan_jax.eval import scoring
-from flan_jax.eval.prompt_sharing import split_segment
+from flan_jax.eval.prompt_sharing import next_pow2, split_segment
 
 # Row widths: steps of 32 up to 256, then about an eighth of the width, so a unit wastes little
 # of a row sized for it (one program per width used and call size).
@@ -86,10 +86,6 @@ class Call:
     score_segment: np.ndarray
     score_weight: np.ndarray
     num_head: int
-
-
-def _pow2(n: int) -> int:
-    return 1 << max(0, int(n) - 1).bit_length()
 
 
 def row_layout(lengths: Sequence[int]) -> list[tuple[int, list[list[int]]]]:
@@ -188,7 +184,7 @@ def build_calls(parts: Sequence[Sequence[tuple[np.ndarray, np.ndarray, np.ndarra
         per_call = max(1, tokens_per_call // width)
         for start in range(0, len(bins), per_call):
             chunk = bins[start:start + per_call]
-            calls.append(_call(units, segment_ids, chunk, min(per_call, _pow2(len(chunk))), width))
+            calls.append(_call(units, segment_ids, chunk, min(per_call, next_pow2(len(chunk))), width))
     return calls
 
 

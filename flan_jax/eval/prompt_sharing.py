@@ -54,7 +54,8 @@ def _round_up(n: int, multiple: int) -> int:
     return max(multiple, -(-n // multiple) * multiple)
 
 
-def _pow2(n: int) -> int:
+def next_pow2(n: int) -> int:
+    """The smallest power of two >= n (1 for n <= 1). Example: 5 -> 8, 8 -> 8."""
     return 1 << max(0, int(n) - 1).bit_length()
 
 
@@ -71,7 +72,7 @@ def call_arrays(prompts: Sequence[np.ndarray], options: Sequence[Sequence[tuple[
     e = len(prompts) if examples is None else examples
     lengths = np.array([p.size for p in prompts], np.int64)  # the prompt pass holds BOS + all but the last
     width = _round_up(int(lengths.max(initial=1)), PROMPT_BUCKET)
-    option_width = _pow2(max((t.size for opts in options for t, _ in opts), default=1))
+    option_width = next_pow2(max((t.size for opts in options for t, _ in opts), default=1))
     arrays = {
         "prompt_tokens": np.zeros((e, width), np.int32),
         "prompt_segments": np.zeros((e, width), np.int32),

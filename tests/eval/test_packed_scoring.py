@@ -36,6 +36,7 @@ def _params(model, seed=0):
 
 def test_first_fit_decreasing_unit_and_row_width_follow_their_docstrings():
     assert ps.pack_first_fit([5, 3, 4, 2], 8) == [[0, 1], [2, 3]]
+    assert [ps.next_pow2(n) for n in (0, 1, 5, 8)] == [1, 1, 8, 8]  # prompt_sharing's, used for call rows
     tokens, positions, branches, scored = ps.unit(
         [(np.array([7, 8, 5]), np.array([31, 1]), np.array([1, 1])),
          (np.array([7, 8, 5]), np.array([40, 41, 1]), np.array([1, 1, 1]))], bos_id=2)

@@ -19,9 +19,10 @@ One batch row per (example, option), built by the feature converter of the model
 Rows are cut into batches of a fixed `batch_size` with the last one filled with all-padding rows
 (weight 0), so one jit compilation serves every batch and every task of the same lengths. With a
 mesh the rows are split over its data axes (`train.mesh.batch_sharding`). Causal decoders
-without a mesh score the same rows from one pass per prompt, each prompt with its options in one
-tree row, several per row, and the output head at scored positions only (`eval.packed_scoring`; `eval.prompt_sharing` is the
-earlier one-prompt-per-row path): equal log-likelihoods, a fraction of the work.
+without a mesh score the same rows from one pass per prompt, each prompt with its options after
+it in a packed tree row and the output head at scored positions only (`eval.packed_scoring`;
+`eval.prompt_sharing` is the earlier one-prompt-per-row path): equal log-likelihoods, a
+fraction of the work.
 """
 from __future__ import annotations
 
@@ -184,9 +185,9 @@ def score_segments(model: Any, params: Any, segments: Sequence[features.Segment]
 
     Causal decoders without a mesh: "packed" (`eval.packed_scoring`: each prompt with its options
     after it in one tree row, several to a row, one forward pass, the head at scored positions
-    only; the fastest) or "shared"
-    (`eval.prompt_sharing`, one padded prompt row per example; kept as the reference); every
-    other model, a mesh, or "rows": one row per (example, option) in batches of `batch_size`.
+    only; the fastest) or "shared" (`eval.prompt_sharing`, one padded prompt row per example;
+    kept as the reference); every other model, a mesh, or "rows": one row per (example, option)
+    in batches of `batch_size`.
     All three give equal scores up to float32 noise.
     """
     if method not in METHODS:

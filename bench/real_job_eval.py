@@ -1,17 +1,19 @@
 """The real-data main job's evaluation set (its eval_before: held-out RTE and CB, the held-in
-datasets' rows, the Gemma 3 270M base) scored by the shared path and by the tree rows, per
-dataset, in one process.
+datasets' rows, the Gemma 3 270M base) scored three ways in one process: the shared path one call
+per dataset (the reference), the tree rows one call per dataset, and the tree rows pooled as the
+job scores (`real_data.score`: one call for the datasets with acc_mutual_info, one without).
 
-    .venv/bin/python bench/real_job_eval.py                # a first and a warm pass per method
+    .venv/bin/python bench/real_job_eval.py                # a first and a warm pass per way
     .venv/bin/python bench/real_job_eval.py --passes 3
 
 The examples, lengths and acc_mutual_info selection are the job's (gin_configs/experiments/
 real_job.gin, `real_data.eval_examples`, `real_data.score`); MMLU is left out (its own path,
-`eval.mmlu`). Methods alternate, shared first: the first pass of each pays its compilations
-(no persistent compilation cache here), later passes are warm. Printed per method and pass:
-seconds per dataset and in all, examples/s, compilations and their seconds; then per pass the
-ratio of the tree rows' examples/s to the shared path's, and the examples whose correctness
-differs between the two (a near-tie may flip within float32 noise: docs/main_job.md names one).
+`eval.mmlu`). The ways alternate, shared first: the first pass of each pays its compilations
+(no persistent compilation cache here), later passes are warm. Printed per way and pass:
+seconds (per dataset where called per dataset) and in all, examples/s, compilations and their
+seconds; then per pass each tree-row way's examples/s over the shared path's, and the examples
+whose correctness differs from the shared path's (a near-tie may flip within float32 noise:
+docs/main_job.md names one).
 The machine is shared and noisy: compare ratios within one invocation.
 """
 from __future__ import annotations
@@ -20,12 +22,12 @@ import argparse
 import sys
 import time
 
-METHODS = ("shared", "packed")
+WAYS = (("shared", False), ("packed", False), ("packed", True))  # (method, pooled)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--passes", type=int, default=2, help="passes per method (the first compiles)")
+    p.add_argument("--passes", type=int, default=2, help="passes per way (the first compiles)")
     args = p.parse_args(argv)
     from flan_jax import host_malloc
 
@@ -52,28 +54,34 @@ def main(argv: list[str] | None = None) -> int:
     seconds: dict[tuple[str, int], float] = {}
     correct: dict[str, dict] = {}
     for run in range(args.passes):
-        for method in METHODS:
+        for method, pooled in WAYS:
+            way = f"{method} {'pooled' if pooled else 'per dataset'}"
+            calls = [examples] if pooled else [{c: {s: rows}} for c, by in examples.items() for s, rows in by.items()]
             per_source, total = [], 0.0
             with compilations.counted() as compiles:
-                for cluster, by_source in examples.items():
-                    for source, rows in by_source.items():
-                        t = time.perf_counter()
-                        got = real_data.score(module, params, {cluster: {source: rows}}, method=method, **kw)
-                        dt = time.perf_counter() - t
-                        total += dt
-                        per_source.append(f"{source} {dt:.1f}")
-                        for metric, by_cluster in got.items():
-                            correct.setdefault(method, {}).setdefault(metric, {}).update(
-                                {source: by_cluster[cluster][source]})
-            seconds[method, run] = total
-            print(f"{method:7s} pass {run}: {total:7.1f} s  {n / total:5.2f} examples/s  compilations "
+                for chosen in calls:
+                    t = time.perf_counter()
+                    got = real_data.score(module, params, chosen, method=method, **kw)
+                    dt = time.perf_counter() - t
+                    total += dt
+                    if not pooled:
+                        per_source.append(f"{next(iter(next(iter(chosen.values()))))} {dt:.1f}")
+                    for metric, by_cluster in got.items():
+                        for by_source in by_cluster.values():
+                            correct.setdefault(way, {}).setdefault(metric, {}).update(by_source)
+            seconds[way, run] = total
+            print(f"{way:19s} pass {run}: {total:7.1f} s  {n / total:5.2f} examples/s  compilations "
                   f"{len(compiles)} ({sum(compiles):.1f} s)  [{', '.join(per_source)}]", flush=True)
-        print(f"pass {run}: tree rows / shared examples/s {seconds['shared', run] / seconds['packed', run]:.2f}x",
-              flush=True)
-    differ = [(metric, source, i) for metric, by_source in correct["shared"].items()
-              for source, hits in by_source.items()
-              for i, (a, b) in enumerate(zip(hits, correct["packed"][metric][source])) if a != b]
-    print(f"examples whose correctness differs between the methods: {len(differ)} {differ}")
+        reference = seconds["shared per dataset", run]
+        print(f"pass {run}: examples/s over the shared path's: " + ", ".join(
+            f"{way} {reference / seconds[way, run]:.2f}x" for way in correct if way != "shared per dataset"), flush=True)
+    for way in correct:
+        if way == "shared per dataset":
+            continue
+        differ = [(metric, source, i) for metric, by_source in correct["shared per dataset"].items()
+                  for source, hits in by_source.items()
+                  for i, (a, b) in enumerate(zip(hits, correct[way][metric][source])) if a != b]
+        print(f"examples whose correctness differs, {way} vs shared: {len(differ)} {differ}")
     return 0
 
 

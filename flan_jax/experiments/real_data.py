@@ -220,24 +220,43 @@ def score(module: Any, params: Any, examples: Mapping[str, Mapping[str, list[dic
           lengths: Mapping[str, int], batch_size: int, mutual_info: str = "label_sets", method: str = "packed"
           ) -> dict[str, dict[str, dict[str, list[int]]]]:
     """{"acc" | "acc_mutual_info": {cluster: {source: per-example 0/1}}}: FLAN's rank
-    classification and its prior-corrected twin from one scoring pass per dataset (one call for
-    all datasets, when rows were as wide as the longest prompt of any, reached 14 GB and was
-    killed; `packed_scoring.row_layout` now gives long prompts rows of their own, not measured).
-    acc_mutual_info is there for the datasets `mutual_info` (MUTUAL_INFO) selects: "label_sets"
-    those whose DatasetSpec declares fixed `options` (RTE, CB, SST-2, BoolQ). `method`:
-    `rank_classification.METHODS` (bench/real_job_eval.py compares them)."""
-    from flan_jax.eval.rank_classification import score_options
+    classification and its prior-corrected twin.
 
-    out: dict[str, dict[str, dict[str, list[int]]]] = {}
+    acc_mutual_info is there for the datasets `mutual_info` (MUTUAL_INFO) selects: "label_sets"
+    those whose DatasetSpec declares fixed `options` (RTE, CB, SST-2, BoolQ). The datasets are
+    pooled into one `score_options` call per kind (with and without acc_mutual_info), as
+    `main_job.score` pools the flan-nl job's: packed rows then mix datasets (an example's scores
+    do not depend on its row mates), so the calls are full and their shapes few
+    (`bench/real_job_eval.py` compares pooled, per-dataset and the shared path). `method`:
+    `rank_classification.METHODS`.
+    Raises FlanJaxError naming the cluster/source of a dataset without examples, and the example
+    index of one without options.
+    """
+    from flan_jax.eval.rank_classification import example_options, score_options
+
+    pools: dict[bool, list[tuple[str, str, list[dict]]]] = {True: [], False: []}
     for cluster, by_source in examples.items():
         for source, rows in by_source.items():
+            if not rows:
+                raise FlanJaxError(f"real-data evaluation: {cluster}/{source} has no examples to rank-classify")
+            for i, row in enumerate(rows):  # errors name the dataset, not the pooled index
+                example_options(row, f"{cluster}/{source}, example {i}")
             with_mi = mutual_info == "all" or (mutual_info == "label_sets" and dataset(source)[0].options is not None)
-            scored = score_options(module, params, rows, vocabulary=vocabulary, lengths=lengths,
-                                   convention="flan", mutual_info=with_mi, batch_size=batch_size,
-                                   where=f"{cluster}/{source}, example", method=method)
-            for metric, picks in scored.choices.items():
+            pools[with_mi].append((cluster, source, rows))
+    out: dict[str, dict[str, dict[str, list[int]]]] = {}
+    for with_mi, members in pools.items():
+        pooled = [row for _, _, rows in members for row in rows]
+        if not pooled:
+            continue
+        scored = score_options(module, params, pooled, vocabulary=vocabulary, lengths=lengths, convention="flan",
+                               mutual_info=with_mi, batch_size=batch_size, method=method,
+                               where="real-data evaluation " + ("with" if with_mi else "without") + " mutual info, example")
+        for metric, picks in scored.choices.items():
+            start = 0
+            for cluster, source, rows in members:
                 out.setdefault(metric, {}).setdefault(cluster, {})[source] = [
-                    int(r["options"][k] == str(r["answer"])) for r, k in zip(rows, picks)]
+                    int(r["options"][k] == str(r["answer"])) for r, k in zip(rows, picks[start:start + len(rows)])]
+                start += len(rows)
     return out
 
 

@@ -198,24 +198,38 @@ def test_mutual_info_is_scored_on_the_datasets_the_option_selects(monkeypatch):
     from flan_jax.errors import FlanJaxError
     from flan_jax.eval import rank_classification
 
-    asked = {}
+    calls = []
 
-    def fake(module, params, rows, *, mutual_info, where, **kw):
-        asked[where.split(",")[0]] = mutual_info
-        picks = [0] * len(rows)
-        return type("S", (), {"choices": {"acc": picks, **({"acc_mutual_info": picks} if mutual_info else {})}})()
+    def fake(module, params, rows, *, mutual_info, where, **kw):  # picks option 0, or 1 with mutual info
+        calls.append((mutual_info, [r["id"] for r in rows]))
+        return type("S", (), {"choices": {"acc": [0] * len(rows),
+                                          **({"acc_mutual_info": [1] * len(rows)} if mutual_info else {})}})()
 
     monkeypatch.setattr(rank_classification, "score_options", fake)
-    rows = [{"options": ["yes", "no"], "answer": "yes"}]
-    examples = {"nli": {"rte": rows}, "commonsense": {"copa": rows}}
-    for policy, want in (("label_sets", {"nli/rte": True, "commonsense/copa": False}),
-                         ("all", {"nli/rte": True, "commonsense/copa": True}),
-                         ("none", {"nli/rte": False, "commonsense/copa": False})):
+
+    def rows(name, answers):
+        return [{"id": f"{name}{i}", "options": ["yes", "no"], "answer": a} for i, a in enumerate(answers)]
+
+    examples = {"nli": {"rte": rows("rte", ["yes", "yes"]), "cb": rows("cb", ["no"])},
+                "commonsense": {"copa": rows("copa", ["no", "yes", "no"])}}
+    for policy, want in (("label_sets", {True: ["rte0", "rte1", "cb0"], False: ["copa0", "copa1", "copa2"]}),
+                         ("all", {True: ["rte0", "rte1", "cb0", "copa0", "copa1", "copa2"]}),
+                         ("none", {False: ["rte0", "rte1", "cb0", "copa0", "copa1", "copa2"]})):
+        calls.clear()
         out = real_data.score(None, None, examples, vocabulary=None, lengths={}, batch_size=1, mutual_info=policy)
-        assert asked == want, policy
-        assert set(out.get("acc_mutual_info", {})) == {k.split("/")[0] for k, v in want.items() if v}
+        assert dict(calls) == want and len(calls) == len(want), policy  # one pooled call per kind
+        assert out["acc"] == {"nli": {"rte": [1, 1], "cb": [0]}, "commonsense": {"copa": [0, 1, 0]}}, policy
+        calibrated = {"nli": {"rte": [0, 0], "cb": [1]}, "commonsense": {"copa": [1, 0, 1]}}
+        assert out.get("acc_mutual_info", {}) == {
+            c: {s: v for s, v in by.items() if f"{s}0" in want.get(True, [])}
+            for c, by in calibrated.items() if any(f"{s}0" in want.get(True, []) for s in by)}, policy
     with pytest.raises(FlanJaxError, match="mutual_info 'some' must be one of"):
         real_data.real_job_options(mutual_info="some")
+    bad = {"nli": {"rte": rows("rte", ["yes"]) + [{"id": "x", "options": [], "answer": "yes"}]}}
+    with pytest.raises(FlanJaxError, match="nli/rte, example 1: no answer options"):
+        real_data.score(None, None, bad, vocabulary=None, lengths={}, batch_size=1)
+    with pytest.raises(FlanJaxError, match="nli/cb has no examples"):
+        real_data.score(None, None, {"nli": {"cb": []}}, vocabulary=None, lengths={}, batch_size=1)
 
 
 def test_calibrated_columns_only_where_every_dataset_has_them():

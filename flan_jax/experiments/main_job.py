@@ -135,7 +135,8 @@ def score(module: Any, params: Any, examples: Mapping[str, Mapping[str, list[dic
     process each, 2-core CPU; `bench/main_job_eval.py`): one call per dataset 141.4 s with 15
     compilations (16.5 s), one call for all 74.1 s with 3 (3.7 s), the same correctness for
     every example (docs/benchmarks.md).
-    The real-data job scores per dataset (`real_data.score`: acc_mutual_info on some only)."""
+    The real-data job pools the same way, one call per kind (`real_data.score`: with and
+    without acc_mutual_info)."""
     from flan_jax.eval.rank_classification import rank_classify
 
     where = [(cluster, source, len(rows)) for cluster, by_source in examples.items()

@@ -5,8 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 GEMMA := $(VENV)/.gemma
 # After the pip upgrade: retry dropped connections and resume interrupted downloads (CI once lost
-# a 572 MB tensorflow wheel at 474 MB after pip's default 5 resumes).
-PIP := $(PY) -m pip install -q --retries 10 --resume-retries 100
+# a 572 MB tensorflow wheel at 474 MB after pip's default 5 resumes), and if pip still fails, run
+# the same install again, up to 3 tries, a minute apart.
+PIP := again() { for try in 1 2 3; do "$$@" && return 0; test $$try = 3 && return 1; \
+  echo "pip failed (try $$try of 3), again in 60 s" >&2; sleep 60; done; }; \
+  again $(PY) -m pip install -q --retries 10 --resume-retries 100
 
 .PHONY: run run-flan-nl test bench benchmarks clean-venv
 

@@ -178,6 +178,24 @@ def _on_mesh(fn: Any, params: Any, batch: Mapping[str, np.ndarray], mesh: Any):
 METHODS = ("packed", "shared", "rows")
 
 
+def distinct_segments(segments: Sequence[features.Segment], owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first [M] int64, inverse [N] int64): the index of the first of each distinct (owner,
+    segment) pair, in order, and for each of the N segments the position of its copy in `first`.
+
+    Options of one example that are the same tokens once cut to the targets length (PIQA's long
+    solutions that differ only after it) are then scored once and share their score, so their tie
+    is exact under every method and argmax picks the first, as one row per option does; the tree
+    rows score such twins at different row positions and would break the tie by float32 noise
+    (docs/main_job.md, the PIQA row). Example: owner [0, 0, 0, 1] and segments A B A A ->
+    first [0, 1, 3], inverse [0, 1, 0, 2] (the A of example 1 is its own).
+    """
+    index: dict[tuple, int] = {}
+    inverse = np.asarray([index.setdefault((int(o), s.prefix, s.encoder.tobytes(), s.decoder.tobytes(),
+                                            s.weights.tobytes()), len(index))
+                          for s, o in zip(segments, owner)], np.int64).reshape(-1)
+    return np.unique(inverse, return_index=True)[1].astype(np.int64), inverse
+
+
 def score_segments(model: Any, params: Any, segments: Sequence[features.Segment], owner: np.ndarray,
                    lengths: Mapping[str, int], batch_size: int = 32, mesh: Any = None, method: str = "packed"
                    ) -> tuple[np.ndarray, np.ndarray]:
@@ -188,20 +206,24 @@ def score_segments(model: Any, params: Any, segments: Sequence[features.Segment]
     only; the fastest) or "shared" (`eval.prompt_sharing`, one padded prompt row per example;
     kept as the reference); every other model, a mesh, or "rows": one row per (example, option)
     in batches of `batch_size`.
-    All three give equal scores up to float32 noise.
+    All three give equal scores up to float32 noise; an example's identical segments are scored
+    once (`distinct_segments`), so their scores are equal exactly.
     """
     if method not in METHODS:
         raise FlanJaxError(f"scoring method {method!r} is not one of {METHODS}")
+    first, inverse = distinct_segments(segments, owner)
+    segments, owner = [segments[j] for j in first], np.asarray(owner)[first]
     bos = features.model_bos_id(model)
     if mesh is None and prompt_sharing.supports(model) and method == "packed":
         from flan_jax.eval import packed_scoring  # noqa: PLC0415
 
-        return packed_scoring.score_segments(model, params, segments, owner, bos)
-    if mesh is None and prompt_sharing.supports(model) and method == "shared":
-        return prompt_sharing.score_segments(model, params, segments, owner, bos, batch_size)
-    batches = fixed_batches(segments, model.FEATURE_FORMAT, lengths, batch_size, bos)
-    ll, n = run_batches(model, params, batches, mesh, max_targets=int(lengths["targets"]))
-    return ll[: len(segments)], n[: len(segments)]
+        ll, n = packed_scoring.score_segments(model, params, segments, owner, bos)
+    elif mesh is None and prompt_sharing.supports(model) and method == "shared":
+        ll, n = prompt_sharing.score_segments(model, params, segments, owner, bos, batch_size)
+    else:
+        batches = fixed_batches(segments, model.FEATURE_FORMAT, lengths, batch_size, bos)
+        ll, n = run_batches(model, params, batches, mesh, max_targets=int(lengths["targets"]))
+    return np.asarray(ll)[inverse], np.asarray(n)[inverse]
 
 
 def rank_classify(

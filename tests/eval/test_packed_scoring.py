@@ -132,6 +132,27 @@ def test_rank_classify_methods_agree_and_bad_method_is_one_error():
             np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
     with pytest.raises(FlanJaxError, match="scoring method 'fast'"):
         rc.rank_classify(model, params, examples, method="fast", **kw)
+    # Options equal once cut to the 6 target tokens (as PIQA's long solutions): an exact tie under
+    # every method, so each picks the first; example 2's "abcdefgh" is another example's, scored apart.
+    twins = [{"inputs": [5, 6, 7], "options": ["abcdefgh", "abcdefgz", "b"]},
+             {"inputs": [8, 9], "options": ["b", "abcdefgh"]}]
+    for m in rc.METHODS:
+        got = rc.rank_classify(model, params, twins, method=m, **kw)
+        first = got.log_likelihoods[0]
+        assert first[0] == first[1] and first[2] != first[0] and got.predictions[0] in (0, 2), m
+        assert got.truncated_rows == 3, m
+
+
+def test_distinct_segments_follows_its_docstring_example():
+    def seg(*ids):
+        return rc.features.Segment(np.zeros(0, np.int32), np.asarray(ids, np.int32), np.ones(len(ids), np.float32), 0)
+
+    a, b = seg(4, 5, 1), seg(4, 6, 1)
+    first, inverse = rc.distinct_segments([a, b, seg(4, 5, 1), a], np.asarray([0, 0, 0, 1]))
+    np.testing.assert_array_equal(first, [0, 1, 3])
+    np.testing.assert_array_equal(inverse, [0, 1, 0, 2])
+    weighted = seg(4, 5, 1)._replace(weights=np.asarray([0, 1, 1], np.float32))  # same tokens, other weights
+    assert rc.distinct_segments([a, weighted], np.asarray([0, 0]))[0].tolist() == [0, 1]
 
 
 @pytest.mark.slow

@@ -12,8 +12,8 @@ real_job.gin, `real_data.eval_examples`, `real_data.score`); MMLU is left out (i
 (no persistent compilation cache here), later passes are warm. Printed per way and pass:
 seconds (per dataset where called per dataset) and in all, examples/s, compilations and their
 seconds; then per pass each tree-row way's examples/s over the shared path's, and the examples
-whose correctness differs from the shared path's (a near-tie may flip within float32 noise:
-docs/main_job.md names one).
+whose correctness differs from the shared path's (a near-tie may flip within float32 noise;
+options equal within the targets length tie exactly, `rank_classification.distinct_segments`).
 The machine is shared and noisy: compare ratios within one invocation.
 """
 from __future__ import annotations

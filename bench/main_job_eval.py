@@ -50,6 +50,7 @@ def child(mode: str, passes: int) -> dict:
     from flan_jax.data.tasks.registry import default_vocabulary
     from flan_jax.data.templates import flan_nl
     from flan_jax.eval import compilations
+    from flan_jax.eval.aggregate import pool_by_dataset, split_by_dataset
     from flan_jax.eval.rank_classification import rank_classify
     from flan_jax.experiments import main_job
     from flan_jax.models import params_io
@@ -67,7 +68,7 @@ def child(mode: str, passes: int) -> dict:
     examples.update(main_job.eval_examples({held_out: flan_nl.cluster_datasets(held_out)}, options["eval_split"],
                                            options["held_out_examples_per_task"], vocabulary))
     kw = {"vocabulary": vocabulary, "lengths": options["eval_lengths"], "batch_size": options["eval_batch_size"]}
-    pooled = [r for by_source in examples.values() for rows in by_source.values() for r in rows]
+    pooled = pool_by_dataset(examples)
     n = len(pooled)
     flops = model_flops(module, params, pooled, vocabulary, options["eval_lengths"])
     peak = metrics.measure_matmul_peak(2048)
@@ -78,10 +79,7 @@ def child(mode: str, passes: int) -> dict:
         if mode == "pooled":  # main_job.score's call, with the log-likelihoods kept
             result = rank_classify(module, params, pooled, where="main job evaluation", **kw)
             hits = [int(p == main_job._text(r["answer"])) for p, r in zip(result.predicted_options, pooled)]
-            for cluster, by_source in examples.items():
-                for source, rows in by_source.items():
-                    correct.setdefault(cluster, {})[source], hits = hits[:len(rows)], hits[len(rows):]
-            return correct, [ll.tolist() for ll in result.log_likelihoods]
+            return split_by_dataset(hits, examples), [ll.tolist() for ll in result.log_likelihoods]
         for cluster, by_source in examples.items():
             for source, rows in by_source.items():
                 result = rank_classify(module, params, rows, where=f"{cluster}/{source}",

@@ -1,4 +1,5 @@
-"""Scores per template -> mean, min and max per dataset and per cluster (a pure function).
+"""Scores per template -> mean, min and max per dataset and per cluster (a pure function), and
+the pooling of {cluster: {source: examples}} into one scoring call and back.
 
 FLAN 2021 ("Finetuned Language Models Are Zero-Shot Learners", Wei et al.) reports the spread
 of zero-shot scores over a dataset's instruction templates next to their mean; `template_spread` computes that spread
@@ -78,4 +79,25 @@ def side_scores(task_reports: Sequence[Mapping[str, Any]], cluster_of: Mapping[s
         kept = {d: s for d, s in scores.items() if cluster_of[d] in complete}
         if kept:
             out[key] = {c: s["mean"] for c, s in template_spread(kept, cluster_of)["clusters"].items()}
+    return out
+
+
+def pool_by_dataset(examples: Mapping[str, Mapping[str, Sequence[Any]]]) -> list[Any]:
+    """The examples of {cluster: {source: rows}} in one list, cluster by cluster and source by
+    source (one scoring call for all: `main_job.score`, `real_data.score`).
+    Example: {"nli": {"rte": [a, b]}, "qa": {"arc": [c]}} -> [a, b, c]."""
+    return [row for by_source in examples.values() for rows in by_source.values() for row in rows]
+
+
+def split_by_dataset(values: Sequence[Any], examples: Mapping[str, Mapping[str, Sequence[Any]]]
+                     ) -> dict[str, dict[str, list[Any]]]:
+    """{cluster: {source: values}}: per-example `values` in `pool_by_dataset(examples)`'s order,
+    split back by dataset. Example: [1, 0, 1] and {"nli": {"rte": [a, b]}, "qa": {"arc": [c]}}
+    -> {"nli": {"rte": [1, 0]}, "qa": {"arc": [1]}}."""
+    out: dict[str, dict[str, list[Any]]] = {}
+    start = 0
+    for cluster, by_source in examples.items():
+        for source, rows in by_source.items():
+            out.setdefault(cluster, {})[source] = list(values[start:start + len(rows)])
+            start += len(rows)
     return out

@@ -137,22 +137,16 @@ def score(module: Any, params: Any, examples: Mapping[str, Mapping[str, list[dic
     every example (docs/benchmarks.md).
     The real-data job pools the same way, one call per kind (`real_data.score`: with and
     without acc_mutual_info)."""
+    from flan_jax.eval.aggregate import pool_by_dataset, split_by_dataset
     from flan_jax.eval.rank_classification import rank_classify
 
-    where = [(cluster, source, len(rows)) for cluster, by_source in examples.items()
-             for source, rows in by_source.items()]
-    pooled = [row for by_source in examples.values() for rows in by_source.values() for row in rows]
+    pooled = pool_by_dataset(examples)
     result = rank_classify(module, params, pooled, vocabulary=vocabulary, lengths=lengths,
                            batch_size=batch_size, where="main job evaluation")
     hits = [int(p == _text(r["answer"])) for p, r in zip(result.predicted_options, pooled)]
-    out: dict[str, dict[str, list[int]]] = {}
-    start = 0
-    for cluster, source, n in where:
-        out.setdefault(cluster, {})[source] = hits[start:start + n]
-        start += n
     if bar is not None:
         bar.update(len(pooled))
-    return out
+    return split_by_dataset(hits, examples)
 
 
 def _text(value: Any) -> str:

@@ -232,9 +232,10 @@ def score(module: Any, params: Any, examples: Mapping[str, Mapping[str, list[dic
     Raises FlanJaxError naming the cluster/source of a dataset without examples, and the example
     index of one without options.
     """
+    from flan_jax.eval.aggregate import pool_by_dataset, split_by_dataset
     from flan_jax.eval.rank_classification import example_options, score_options
 
-    pools: dict[bool, list[tuple[str, str, list[dict]]]] = {True: [], False: []}
+    pools: dict[bool, dict[str, dict[str, list[dict]]]] = {True: {}, False: {}}  # with acc_mutual_info or not
     for cluster, by_source in examples.items():
         for source, rows in by_source.items():
             if not rows:
@@ -242,21 +243,19 @@ def score(module: Any, params: Any, examples: Mapping[str, Mapping[str, list[dic
             for i, row in enumerate(rows):  # errors name the dataset, not the pooled index
                 example_options(row, f"{cluster}/{source}, example {i}")
             with_mi = mutual_info == "all" or (mutual_info == "label_sets" and dataset(source)[0].options is not None)
-            pools[with_mi].append((cluster, source, rows))
+            pools[with_mi].setdefault(cluster, {})[source] = rows
     out: dict[str, dict[str, dict[str, list[int]]]] = {}
-    for with_mi, members in pools.items():
-        pooled = [row for _, _, rows in members for row in rows]
+    for with_mi, pool in pools.items():
+        pooled = pool_by_dataset(pool)
         if not pooled:
             continue
         scored = score_options(module, params, pooled, vocabulary=vocabulary, lengths=lengths, convention="flan",
                                mutual_info=with_mi, batch_size=batch_size, method=method,
                                where="real-data evaluation " + ("with" if with_mi else "without") + " mutual info, example")
         for metric, picks in scored.choices.items():
-            start = 0
-            for cluster, source, rows in members:
-                out.setdefault(metric, {}).setdefault(cluster, {})[source] = [
-                    int(r["options"][k] == str(r["answer"])) for r, k in zip(rows, picks[start:start + len(rows)])]
-                start += len(rows)
+            hits = [int(r["options"][k] == str(r["answer"])) for r, k in zip(pooled, picks)]
+            for cluster, by_source in split_by_dataset(hits, pool).items():
+                out.setdefault(metric, {}).setdefault(cluster, {}).update(by_source)
     return out
 
 

@@ -1,7 +1,7 @@
 """template_spread: per-template scores -> mean/min/max per dataset and cluster, by hand."""
 import pytest
 
-from flan_jax.eval.aggregate import template_spread
+from flan_jax.eval.aggregate import pool_by_dataset, split_by_dataset, template_spread
 
 
 def test_docstring_example_by_hand():
@@ -25,3 +25,9 @@ def test_bad_input_raises():
         template_spread({"a": {}}, {"a": "x"})
     with pytest.raises(ValueError, match="dataset 'a': no cluster"):
         template_spread({"a": {0: 1.0}}, {})
+
+
+def test_pool_and_split_by_dataset_follow_their_docstring_example():
+    examples = {"nli": {"rte": ["a", "b"], "cb": []}, "qa": {"arc": ["c"]}}
+    assert pool_by_dataset(examples) == ["a", "b", "c"]
+    assert split_by_dataset([1, 0, 1], examples) == {"nli": {"rte": [1, 0], "cb": []}, "qa": {"arc": [1]}}

@@ -10,7 +10,7 @@ every dataset (the call `main_job.score` makes, the job's evaluation now).
 
 The examples are the job's (gin_configs/experiments/main_job.gin: the test split, 10 per held-in
 dataset, 150 per held-out NLI dataset: 600, prompts of 21-61 tokens). Each mode runs in its own
-process (nothing compiled is shared) with the main job's huge-page malloc; each prints per pass
+process (nothing compiled is shared) with the main job's tuned malloc; each prints per pass
 the seconds, examples/s, model GFLOP/s and its ratio to the float32 matmul peak measured in that
 process (`train.metrics.measure_matmul_peak`, 2048^3, before the passes), and the backend
 compilations and their seconds. Model FLOPs: 2 x non-embedding parameters per position of one
@@ -165,5 +165,5 @@ if __name__ == "__main__":
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     from flan_jax import host_malloc
 
-    host_malloc.reexec_with_tuned_malloc(hugepages_only=True)
+    host_malloc.reexec_with_tuned_malloc()  # as flan-jax main runs
     sys.exit(main(parse_args()))

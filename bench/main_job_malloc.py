@@ -1,4 +1,4 @@
-"""The main job's train step under glibc's default malloc vs the huge-page setting it runs with.
+"""The main job's train step under glibc's default malloc, the huge-page setting and the tuned one it runs with.
 
     .venv/bin/python bench/main_job_malloc.py [--steps 9]
 
@@ -8,12 +8,15 @@ main job's trainer (gin_configs/experiments/main_job.gin: full fine-tuning with 
 process, because glibc reads its settings only at start-up (flan_jax/host_malloc.py):
 
     default   glibc's defaults (FLAN_JAX_MALLOC_TUNING=0 and no GLIBC_TUNABLES)
-    hugepages GLIBC_TUNABLES=glibc.malloc.hugetlb=1, what `flan-jax main` re-executes with
+    hugepages GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (what `flan-jax main` re-executed with until
+              2026-12-08)
+    tuned     host_malloc.TUNED_MALLOC_ENV: one arena, freed blocks kept (what every `flan-jax`
+              program re-executes with, the main job included since it runs one step at a time)
 
 Per mode it prints s/step (median over the steps after the first two: the first compiles), the
 process's minor page faults over those steps and its peak RSS (getrusage), and the last loss
 (equal in both modes: the allocator does not change the arithmetic). Then the ratio
-hugepages / default of s/step and of faults. It needs the kernel's transparent huge pages in
+hugepages / default and tuned / default of s/step and of faults, and tuned / hugepages of s/step. It needs the kernel's transparent huge pages in
 `madvise` or `always` mode (printed). Prints figures, not a timed test.
 """
 from __future__ import annotations
@@ -26,8 +29,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from flan_jax.host_malloc import TUNED_MALLOC_ENV
+
 MODES = {"default": {"FLAN_JAX_MALLOC_TUNING": "0"},
-         "hugepages": {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1", "FLAN_JAX_MALLOC_TUNING": "0"}}
+         "hugepages": {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1", "FLAN_JAX_MALLOC_TUNING": "0"},
+         "tuned": {**TUNED_MALLOC_ENV, "FLAN_JAX_MALLOC_TUNING": "0"}}
 
 
 def child(steps: int, out_dir: str) -> dict:
@@ -95,10 +101,13 @@ def main() -> None:
         print(f"{mode:9s}  {r['s_per_step']:.2f} s/step (median of {r['steps_timed']})  "
               f"{r['minor_faults'] / 1e6:.2f}M minor faults  peak RSS {r['peak_rss_gib']:.1f} GiB  "
               f"last loss {r['last_loss']:.6f}", flush=True)
-    d, h = rows["default"], rows["hugepages"]
-    print(f"hugepages / default: s/step {h['s_per_step'] / d['s_per_step']:.2f}, "
-          f"faults {h['minor_faults'] / max(d['minor_faults'], 1):.3f}, "
-          f"same last loss: {h['last_loss'] == d['last_loss']}")
+    d = rows["default"]
+    for mode in ("hugepages", "tuned"):
+        r = rows[mode]
+        print(f"{mode} / default: s/step {r['s_per_step'] / d['s_per_step']:.2f}, "
+              f"faults {r['minor_faults'] / max(d['minor_faults'], 1):.3f}, "
+              f"same last loss: {r['last_loss'] == d['last_loss']}")
+    print(f"tuned / hugepages: s/step {rows['tuned']['s_per_step'] / rows['hugepages']['s_per_step']:.2f}")
 
 
 if __name__ == "__main__":

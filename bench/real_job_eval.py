@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from flan_jax import host_malloc
 
-    host_malloc.reexec_with_tuned_malloc(hugepages_only=True)  # as flan-jax main runs
+    host_malloc.reexec_with_tuned_malloc()  # as flan-jax main runs
     import jax
 
     from flan_jax.data.tasks.registry import default_vocabulary

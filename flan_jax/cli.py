@@ -36,9 +36,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-HUGEPAGES_ONLY = ("main",)  # host_malloc: glibc thresholds kept, huge pages for mmapped blocks
-
-
 def _quiet_native_logs() -> None:
     if not noise.verbose():
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -99,11 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name = argv[0]
     _quiet_native_logs()
-    # The main job gets huge pages only: its pretrained 270M model's compile and step peaks add
-    # up in a heap that keeps freed memory (24 GB, killed by the OOM killer).
     if is_program:
         try:
-            host_malloc.reexec_with_tuned_malloc(hugepages_only=name in HUGEPAGES_ONLY)
+            host_malloc.reexec_with_tuned_malloc()
         except FlanJaxError as e:
             print(f"flan-jax: error: {e}", file=sys.stderr)
             return 2

@@ -17,13 +17,21 @@ only on Linux with glibc, only when JAX runs on CPU, and never when the variable
 set. `FLAN_JAX_MALLOC_TUNING=0` turns it off; library code and notebooks are never re-executed
 (set the variables before starting Python to get the same effect there).
 
-Programs whose heap must give freed memory back (the main job: its pretrained model's compile
-and step peaks added up to 24 GB in the tuned heap and the OOM killer stopped it) get a lighter
-setting instead: glibc's default thresholds, and transparent huge pages for the blocks glibc
-mmaps (tunable `glibc.malloc.hugetlb=1`, glibc >= 2.35, effective when the kernel's THP mode is
+A tuned heap grows when a program lets large temporaries of different lifetimes interleave.
+The main job (evaluation, two tunings of a 270M model, their compilations, in one process)
+reached 24 GB that way until three changes made its heap flat (2026-12-08; docs/training.md,
+"Host memory on CPU"): `train()` runs one step at a time on CPU (a step dispatched while the
+previous one computes allocates its temporaries beside the previous step's), it and the jobs
+call `release_free_memory()` after the first step's compilation and after every phase, and the
+base's host copies are dropped once the state holds them. The main job now runs with these
+settings too: its tuning step 7.5-8.9 -> 4.8-6.9 s, peak RSS 16.6 -> 19.9 GiB.
+
+`hugepages_only` asks for a lighter setting instead, for programs whose heap must give freed
+memory back: glibc's default thresholds, and transparent huge pages for the blocks glibc mmaps
+(tunable `glibc.malloc.hugetlb=1`, glibc >= 2.35, effective when the kernel's THP mode is
 `madvise` or `always`). The step still maps its large temporaries afresh, but in 2 MiB pages:
 the main job's Gemma 3 270M step measured 8.93 -> 6.39 s, 9.17M -> 0.06M minor faults over 7
-steps, same loss and peak RSS (bench/main_job_malloc.py; docs/training.md, "Host memory on CPU").
+steps, same loss and peak RSS (bench/main_job_malloc.py, which compares all three settings).
 """
 from __future__ import annotations
 

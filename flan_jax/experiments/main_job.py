@@ -44,7 +44,7 @@ from typing import Any
 import gin
 import numpy as np
 
-from flan_jax import progress
+from flan_jax import host_malloc, progress
 from flan_jax.errors import FlanJaxError
 from flan_jax.eval import compilations
 from flan_jax.experiments.heldout_report import plot_clusters, plot_losses, report, summarize, summary_table
@@ -278,6 +278,7 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
         done = phases.done(name)
         if done is None:
             done = compute()
+            host_malloc.release_free_memory()  # a tuned heap keeps the phase's freed memory otherwise
             lap(name)
             phases.record(name, done, minutes=phases_minutes[name])
         else:
@@ -312,6 +313,7 @@ def run_main_job(out: str | None = None, gin_files: list[str] | None = None,
         return {"correct": c, "report": r, "compilations": len(compiled)}
 
     done = phase("eval_before", lambda: evaluate(base_params, examples, "eval_before", step=0))
+    base_params = None  # not needed again: the tunings restore the base themselves
     correct["before"], before = done["correct"], done["report"]
     print(f"  before tuning: held-out {before['clusters'][held_out]['score']:.1f}", flush=True)
 

@@ -132,3 +132,32 @@ def test_resume_with_the_real_pipeline_equals_one_run(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     with pytest.raises(FlanJaxError, match="vocab_size >= 1024"):  # tokens would not fit the table
         train(model_dir=str(tmp_path / "small"), num_steps=1, **{**args, "model": DEC_TINY})
+
+
+def test_cpu_runs_one_step_at_a_time(tmp_path, monkeypatch):
+    """On CPU step n's metrics are fetched (the step has finished) before step n+1 is dispatched:
+    two steps in flight would hold two sets of host temporaries (train.py, `one_at_a_time`)."""
+    import flan_jax.train.train as train_module
+
+    events = []
+    jit_step, device_get = train_module.jit_train_step, jax.device_get
+
+    def recording_jit(*args, **kwargs):
+        step = jit_step(*args, **kwargs)
+
+        def dispatch(state, batch):
+            events.append("dispatch")
+            return step(state, batch)
+        return dispatch
+
+    def recording_get(x):
+        if isinstance(x, dict) and "loss" in x:  # a step's metrics
+            events.append("fetch")
+        return device_get(x)
+
+    monkeypatch.setattr(train_module, "jit_train_step", recording_jit)
+    monkeypatch.setattr(jax, "device_get", recording_get)
+    r = train(model=TinyLM(), mixture="synthetic", feature_lengths=LENGTHS, batch_size=8, num_steps=4,
+              model_dir=str(tmp_path), checkpoint_every=100, log_every=100)
+    assert r.step == 4
+    assert events == ["dispatch", "fetch"] * 4

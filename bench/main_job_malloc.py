@@ -15,9 +15,11 @@ process, because glibc reads its settings only at start-up (flan_jax/host_malloc
 
 Per mode it prints s/step (median over the steps after the first two: the first compiles), the
 process's minor page faults over those steps and its peak RSS (getrusage), and the last loss
-(equal in both modes: the allocator does not change the arithmetic). Then the ratio
-hugepages / default and tuned / default of s/step and of faults, and tuned / hugepages of s/step. It needs the kernel's transparent huge pages in
-`madvise` or `always` mode (printed). Prints figures, not a timed test.
+(equal in every mode: the allocator does not change the arithmetic). Then the ratios
+hugepages / default and tuned / default of s/step and of faults, and tuned / hugepages of s/step.
+The huge-page mode needs the kernel's transparent huge pages in `madvise` or `always` mode
+(printed). Each step is waited for before the next (the bench's per-step hook), as `train()`
+now does on CPU. Prints figures, not a timed test.
 """
 from __future__ import annotations
 

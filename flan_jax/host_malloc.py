@@ -24,7 +24,8 @@ reached 24 GB that way until three changes made its heap flat (2026-12-08; docs/
 previous one computes allocates its temporaries beside the previous step's), it and the jobs
 call `release_free_memory()` after the first step's compilation and after every phase, and the
 base's host copies are dropped once the state holds them. The main job now runs with these
-settings too: its tuning step 7.5-8.9 -> 4.8-6.9 s, peak RSS 16.6 -> 19.9 GiB.
+settings too: its flan-nl tuning step 7.5-8.9 -> 4.8-6.9 s, that job's peak RSS 16.6 -> 19.9
+GiB, the real-data job's 19.9 -> 16.9 GiB.
 
 `hugepages_only` asks for a lighter setting instead, for programs whose heap must give freed
 memory back: glibc's default thresholds, and transparent huge pages for the blocks glibc mmaps

@@ -1,4 +1,4 @@
-"""The main job's train step under glibc's default malloc, the huge-page setting and the tuned one it runs with.
+"""The main job's train step under glibc's defaults, huge pages, and the tuned malloc it runs with.
 
     .venv/bin/python bench/main_job_malloc.py [--steps 9]
 

@@ -13,8 +13,9 @@ This bench runs only flan_jax, in this process: the trainer's own step (`make_tr
 clip 1.0, z-loss 1e-4, the head at the loss positions with capacity 0.1), the learning rate
 bound to a constant 3e-5 (the peers' setting; no effect on speed), on the cached Gemma 3 270M
 base, float32, one CPU device, one step at a time, glibc's tuned malloc (host_malloc, the
-main job's setting since 2026-12-08; the bench re-executes itself with it). Step i takes rows 8i .. 8i+7; each example becomes inputs = prompt,
-targets = completion + [EOS 1], packed as in the peers' rows (`features.assemble_rows`, BOS 2).
+main job's setting since 2026-12-08; the bench re-executes itself with it). Step i takes rows
+8i .. 8i+7; each example becomes inputs = prompt, targets = completion + [EOS 1], packed as in
+the peers' rows (`features.assemble_rows`, BOS 2).
 
 Per row length it prints s/step (median of --steps after --warmup), target tokens/s,
 positions/s, model FLOPs per step and their rate against the float32 matmul peak measured in this

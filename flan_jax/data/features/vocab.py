@@ -208,6 +208,13 @@ def load_vocabulary(path: str | os.PathLike, extra_ids: int = 0) -> "seqio.Sente
         path = gguf_vocab.gguf_model_path(path)
     path = Path(path)
     try:
+        st = path.stat()
+        seen = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    except OSError:
+        seen = None  # read_bytes below names the reason
+    if seen in _CHECKED:  # checked already in this process (loading it again takes ~60 ms)
+        return seqio.SentencePieceVocabulary(str(path), extra_ids=extra_ids)
+    try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise VocabularyError(f"{path}: vocabulary file not found") from None
@@ -223,7 +230,13 @@ def load_vocabulary(path: str | os.PathLike, extra_ids: int = 0) -> "seqio.Sente
                               f"{_vocab_text_hint(data)}") from None
     if size <= 0:
         raise VocabularyError(f"{path}: not a sentencepiece model (no pieces)")
+    if seen is not None:
+        _CHECKED.add(seen)
     return seqio.SentencePieceVocabulary(str(path), extra_ids=extra_ids)
+
+
+# (path, size, mtime_ns, inode) of the sentencepiece files `load_vocabulary` has checked
+_CHECKED: set[tuple] = set()
 
 
 def spm_reason(e: BaseException) -> str:

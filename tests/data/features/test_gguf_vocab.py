@@ -93,6 +93,35 @@ def test_task_vocabulary_from_gin_path_and_env(fixture_gguf, tmp_path, monkeypat
     assert from_gin.eos_id == 1 and from_gin.vocab_size == 420
 
 
+def test_header_parsed_once_per_unchanged_file(fixture_gguf, tmp_path, monkeypatch):
+    from flan_jax.formats import gguf_file
+
+    parsed = []
+    real = gguf_file.read_gguf
+    monkeypatch.setattr(gguf_file, "read_gguf", lambda path: parsed.append(path) or real(path))
+    gguf = tmp_path / "copy.gguf"
+    gguf.write_bytes(fixture_gguf.read_bytes())
+    first = gguf_vocab.gguf_model_path(gguf, cache=tmp_path)
+    assert gguf_vocab.gguf_model_path(gguf, cache=tmp_path) == first
+    assert len(parsed) == 1  # the second call reads nothing
+    first.unlink()  # the built model removed: rebuilt, not returned as a missing path
+    assert gguf_vocab.gguf_model_path(gguf, cache=tmp_path) == first and first.exists()
+    assert len(parsed) == 2
+    other = write_gemma3(tmp_path / "other.gguf", layers=1)
+    gguf.write_bytes(other.read_bytes())  # the same path, another file: parsed again
+    assert gguf_vocab.gguf_model_path(gguf, cache=tmp_path) != first
+    assert len(parsed) == 3
+
+
+def test_sentencepiece_file_checked_once_and_again_when_replaced(fixture_gguf, tmp_path):
+    model = tmp_path / "spiece.model"
+    model.write_bytes(gguf_vocab.gguf_model_path(fixture_gguf, cache=tmp_path).read_bytes())
+    assert vocab.load_vocabulary(model).vocab_size > 0
+    model.write_bytes(b"")  # replaced by a bad file: checked again, refused
+    with pytest.raises(FlanJaxError, match=r"spiece\.model: not a sentencepiece model \(empty file\)"):
+        vocab.load_vocabulary(model)
+
+
 def _write(path, model="llama", tokens=True, arch="gemma3"):
     writer = gguf.GGUFWriter(str(path), arch)
     if tokens:

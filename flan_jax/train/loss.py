@@ -255,7 +255,7 @@ def head_cross_entropy_loss(
     h = layers.with_logical_constraint(hidden.reshape(groups, n, emb), ("batch", "length", "embed"))
     t, w, m = (x.reshape(groups, n) for x in (targets, loss_weights, weights > 0))
 
-    def chunk_sums(h, kernel, index, valid):
+    def chunk_sums(h, kernel, t, w, index, valid):
         def pick(x):
             return x if index is None else layers.take_positions(x, index)
 
@@ -264,7 +264,7 @@ def head_cross_entropy_loss(
         return _masked_sums(logits, pick(t), valid, pick(w), z_loss, label_smoothing, custom_vjp)
 
     if chunk >= n:
-        sums = chunk_sums(h, head.kernel, None, m)
+        sums = chunk_sums(h, head.kernel, t, w, None, m)
     else:
         num_chunks = -(-n // chunk)
         pad = ((0, 0), (0, num_chunks * chunk - n))
@@ -273,7 +273,7 @@ def head_cross_entropy_loss(
         order = jnp.pad(order, pad)
 
         def first_chunk():
-            return chunk_sums(h, head.kernel, order[:, :chunk], valid[:, :chunk])
+            return chunk_sums(h, head.kernel, t, w, order[:, :chunk], valid[:, :chunk])
 
         if num_chunks == 1:
             sums = first_chunk()
@@ -283,7 +283,8 @@ def head_cross_entropy_loss(
             # [V, D] cotangent in the backward pass, and its add to the first chunk's was ~5% of a
             # Gemma 3 270M step's op time (docs/benchmarks.md).
             def with_overflow():
-                overflow = _overflow_sums(chunk_sums, h, head.kernel, order[:, chunk:], valid[:, chunk:], chunk)
+                overflow = _overflow_sums(chunk_sums, chunk, h, head.kernel, t, w, order[:, chunk:],
+                                          valid[:, chunk:])
                 return jax.tree.map(jnp.add, first_chunk(), overflow)
 
             sums = jax.lax.cond(jnp.any(valid[:, chunk:]), with_overflow, first_chunk)
@@ -292,21 +293,44 @@ def head_cross_entropy_loss(
     return loss_sum, aux
 
 
-def _overflow_sums(chunk_sums, h, kernel, order, valid, chunk):
-    """Sums over the chunks after the first: a scan over [K, G, C] index chunks whose body is
-    skipped (`lax.cond`) when the chunk has no loss position and recomputed in the backward
-    (`jax.checkpoint`: the scan saves no per-chunk logits)."""
+def _overflow_sums(chunk_sums, chunk, h, kernel, t, w, order, valid):
+    """Sums over the chunks after the first, looping (`lax.while_loop`) over only the chunks
+    that hold a loss position, forward and backward: a `custom_vjp` whose backward recomputes
+    each such chunk's logits (memory: one chunk's) and adds its kernel cotangent. A chunk
+    without loss positions costs nothing: the autodiff of a scan over all chunks added a
+    vocabulary-sized zero cotangent for each skipped one (docs/benchmarks.md).
+
+    order, valid: [G, K * C] (the positions after the first chunk, loss positions first in each
+    group, so the chunks holding one are the first `needed` of K). t, w: [G, N] targets and
+    loss weights (no cotangent: only h and the kernel are differentiated).
+    """
     groups = order.shape[0]
-    order = jnp.swapaxes(order.reshape(groups, -1, chunk), 0, 1)  # [K, G, C]
+    # [G, K * C] -> [K, G, C]; passed to the custom_vjp function, which must not close over them
+    order = jnp.swapaxes(order.reshape(groups, -1, chunk), 0, 1)
     valid = jnp.swapaxes(valid.reshape(groups, -1, chunk), 0, 1)
-    zeros = (jnp.zeros((), jnp.float32),) * 3
 
-    @jax.checkpoint
-    def one(h, kernel, index, ok):
-        return jax.lax.cond(jnp.any(ok), lambda: chunk_sums(h, kernel, index, ok), lambda: zeros)
+    def loop(body, init, valid):  # over the chunks holding a loss position: a prefix of the K
+        return jax.lax.fori_loop(0, jnp.sum(jnp.any(valid, axis=(1, 2))), body, init)
 
-    def body(acc, xs):
-        return jax.tree.map(jnp.add, acc, one(h, kernel, *xs)), None
+    @jax.custom_vjp
+    def sums(h, kernel, t, w, order, valid):
+        def body(k, acc):
+            return jax.tree.map(jnp.add, acc, chunk_sums(h, kernel, t, w, order[k], valid[k]))
+        return loop(body, (jnp.zeros((), jnp.float32),) * 3, valid)
 
-    sums, _ = jax.lax.scan(body, zeros, (order, valid))
-    return sums
+    def sums_fwd(h, kernel, t, w, order, valid):
+        return sums(h, kernel, t, w, order, valid), (h, kernel, t, w, order, valid)
+
+    def sums_bwd(res, g):
+        h, kernel, t, w, order, valid = res
+        g = (g[0], g[1], jnp.zeros_like(g[2]))  # `correct` has no gradient
+
+        def body(k, acc):
+            _, pullback = jax.vjp(lambda h, kernel: chunk_sums(h, kernel, t, w, order[k], valid[k]), h, kernel)
+            return jax.tree.map(jnp.add, acc, pullback(g))
+
+        dh, dkernel = loop(body, (jnp.zeros_like(h), jnp.zeros_like(kernel)), valid)
+        return dh, dkernel, None, None, None, None
+
+    sums.defvjp(sums_fwd, sums_bwd)
+    return sums(h, kernel, t, w, order, valid)

@@ -132,10 +132,9 @@ def auto_train_step(make_step: Callable[[int], Callable], abstract_state: Any, b
     The runner calls the chosen compiled step directly (it was compiled with the batch's exact
     fields, shapes and dtypes; a batch that differs raises jax's TypeError)."""
     from flan_jax.train import mesh as mesh_lib
+    from flan_jax.train.step import global_batch_spec
 
-    rows = mesh_lib.batch_sharding(mesh)
-    batch_in = {k: jax.ShapeDtypeStruct((batch_size,) + tuple(v.shape[1:]), v.dtype, sharding=rows)
-                for k, v in batch.items()}
+    batch_in = global_batch_spec(batch, batch_size, mesh)
 
     def compile_for(k: int) -> Any:
         return make_step(k).lower(abstract_state, batch_in).compile()

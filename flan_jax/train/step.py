@@ -160,6 +160,26 @@ def jit_train_step(step_fn: Callable, mesh: Mesh, shardings: TrainState,
     return run
 
 
+def global_batch_spec(batch: Mapping[str, Any], batch_size: int, mesh: Mesh) -> dict[str, jax.ShapeDtypeStruct]:
+    """The global batch's fields as ShapeDtypeStructs split over data x fsdp, for compiling a
+    step before any batch is read: `batch` is any batch of the run's format (arrays of any
+    row count; only the fields, the shapes after the first axis and the dtypes are read).
+
+    Example: {"decoder_target_tokens": int32 [1, 128]}, batch_size 8 ->
+    {"decoder_target_tokens": ShapeDtypeStruct((8, 128), int32, sharding=<rows over data x fsdp>)}.
+    """
+    rows = batch_sharding(mesh)
+    return {k: jax.ShapeDtypeStruct((batch_size,) + tuple(v.shape[1:]), v.dtype, sharding=rows)
+            for k, v in batch.items()}
+
+
+def fits_spec(batch: Mapping[str, Any], spec: Mapping[str, jax.ShapeDtypeStruct]) -> bool:
+    """Whether a host batch has exactly the fields, per-row shapes and dtypes of `spec` (a step
+    compiled for `spec` accepts its global batch)."""
+    return set(batch) == set(spec) and all(
+        tuple(v.shape[1:]) == spec[k].shape[1:] and v.dtype == spec[k].dtype for k, v in batch.items())
+
+
 def model_apply_fn(model: nn.Module) -> ApplyFn:
     """(params, batch, rng) -> logits for any flan_jax model (`model.apply({"params": p}, batch)`);
     models whose config has dropout_rate > 0 (T5) run with enable_dropout and the rng.

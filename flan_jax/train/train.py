@@ -38,7 +38,7 @@ from flan_jax.train.optim import Optimizer, adafactor
 from flan_jax.train import lora_training
 from flan_jax.train import microbatch
 from flan_jax.train.state import TrainState, create_state, num_params, state_shardings
-from flan_jax.train.step import jit_train_step, make_train_step, model_apply_fn
+from flan_jax.train.step import fits_spec, global_batch_spec, jit_train_step, make_train_step, model_apply_fn
 from flan_jax.train.synthetic import synthetic_batch, synthetic_batches
 from flan_jax.train.train_setup import _build_model, loss_options
 
@@ -209,19 +209,22 @@ def train(
         return TrainResult(None, 0, 0, [], {})
 
     # ---- restore: refuse a foreign or busy model_dir; the latest checkpoint (state + data
-    # position, its data identity checked), else pretrained or random init.
+    # position, its data identity checked), else pretrained or random init. The first batch is
+    # read in a background thread meanwhile (train_data.FirstBatch).
     model_dir = os.path.abspath(model_dir)
     run_dir.check_model_dir(model_dir)
     lock = run_dir.RunLock(model_dir) if host == 0 else None
     if lock is not None:
         lock.acquire()
-    checkpoints = writer = progress = batches = None
+    checkpoints = writer = progress = batches = reader = None
     ok = False
     try:
         ckpt_dir = os.path.join(model_dir, "checkpoints")
         if os.path.isdir(ckpt_dir):
             checkpoints = Checkpointer(ckpt_dir, save_every=checkpoint_every, keep=keep_checkpoints)
-        if checkpoints is not None and checkpoints.latest_step() is not None:
+        resume = checkpoints is not None and checkpoints.latest_step() is not None
+        consumed, cache_state = 0, None
+        if resume:
             position = checkpoints.data_position()
             consumed = int(position["batches_consumed"])
             cache_state = position.get("cache_state")  # a cached stream's (block, row) per host
@@ -243,21 +246,25 @@ def train(
                 cache_state, where=f"checkpoint {checkpoints.directory}/{checkpoints.latest_step()}")
             if position.get("identity") is None:
                 log.warning("checkpoint stores no data identity (older format): data stream not checked")
+        if (checkpoints.latest_step() if resume else 0) < num_steps:
+            reader = train_data.FirstBatch(
+                lambda start=consumed, at=cache_state: make_batches(start, at),
+                f"train: mixture {mixture!r} yields no batch of {batch_size} rows "
+                f"(split {train_data.data_options()['split']!r})")
+        if resume:
             state, _ = checkpoints.restore(abstract, shardings)
             if lora is not None:  # the frozen base is not in checkpoints: rebuilt from its source
                 state = state.replace(frozen=lora_training.frozen_base(
                     module, example, abstract, shardings, seed, pretrained_params))
             log.info("resumed from %s step %d (%d batches consumed)", checkpoints.directory,
                      int(state.step), consumed)
+        elif lora is None:
+            state = create_state(module, optimizer.tx, example, abstract, shardings, seed=seed,
+                                 params=pretrained_params)
         else:
-            if lora is None:
-                state = create_state(module, optimizer.tx, example, abstract, shardings, seed=seed,
-                                     params=pretrained_params)
-            else:
-                base = lora_training.frozen_base(module, example, abstract, shardings, seed, pretrained_params)
-                state = lora_training.create_state(module, lora, optimizer.tx, example, abstract, shardings,
-                                                   base, seed)
-            consumed, cache_state = 0, None
+            base = lora_training.frozen_base(module, example, abstract, shardings, seed, pretrained_params)
+            state = lora_training.create_state(module, lora, optimizer.tx, example, abstract, shardings,
+                                               base, seed)
         pretrained_params = None  # the state holds its own copy (1 GiB for a 270M model)
         step = int(jax.device_get(state.step))
         if step >= num_steps:  # say so; no loss is reported for steps that did not run
@@ -274,16 +281,21 @@ def train(
                          "before writing them)", step, adapters)
             ok = True
             return TrainResult(state, step, consumed, [], {}, note=note)
+        # ---- step compiled while the first batch is read, for the fields, shapes and dtypes
+        # of the data format (`example`); a first batch that differs is stepped by the jitted
+        # step, which compiles for it.
+        state_in = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                                abstract, shardings)
+        expected = global_batch_spec(example, batch_size, mesh)
+        compiled = None if auto_microbatches else train_step.lower(state_in, expected).compile()
         # ---- data check: the first batch is read before checkpoints/ and tensorboard/ exist
-        batches = make_batches(consumed, cache_state)
-        try:
-            first = next(batches)
-        except StopIteration:
-            raise FlanJaxError(f"train: mixture {mixture!r} yields no batch of {batch_size} rows "
-                               f"(split {train_data.data_options()['split']!r})") from None
+        batches, first = reader.result()
+        if compiled is not None and fits_spec(first, expected):
+            train_step = compiled
+        elif compiled is not None:
+            log.info("the first batch's fields differ from the format's %s: the step compiles for them",
+                     sorted(expected))
         if auto_microbatches:
-            state_in = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                                    abstract, shardings)
             train_step, _ = microbatch.auto_train_step(build_step, state_in, first, mesh, batch_size, budget)
         if checkpoints is None:
             checkpoints = Checkpointer(ckpt_dir, save_every=checkpoint_every, keep=keep_checkpoints)
@@ -390,6 +402,8 @@ def train(
         errors = []
         if batches is not None and hasattr(batches, "close"):  # a cached stream's packing processes
             batches.close()
+        elif reader is not None:  # stopped before the loop took the iterator
+            reader.close()
         for resource in (progress, writer, checkpoints):
             try:
                 if resource is not None:

@@ -137,27 +137,56 @@ def test_resume_with_the_real_pipeline_equals_one_run(tmp_path):
 def test_cpu_runs_one_step_at_a_time(tmp_path, monkeypatch):
     """On CPU step n's metrics are fetched (the step has finished) before step n+1 is dispatched:
     two steps in flight would hold two sets of host temporaries (train.py, `one_at_a_time`)."""
-    import flan_jax.train.train as train_module
+    from flan_jax.train import distributed
 
     events = []
-    jit_step, device_get = train_module.jit_train_step, jax.device_get
+    global_batch, device_get = distributed.global_batch, jax.device_get
 
-    def recording_jit(*args, **kwargs):
-        step = jit_step(*args, **kwargs)
-
-        def dispatch(state, batch):
-            events.append("dispatch")
-            return step(state, batch)
-        return dispatch
+    def recording_batch(local, sharding):  # made right before each step is dispatched
+        events.append("dispatch")
+        return global_batch(local, sharding)
 
     def recording_get(x):
         if isinstance(x, dict) and "loss" in x:  # a step's metrics
             events.append("fetch")
         return device_get(x)
 
-    monkeypatch.setattr(train_module, "jit_train_step", recording_jit)
+    monkeypatch.setattr(distributed, "global_batch", recording_batch)
     monkeypatch.setattr(jax, "device_get", recording_get)
     r = train(model=TinyLM(), mixture="synthetic", feature_lengths=LENGTHS, batch_size=8, num_steps=4,
               model_dir=str(tmp_path), checkpoint_every=100, log_every=100)
     assert r.step == 4
     assert events == ["dispatch", "fetch"] * 4
+
+
+def test_first_batch_read_in_background_and_step_compiled_ahead(tmp_path, monkeypatch, caplog):
+    """The batch iterator is built and its first batch read in the "first-batch" thread while
+    the state is made and the step compiled for the format's fields; a first batch whose
+    fields differ (an int64 field here) is trained on by the jitted step, with the same losses."""
+    import logging
+    import threading
+
+    import flan_jax.train.train as train_module
+
+    made_in, real = [], train_module.synthetic_batches
+
+    def recording(*args, **kwargs):
+        made_in.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    def with_int64(*args, **kwargs):
+        for b in real(*args, **kwargs):
+            yield {**b, "decoder_positions": b["decoder_positions"].astype(np.int64)}
+
+    args = dict(model=TinyLM(), mixture="synthetic", feature_lengths=LENGTHS, batch_size=8, num_steps=3,
+                checkpoint_every=100, log_every=100)
+    monkeypatch.setattr(train_module, "synthetic_batches", recording)
+    with caplog.at_level(logging.INFO, logger="flan_jax.train"):
+        ahead = train(model_dir=str(tmp_path / "ahead"), **args)
+    assert made_in and made_in[0].startswith("first-batch")
+    assert "the step compiles for them" not in caplog.text  # the step compiled ahead was used
+    monkeypatch.setattr(train_module, "synthetic_batches", with_int64)
+    with caplog.at_level(logging.INFO, logger="flan_jax.train"):
+        other = train(model_dir=str(tmp_path / "other"), **args)
+    assert "the step compiles for them" in caplog.text
+    assert other.losses == ahead.losses and len(ahead.losses) == 3

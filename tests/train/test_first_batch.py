@@ -1,0 +1,52 @@
+"""train_data.FirstBatch: the batch iterator built and its first batch read in a thread."""
+import threading
+
+import pytest
+
+from flan_jax.errors import FlanJaxError
+from flan_jax.train.train_data import FirstBatch
+
+
+class Batches:
+    def __init__(self, items):
+        self.items, self.closed, self.threads = iter(items), False, []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self.threads.append(threading.current_thread().name)
+        return next(self.items)
+
+    def close(self):
+        self.closed = True
+
+
+def test_result_is_the_iterator_and_its_first_batch_read_in_another_thread():
+    made = Batches([{"x": 1}, {"x": 2}])
+    batches, first = FirstBatch(lambda: made, "empty").result()
+    assert first == {"x": 1} and next(batches) == {"x": 2}
+    assert made.threads[0].startswith("first-batch") and made.threads[1] == threading.current_thread().name
+
+
+def test_empty_iterator_is_one_clear_error_and_is_closed():
+    made = Batches([])
+    with pytest.raises(FlanJaxError, match=r"^train: mixture 'm' yields no batch of 8 rows$"):
+        FirstBatch(lambda: made, "train: mixture 'm' yields no batch of 8 rows").result()
+    assert made.closed
+
+
+def test_errors_of_building_or_reading_are_raised_by_result():
+    def bad():
+        raise FlanJaxError("tasks.csv line 3: no field 'label'")
+
+    with pytest.raises(FlanJaxError, match="tasks.csv line 3"):
+        FirstBatch(bad, "empty").result()
+
+
+def test_close_without_result_closes_the_iterator():
+    made = Batches([{"x": 1}])
+    reader = FirstBatch(lambda: made, "empty")
+    reader.close()
+    assert made.closed
+    reader.close()  # twice: nothing more

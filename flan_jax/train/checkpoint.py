@@ -86,8 +86,12 @@ class Checkpointer:
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep, create=True,
             enable_async_checkpointing=async_save)
-        # Handlers named up front so a fresh process can read metadata before any save.
-        handlers = {"state": ocp.StandardCheckpointHandler(), "data": ocp.JsonCheckpointHandler()}
+        # Handlers named up front so a fresh process can read metadata before any save. The
+        # state is written without zstd: float32 weights and moments compress 1.07x, and
+        # compressing ran at ~300 MB/s on the 2-core CPU (Gemma 3 270M's 3 GB state: 10.6 s).
+        # Checkpoints written compressed (before 2026-12-08) restore as before.
+        handlers = {"state": ocp.PyTreeCheckpointHandler(use_compression=False),
+                    "data": ocp.JsonCheckpointHandler()}
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
 
     def latest_step(self) -> int | None:
@@ -126,7 +130,7 @@ class Checkpointer:
         self._pending = step
         try:
             return self._manager.save(step, args=ocp.args.Composite(
-                state=ocp.args.StandardSave(_as_dict(state)), data=ocp.args.JsonSave(position)),
+                state=ocp.args.PyTreeSave(_as_dict(state)), data=ocp.args.JsonSave(position)),
                 force=True)
         except Exception as e:  # orbax raises many types; the OSError inside names the cause
             raise self._write_failed(step, e) from None
@@ -167,7 +171,8 @@ class Checkpointer:
             _as_dict(abstract), _as_dict(shardings))
         try:
             restored = self._manager.restore(step, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(target), data=ocp.args.JsonRestore()))
+                state=ocp.args.PyTreeRestore(target, restore_args=ocp.checkpoint_utils.construct_restore_args(target)),
+                data=ocp.args.JsonRestore()))
         except FlanJaxError:
             raise
         except Exception as e:  # orbax/tensorstore raise many types for unreadable files

@@ -113,3 +113,31 @@ def test_bad_checkpoint_arguments(tmp_path):
         Checkpointer(str(tmp_path / "file"))
     with pytest.raises(FlanJaxError, match="no complete checkpoint"):
         Checkpointer(str(tmp_path / "empty")).restore(None, None)
+
+
+def test_state_written_uncompressed_and_compressed_checkpoints_still_restore(saved, tmp_path):
+    """The state's arrays are written without zstd; a checkpoint written the earlier way
+    (orbax's StandardCheckpointHandler, zstd) restores to the same state."""
+    import orbax.checkpoint as ocp
+
+    root, state, abstract, shardings = saved
+    raw = sum(np.asarray(x).nbytes for x in jax.tree.leaves(state))
+
+    def stored(where):  # bytes of the state's data files (OCDBT's d/ folder)
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(where)
+                   for f in files if os.path.basename(d) == "d")
+
+    assert stored(root) >= raw  # no codec: the zeros of the optimizer state would shrink a lot
+    old = ocp.CheckpointManager(str(tmp_path), options=ocp.CheckpointManagerOptions(create=True),
+                                item_handlers={"state": ocp.StandardCheckpointHandler(),
+                                               "data": ocp.JsonCheckpointHandler()})
+    as_dict = {"step": state.step, "params": state.params, "opt_state": state.opt_state}
+    old.save(0, args=ocp.args.Composite(state=ocp.args.StandardSave(as_dict),
+                                        data=ocp.args.JsonSave({"batches_consumed": 3, "step": 0})))
+    old.wait_until_finished()
+    old.close()
+    assert stored(tmp_path) < raw  # zstd, as checkpoints were written before
+    restored, consumed = Checkpointer(str(tmp_path)).restore(abstract, shardings)
+    assert consumed == 3
+    for a, b in zip(jax.tree.leaves(jax.device_get(restored)), jax.tree.leaves(state)):
+        np.testing.assert_array_equal(a, b)

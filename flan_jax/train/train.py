@@ -223,29 +223,8 @@ def train(
         if os.path.isdir(ckpt_dir):
             checkpoints = Checkpointer(ckpt_dir, save_every=checkpoint_every, keep=keep_checkpoints)
         resume = checkpoints is not None and checkpoints.latest_step() is not None
-        consumed, cache_state = 0, None
-        if resume:
-            position = checkpoints.data_position()
-            consumed = int(position["batches_consumed"])
-            cache_state = position.get("cache_state")  # a cached stream's (block, row) per host
-            changed = train_data.identity_mismatch(position.get("identity"), identity)
-            if changed and not allow_data_change:
-                raise FlanJaxError(
-                    f"checkpoint {checkpoints.directory}/{checkpoints.latest_step()} was trained on "
-                    f"another data stream ({train_data.change_text(changed, mixture)}); resuming would "
-                    "skip or repeat examples. Use a new model_dir, or bind "
-                    "train.allow_data_change=True")
-            if changed:
-                rows = position.get("rows_consumed")
-                same_rows = set(changed) == {"batch_size"} and rows is not None and rows % batch_size == 0
-                consumed = rows // batch_size if same_rows else 0
-                cache_state = cache_state if same_rows else None
-                log.warning("data stream changed (%s): %s", ", ".join(changed),
-                            f"continuing at row {rows}" if same_rows else "the new stream starts from its beginning")
-            cache_state = distributed.host_data_state(
-                cache_state, where=f"checkpoint {checkpoints.directory}/{checkpoints.latest_step()}")
-            if position.get("identity") is None:
-                log.warning("checkpoint stores no data identity (older format): data stream not checked")
+        consumed, cache_state = (train_data.resume_position(checkpoints, identity, mixture, batch_size,
+                                                            allow_data_change) if resume else (0, None))
         if (checkpoints.latest_step() if resume else 0) < num_steps:
             reader = train_data.FirstBatch(
                 lambda start=consumed, at=cache_state: make_batches(start, at),

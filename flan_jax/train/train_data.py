@@ -5,6 +5,7 @@
     fingerprint("flan_mini_all", "train")            -> what the mixture is (data/mixing/fingerprint.py)
     identity_mismatch(stored, now)                    -> {"mixture": ("a", "b")} (what changed)
     change_text(changed, "m")                         -> "mixture: 'a' then, 'b' now" (for the refusal)
+    resume_position(checkpoints, identity, ...)      -> (batches consumed, cached-stream state)
     FirstBatch(make, "m yields no batch").result()    -> (the batch iterator, its first batch)
 
 `train()` (train/train.py) checkpoints the data stream's identity with the model state and
@@ -108,6 +109,39 @@ def change_text(changed: Mapping[str, Any], mixture: str) -> str:
 # data options that do not change the order of the batches (older checkpoints stored them)
 ORDER_FREE = frozenset({"cache_workers"})
 
+
+def resume_position(checkpoints: Any, identity: Mapping[str, Any], mixture: str, batch_size: int,
+                    allow_data_change: bool) -> tuple[int, Any]:
+    """(batches consumed, this host's cached-stream state or None) at which a run resumed from
+    `checkpoints`' latest step continues its data stream.
+
+    The stored identity must equal `identity`, else FlanJaxError naming what changed, unless
+    `allow_data_change`: then a changed batch size alone continues at the same row when the
+    rows consumed divide by it, and any other change starts the stream from its beginning
+    (logged). A checkpoint without an identity (older format) is resumed unchecked (logged)."""
+    from flan_jax.train import distributed
+
+    step = checkpoints.latest_step()
+    position = checkpoints.data_position()
+    consumed = int(position["batches_consumed"])
+    cache_state = position.get("cache_state")  # a cached stream's (block, row) per host
+    changed = identity_mismatch(position.get("identity"), identity)
+    if changed and not allow_data_change:
+        raise FlanJaxError(
+            f"checkpoint {checkpoints.directory}/{step} was trained on another data stream "
+            f"({change_text(changed, mixture)}); resuming would skip or repeat examples. Use a new "
+            "model_dir, or bind train.allow_data_change=True")
+    if changed:
+        rows = position.get("rows_consumed")
+        same_rows = set(changed) == {"batch_size"} and rows is not None and rows % batch_size == 0
+        consumed = rows // batch_size if same_rows else 0
+        cache_state = cache_state if same_rows else None
+        log.warning("data stream changed (%s): %s", ", ".join(changed),
+                    f"continuing at row {rows}" if same_rows else "the new stream starts from its beginning")
+    cache_state = distributed.host_data_state(cache_state, where=f"checkpoint {checkpoints.directory}/{step}")
+    if position.get("identity") is None:
+        log.warning("checkpoint stores no data identity (older format): data stream not checked")
+    return consumed, cache_state
 
 class FirstBatch:
     """Builds the batch iterator (`make()`) and reads its first batch in a background thread,

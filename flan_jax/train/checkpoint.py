@@ -87,8 +87,8 @@ class Checkpointer:
             max_to_keep=keep, create=True,
             enable_async_checkpointing=async_save)
         # Handlers named up front so a fresh process can read metadata before any save. The
-        # state is written without zstd: float32 weights and moments compress 1.07x, and
-        # compressing ran at ~300 MB/s on the 2-core CPU (Gemma 3 270M's 3 GB state: 10.6 s).
+        # state is written without zstd: float32 weights and moments compress ~1.08x, and a
+        # 3 GB state took 5-12 s to save compressed, ~2 s not (bench/checkpoint_write.py).
         # Checkpoints written compressed (before 2026-12-08) restore as before.
         handlers = {"state": ocp.PyTreeCheckpointHandler(use_compression=False),
                     "data": ocp.JsonCheckpointHandler()}

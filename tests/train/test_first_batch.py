@@ -50,3 +50,24 @@ def test_close_without_result_closes_the_iterator():
     reader.close()
     assert made.closed
     reader.close()  # twice: nothing more
+
+
+@pytest.mark.parametrize("format_name", ["decoder", "prefix_lm", "enc_dec"])
+def test_pipeline_batches_fit_the_spec_the_step_is_compiled_for(format_name):
+    """train() compiles its step ahead for the format's example batch (synthetic_batch); the data
+    pipeline's batches must have exactly those fields, shapes and dtypes, or every run would
+    compile twice (the fallback)."""
+    import jax
+
+    from flan_jax.data.features import pipeline
+    from flan_jax.train.mesh import make_mesh
+    from flan_jax.train.step import fits_spec, global_batch_spec
+    from flan_jax.train.synthetic import synthetic_batch
+
+    lengths = {"inputs": 12, "targets": 6}
+    examples = [{"inputs": [5 + i, 6, 7], "targets": [8, 9 + i, 1]} for i in range(40)]
+    first = next(pipeline.batches(examples, format_name, lengths, 4, eos_id=1))
+    mesh = make_mesh((1, 1, 1), devices=jax.devices()[:1])
+    assert fits_spec(first, global_batch_spec(synthetic_batch(format_name, lengths, 1, 100, 0), 4, mesh))
+    assert not fits_spec({**first, "extra": first[next(iter(first))]},
+                         global_batch_spec(synthetic_batch(format_name, lengths, 1, 100, 0), 4, mesh))

@@ -155,6 +155,25 @@ def test_full_disk_through_the_cli_is_one_line_and_exit_2(tmp_path):
     assert "no complete checkpoint in" in lines[0]
 
 
+def test_never_retrieved_write_futures_after_a_full_disk_are_dropped():
+    """asyncio logs the pending tensorstore writes of a failed save as "Future exception was
+    never retrieved" from the garbage collector (no orbax frame anywhere): those records are
+    dropped from the CLI's stderr; other errors are kept (without their tracebacks)."""
+    import logging
+
+    from flan_jax.commands.train import _drop_traceback
+
+    def record(exc):
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "Future exception was never retrieved",
+                                 None, (type(exc), exc, None))
+
+    write = ValueError("RESOURCE_EXHAUSTED: Error writing \"params.w1/0\" in OCDBT database at local file "
+                       "\"/fs/run/checkpoints/2.orbax-checkpoint-tmp/state/\": [os_error_code='28']")
+    assert _drop_traceback(record(write)) is False
+    other = record(ValueError("a bug of ours"))
+    assert _drop_traceback(other) is True and other.exc_info is None
+
+
 def test_failed_background_save_is_raised_with_its_step(tmp_path, monkeypatch):
     """Without root (no tmpfs): the background writer's ENOSPC simulated by monkeypatching
     orbax's wait; the error names the step being written and the last complete one."""

@@ -230,10 +230,10 @@ def head_cross_entropy_loss(
     device sorts and gathers only its own rows); a stable argsort puts each group's loss
     positions first (`layers.loss_positions_first`). The first C = `head_chunk_size(N,
     capacity)` of them are gathered and go through the head and the loss as usual. Loss
-    positions beyond C are never dropped: they go through further chunks of C, each computed
-    only when it holds a loss position (`lax.cond`) and rematerialised in the backward pass
-    (`jax.checkpoint`), so their memory is one chunk's logits and the common case (all loss
-    positions in the first chunk) pays nothing for them. capacity 1.0 computes every position
+    positions beyond C are never dropped: they go through further chunks of C in a loop over
+    only the chunks that hold one (`_overflow_sums`: `lax.while_loop` in a `custom_vjp`, each
+    chunk's logits recomputed in the backward pass), so their memory is one chunk's logits, and
+    a `lax.cond` skips the loop in the common case (all loss positions in the first chunk). capacity 1.0 computes every position
     in one chunk without sorting (the full head).
 
     Worked example (one group of N = 8 positions and, to keep it short, chunks of C = 2; real

@@ -209,8 +209,8 @@ def train(
         return TrainResult(None, 0, 0, [], {})
 
     # ---- restore: refuse a foreign or busy model_dir; the latest checkpoint (state + data
-    # position, its data identity checked), else pretrained or random init. The first batch is
-    # read in a background thread meanwhile (train_data.FirstBatch).
+    # position, its data identity checked), else pretrained or random init. Off CPU the first
+    # batch is read in a background thread meanwhile (train_data.FirstBatch).
     model_dir = os.path.abspath(model_dir)
     run_dir.check_model_dir(model_dir)
     lock = run_dir.RunLock(model_dir) if host == 0 else None
@@ -229,7 +229,8 @@ def train(
             reader = train_data.FirstBatch(
                 lambda start=consumed, at=cache_state: make_batches(start, at),
                 f"train: mixture {mixture!r} yields no batch of {batch_size} rows "
-                f"(split {train_data.data_options()['split']!r})")
+                f"(split {train_data.data_options()['split']!r})",
+                background=mesh.devices.flat[0].platform != "cpu")
         if resume:
             state, _ = checkpoints.restore(abstract, shardings)
             if lora is not None:  # the frozen base is not in checkpoints: rebuilt from its source
@@ -260,7 +261,7 @@ def train(
                          "before writing them)", step, adapters)
             ok = True
             return TrainResult(state, step, consumed, [], {}, note=note)
-        # ---- step compiled while the first batch is read, for the fields, shapes and dtypes
+        # ---- step compiled (while the first batch is read, off CPU) for the fields, shapes and dtypes
         # of the data format (`example`); a first batch that differs is stepped by the jitted
         # step, which compiles for it.
         state_in = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),

@@ -29,6 +29,19 @@ def test_result_is_the_iterator_and_its_first_batch_read_in_another_thread():
     assert made.threads[0].startswith("first-batch") and made.threads[1] == threading.current_thread().name
 
 
+def test_read_in_the_calling_thread_when_not_in_the_background():
+    made = Batches([{"x": 1}])
+    reader = FirstBatch(lambda: made, "empty", background=False)
+    assert made.threads == [threading.current_thread().name]  # read before __init__ returned
+    assert reader.result()[1] == {"x": 1}
+
+    def bad():
+        raise FlanJaxError("tasks.csv line 3: no field 'label'")
+
+    with pytest.raises(FlanJaxError, match="tasks.csv line 3"):
+        FirstBatch(bad, "empty", background=False).result()
+
+
 def test_empty_iterator_is_one_clear_error_and_is_closed():
     made = Batches([])
     with pytest.raises(FlanJaxError, match=r"^train: mixture 'm' yields no batch of 8 rows$"):

@@ -233,8 +233,8 @@ def head_cross_entropy_loss(
     positions beyond C are never dropped: they go through further chunks of C in a loop over
     only the chunks that hold one (`_overflow_sums`: `lax.while_loop` in a `custom_vjp`, each
     chunk's logits recomputed in the backward pass), so their memory is one chunk's logits, and
-    a `lax.cond` skips the loop in the common case (all loss positions in the first chunk). capacity 1.0 computes every position
-    in one chunk without sorting (the full head).
+    a `lax.cond` skips the loop in the common case (all loss positions in the first chunk).
+    capacity 1.0 computes every position in one chunk without sorting (the full head).
 
     Worked example (one group of N = 8 positions and, to keep it short, chunks of C = 2; real
     chunks are multiples of 8):

@@ -119,6 +119,7 @@ def train(
 
     # ---- mesh: devices -> (data, fsdp, tensor); the batch must split evenly over data x fsdp.
     mesh = mesh_lib.make_mesh(mesh_shape)
+    on_cpu = mesh.devices.flat[0].platform == "cpu"  # one step at a time, the first batch read first
     auto_microbatches = num_microbatches == microbatch.AUTO
     if not auto_microbatches and (not isinstance(num_microbatches, int) or isinstance(num_microbatches, bool)):
         raise FlanJaxError(f"train.num_microbatches must be an int >= 1 or 'auto', got {num_microbatches!r}")
@@ -230,7 +231,7 @@ def train(
                 lambda start=consumed, at=cache_state: make_batches(start, at),
                 f"train: mixture {mixture!r} yields no batch of {batch_size} rows "
                 f"(split {train_data.data_options()['split']!r})",
-                background=mesh.devices.flat[0].platform != "cpu")
+                background=not on_cpu)
         if resume:
             state, _ = checkpoints.restore(abstract, shardings)
             if lora is not None:  # the frozen base is not in checkpoints: rebuilt from its source
@@ -339,7 +340,6 @@ def train(
         # memory (host_malloc's tuned settings) grows with every such overlap (Gemma 3 270M,
         # 8 x 128: 11.6 GiB flat one at a time, 19.7 GiB and rising two at a time; docs/training.md).
         # The next batch is still read while the step computes. Accelerators keep one queued.
-        one_at_a_time = mesh.devices.flat[0].platform == "cpu"
 
         def position() -> dict[str, Any]:
             out = {"rows_consumed": consumed * batch_size, "identity": identity}
@@ -351,7 +351,7 @@ def train(
         while step < num_steps:
             local = pending if pending is not None else next(batches)
             pending = None
-            if one_at_a_time and unchecked is not None:
+            if on_cpu and unchecked is not None:
                 m, unchecked = finish(*unchecked), None  # waits for the previous step
             state, metrics = train_step(state, global_batch(local))  # dispatched asynchronously
             consumed += 1

@@ -136,7 +136,7 @@ def test_resume_with_the_real_pipeline_equals_one_run(tmp_path):
 
 def test_cpu_runs_one_step_at_a_time(tmp_path, monkeypatch):
     """On CPU step n's metrics are fetched (the step has finished) before step n+1 is dispatched:
-    two steps in flight would hold two sets of host temporaries (train.py, `one_at_a_time`)."""
+    two steps in flight would hold two sets of host temporaries (train.py, `on_cpu`)."""
     from flan_jax.train import distributed
 
     events = []
